@@ -1,0 +1,35 @@
+# The two commands: `make run` and `make test` (README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test lint browser-deps clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt
+	@cp requirements.txt $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py runarena
+
+# Browser tests drive Debian's chromium; install it when missing (needs root and apt).
+browser-deps:
+	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null && \
+		(apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)) || \
+		echo "chromium is missing and could not be installed: browser tests will be skipped")
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var .pytest_cache

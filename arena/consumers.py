@@ -1,0 +1,88 @@
+"""The battle websocket: live tokens of both sides, for the session that created the battle."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from arena.models import Battle
+from arena.selectors import battle_get_for_session, battle_state, tokens_per_second
+from arena.services import responses_expire_overdue
+
+CLOSE_FORBIDDEN = 4403
+
+
+def _snapshot(battle_id: int, session_key: str | None) -> dict | None:
+    responses_expire_overdue()
+    battle = battle_get_for_session(battle_id=battle_id, session_key=session_key)
+    return battle_state(battle=battle) if battle else None
+
+
+def _side_done(battle_id: int, side: str) -> dict | None:
+    battle = Battle.objects.filter(id=battle_id).first()
+    response = battle.responses.filter(side=side).first() if battle else None
+    if response is None:
+        return None
+    return {
+        "type": "side_done",
+        "side": side,
+        "status": response.status,
+        "text": response.text,
+        "output_tokens": response.output_tokens or 0,
+        "tokens_per_s": tokens_per_second(response),
+        "time_to_first_token_s": response.time_to_first_token_s,
+        "duration_s": response.duration_s,
+        "error": response.error,
+    }
+
+
+def _state(battle_id: int) -> dict | None:
+    battle = Battle.objects.select_related("vote").filter(id=battle_id).first()
+    return battle_state(battle=battle) if battle else None
+
+
+class BattleConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.battle_id = int(self.scope["url_route"]["kwargs"]["battle_id"])
+        session = self.scope.get("session")
+        snapshot = await database_sync_to_async(_snapshot)(self.battle_id, session.session_key if session else None)
+        await self.accept()
+        if snapshot is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = f"battle.{self.battle_id}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"type": "snapshot", "battle": snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        # The browser sends nothing but pings; anything else gets a clear error, never a crash.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "error": "This socket only sends; it accepts no messages."})
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        import json
+
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
+
+    async def battle_tokens(self, event: dict) -> None:
+        await self.send_json({key: event[key] for key in ("side", "offset", "text", "output_tokens", "tokens_per_s")}
+                             | {"type": "tokens"})
+
+    async def battle_side_done(self, event: dict) -> None:
+        message = await database_sync_to_async(_side_done)(self.battle_id, event["side"])
+        if message:
+            await self.send_json(message)
+
+    async def battle_changed(self, event: dict) -> None:
+        # Recomputed here from the database, so the socket never carries more than the state allows.
+        state = await database_sync_to_async(_state)(self.battle_id)
+        if state:
+            await self.send_json({"type": "state", "battle": state})

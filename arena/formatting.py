@@ -1,0 +1,41 @@
+"""Texts shown to voters. Plain Python: no Django imports."""
+
+import re
+
+
+def energy_ratio(joules_a: float | None, joules_b: float | None) -> tuple[str, float | None]:
+    """("A used 2.4× the energy of B", 2.4): the larger side over the smaller one."""
+    if joules_a is None or joules_b is None:
+        return "The energy of one answer is unknown, so they cannot be compared.", None
+    if joules_a <= 0 or joules_b <= 0:
+        return "One answer used no measurable energy, so no ratio can be given.", None
+    high, low, ratio = ("A", "B", joules_a / joules_b) if joules_a >= joules_b else ("B", "A", joules_b / joules_a)
+    if ratio < 1.05:
+        return "A and B used about the same energy.", round(ratio, 2)
+    return f"{high} used {ratio:.1f}× the energy of {low}.", round(ratio, 2)
+
+
+def identity_terms(*names: str) -> set[str]:
+    """Words that would reveal a model: its name, family and maker, without version digits.
+
+    A multi-word name ("Hugging Face") is kept whole, so that common words ("face") don't match.
+    """
+    terms = set()
+    for name in names:
+        name = (name or "").strip()
+        if not name:
+            continue
+        if " " not in name:
+            for part in re.split(r"[\-_/]+", name):
+                stem = re.sub(r"[\d.]+[a-zA-Z]?$", "", part).lower()
+                if len(stem) >= 4 and stem not in {"instruct", "base", "chat", "large", "small"}:
+                    terms.add(stem)
+        terms.add(re.sub(r"[\d.]+$", "", re.sub(r"[\s\-_]+", "", name).lower()))
+    return {t for t in terms if len(t) >= 4}
+
+
+def mentions_identity(text: str, terms: set[str]) -> bool:
+    """True when the answer names its own model or maker (FastChat filters such battles)."""
+    lowered = text.lower()
+    squashed = re.sub(r"[\s\-_]+", "", lowered)
+    return any(re.search(rf"\b{re.escape(term)}", lowered) or term in squashed for term in terms)

@@ -1,0 +1,119 @@
+"""`make run`: migrate, register and prepare the bundled models, then run Redis, a worker and the web server."""
+
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from arena.embedded_redis import EmbeddedRedis
+from modelhub.models import Model
+from modelhub.services import bundled_models_register
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the launcher is killed outright, the kernel stops its children too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Command(BaseCommand):
+    help = "Run the whole arena on this machine (what `make run` calls)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("ARENA_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("ARENA_PORT", "8000")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("ARENA_WORKER_CONCURRENCY", "2")))
+        parser.add_argument("--skip-prepare", action="store_true", help="Don't prepare models before starting.")
+
+    def handle(self, *args, **options) -> None:
+        started = time.monotonic()
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.redis: EmbeddedRedis | None = None
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            self._setup(options)
+            self._start_services(options)
+            self.stdout.write(self.style.SUCCESS(
+                f"\nThe arena is up in {time.monotonic() - started:.1f} s: http://{options['host']}:{options['port']}/"
+            ))
+            self.stdout.write(f"Admin: http://{options['host']}:{options['port']}/admin/   (Ctrl-C stops everything)\n")
+            self._watch()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_all()
+
+    def _setup(self, options) -> None:
+        self.stdout.write("Migrating the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        bundled_models_register()
+        self._ensure_admin()
+        if not options["skip_prepare"] and Model.objects.exclude(status=Model.Status.READY).exists():
+            self.stdout.write("Preparing models (first run converts GGUF weights once; later runs skip this)…")
+            call_command("prepare_models")
+
+    def _ensure_admin(self) -> None:
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            self.stdout.write("Admin account exists (reset with `python manage.py changepassword admin`).")
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser("admin", "", password)
+        self.stdout.write(self.style.WARNING(
+            f"Created the admin account: user 'admin', password '{password}' (shown once; "
+            "change it with `python manage.py changepassword admin`)."
+        ))
+
+    def _start_services(self, options) -> None:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        if settings.REDIS_IS_EMBEDDED:
+            self.redis = EmbeddedRedis(settings.EMBEDDED_REDIS_SOCKET).start()
+            self.stdout.write(f"Embedded Redis on {self.redis.url}")
+        env["REDIS_URL"] = settings.REDIS_URL
+        queues = ["default"] + [model.queue_name for model in Model.objects.all()]
+        self._spawn("worker", [
+            sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+            "--pool", "threads", "--concurrency", str(options["concurrency"]),
+            "--queues", ",".join(queues), "--hostname", "arena-worker-1@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+        ], env)
+        self._spawn("web", [
+            sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+            "arena.asgi:application",
+        ], env)
+
+    def _spawn(self, name: str, command: list[str], env: dict) -> None:
+        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent, start_new_session=True)
+        self.children.append((name, process))
+
+    def _watch(self) -> None:
+        while True:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    self.stderr.write(self.style.ERROR(f"The {name} process exited ({process.returncode})."))
+                    return
+            time.sleep(0.5)
+
+    def _stop_all(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"The {name} process did not stop in 15 s; killing it.")
+                process.kill()
+                process.wait()
+        if self.redis:
+            self.redis.stop()
+        self.stdout.write("Stopped.")

@@ -1,0 +1,136 @@
+"""Reads of the arena: what a voter may see of a battle, at each stage."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from arena.formatting import energy_ratio
+from arena.models import Battle, Response
+
+
+class Stage:
+    GENERATING = "generating"
+    BLIND_VOTE = "blind_vote"
+    FINAL_VOTE = "final_vote"
+    REVEALED = "revealed"
+    FAILED = "failed"
+
+
+def battle_get_for_session(*, battle_id: int, session_key: str | None) -> Battle | None:
+    """The battle, only if this session created it."""
+    if not session_key:
+        return None
+    return (
+        Battle.objects.select_related("contender_a__model", "contender_b__model", "vote")
+        .filter(id=battle_id, session_key=session_key)
+        .first()
+    )
+
+
+def battle_responses(*, battle: Battle) -> dict[str, Response]:
+    return {response.side: response for response in battle.responses.all()}
+
+
+def battle_stage(*, battle: Battle, responses: dict[str, Response]) -> str:
+    vote = getattr(battle, "vote", None)
+    if vote is not None:
+        return Stage.REVEALED if vote.final_choice else Stage.FINAL_VOTE
+    if not all(response.is_finished for response in responses.values()):
+        return Stage.GENERATING
+    if any(response.status != Response.Status.DONE for response in responses.values()):
+        return Stage.FAILED
+    return Stage.BLIND_VOTE
+
+
+def tokens_per_second(response: Response) -> float | None:
+    if not response.output_tokens or not response.duration_s:
+        return None
+    generating = response.duration_s - (response.time_to_first_token_s or 0.0)
+    return round(response.output_tokens / generating, 1) if generating > 0 else None
+
+
+def _energy(response: Response) -> dict | None:
+    if response.joules is None:
+        return None
+    per_token = response.joules_per_token
+    return {
+        "joules": round(response.joules, 3),
+        "joules_per_token": round(per_token, 4) if per_token is not None else None,
+        "duration_s": round(response.duration_s, 2) if response.duration_s is not None else None,
+        "device": response.device,
+        "source": response.energy_source,
+        "method": response.energy_method,
+    }
+
+
+def _contender(response: Response) -> dict:
+    contender = response.contender
+    return {
+        "name": contender.name,
+        "model": contender.model.name,
+        "family": contender.model.family,
+        "decoding": contender.decoding,
+        "precision": contender.precision,
+        "parameter_count": contender.model.parameter_count,
+    }
+
+
+def battle_state(*, battle: Battle) -> dict:
+    """The battle as the browser may see it now: energy only after the blind vote, names only
+    after the final vote (or at once in named mode, where the user picked them)."""
+    responses = battle_responses(battle=battle)
+    stage = battle_stage(battle=battle, responses=responses)
+    vote = getattr(battle, "vote", None)
+    show_energy = vote is not None
+    show_names = stage == Stage.REVEALED or battle.mode == Battle.Mode.NAMED
+    sides = {}
+    for side, response in sorted(responses.items()):
+        sides[side] = {
+            "status": response.status,
+            "text": response.text,
+            "output_tokens": response.output_tokens or 0,
+            "tokens_per_s": tokens_per_second(response),
+            "time_to_first_token_s": response.time_to_first_token_s,
+            "duration_s": response.duration_s,
+            "error": response.error,
+            "energy": _energy(response) if show_energy else None,
+            "contender": _contender(response) if show_names else None,
+        }
+    energy_summary = None
+    if show_energy and len(responses) == 2:
+        text, ratio = energy_ratio(responses["a"].joules, responses["b"].joules)
+        energy_summary = {"ratio_text": text, "ratio": ratio}
+    return {
+        "id": battle.id,
+        "prompt": battle.prompt,
+        "mode": battle.mode,
+        "ws_url": f"/ws/battles/{battle.id}/",
+        "stage": stage,
+        "sides": sides,
+        "vote": (
+            {"blind_choice": vote.blind_choice, "final_choice": vote.final_choice or None, "changed": vote.changed}
+            if vote
+            else None
+        ),
+        "energy_summary": energy_summary,
+    }
+
+
+def responses_overdue() -> QuerySet[Response]:
+    """Sides still queued or running long after their battle started (a worker died or hung)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ARENA_SIDE_TIMEOUT_S)
+    return Response.objects.filter(
+        status__in=[Response.Status.QUEUED, Response.Status.RUNNING], battle__created_at__lt=cutoff
+    )
+
+
+def battles_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 60) -> int:
+    since = timezone.now() - timedelta(seconds=seconds)
+    queryset = Battle.objects.filter(created_at__gte=since)
+    if session_key is not None:
+        queryset = queryset.filter(session_key=session_key)
+    if client_ip is not None:
+        queryset = queryset.filter(client_ip=client_ip)
+    return queryset.count()

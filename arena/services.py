@@ -1,0 +1,294 @@
+"""Writes of the arena: battles, their two responses, and votes."""
+
+import logging
+import random
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from arena.formatting import identity_terms, mentions_identity
+from arena.models import Battle, Choice, Response, Vote
+from arena.sampling import Candidate, SamplingError, sample_pair
+from arena.selectors import Stage, battle_responses, battle_stage, battles_recent_count, responses_overdue
+from modelhub.models import Contender
+from modelhub.selectors import contenders_ready
+
+logger = logging.getLogger(__name__)
+
+
+class ArenaError(Exception):
+    """A refusal with a message for the person and an HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _check_rate_limits(*, session_key: str, client_ip: str | None) -> None:
+    if battles_recent_count(session_key=session_key) >= settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION:
+        raise ArenaError("You are starting battles very quickly. Please wait a minute and try again.", 429)
+    if client_ip and battles_recent_count(client_ip=client_ip) >= settings.ARENA_BATTLES_PER_MINUTE_PER_IP:
+        raise ArenaError("Too many battles from your network in the last minute. Please wait and try again.", 429)
+
+
+def _clean_prompt(prompt: str | None) -> str:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise ArenaError("Type a prompt first.")
+    if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
+        raise ArenaError(
+            f"Your prompt has {len(prompt)} characters; the limit is {settings.ARENA_MAX_PROMPT_CHARS}."
+        )
+    return prompt
+
+
+def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Contender, Contender]:
+    if not contender_a or not contender_b:
+        raise ArenaError("Pick both contenders.")
+    if contender_a == contender_b:
+        raise ArenaError("Pick two different contenders.")
+    ready = {c.slug: c for c in contenders_ready(kind="language").filter(slug__in=[contender_a, contender_b])}
+    missing = [slug for slug in (contender_a, contender_b) if slug not in ready]
+    if missing:
+        raise ArenaError(f"Not available right now: {', '.join(missing)}.", 400)
+    return ready[contender_a], ready[contender_b]
+
+
+def _pick_anonymous(rng: random.Random | None) -> tuple[Contender, Contender]:
+    contenders = {c.id: c for c in contenders_ready(kind="chat")}
+    candidates = [Candidate(id=c.id, family=c.model.family, weight=c.sampling_weight) for c in contenders.values()]
+    try:
+        first, second = sample_pair(candidates, settings.ARENA_SAMPLING_POLICY, rng)
+    except SamplingError as error:
+        raise ArenaError(str(error), 503) from None
+    return contenders[first.id], contenders[second.id]
+
+
+@transaction.atomic
+def battle_create(
+    *,
+    prompt: str | None,
+    session_key: str,
+    client_ip: str | None = None,
+    contender_a: str | None = None,
+    contender_b: str | None = None,
+    named: bool = False,
+    rng: random.Random | None = None,
+) -> Battle:
+    """Create a battle and queue both sides on their models' queues (after commit)."""
+    from workers.tasks import generate_response
+
+    prompt = _clean_prompt(prompt)
+    _check_rate_limits(session_key=session_key, client_ip=client_ip)
+    first, second = _pick_named(contender_a, contender_b) if named else _pick_anonymous(rng)
+    battle = Battle.objects.create(
+        prompt=prompt,
+        contender_a=first,
+        contender_b=second,
+        policy="picked" if named else settings.ARENA_SAMPLING_POLICY,
+        mode=Battle.Mode.NAMED if named else Battle.Mode.ANONYMOUS,
+        session_key=session_key,
+        client_ip=client_ip,
+    )
+    for side, contender in (("a", first), ("b", second)):
+        response = Response.objects.create(battle=battle, side=side, contender=contender)
+        generate_response.apply_async_on_commit(args=[response.id], queue=contender.model.queue_name)
+    return battle
+
+
+def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: str) -> Battle:
+    """Record the blind vote, or the vote after the energy reveal (once)."""
+    if choice not in Choice.values:
+        raise ArenaError("Choose one of: A is better, B is better, Tie, Both are bad.")
+    if stage not in ("blind", "final"):
+        raise ArenaError("Unknown vote stage.")
+    try:
+        with transaction.atomic():
+            battle = Battle.objects.select_for_update().filter(id=battle_id).first()
+            if battle is None:
+                raise ArenaError("This battle does not exist.", 404)
+            if not session_key or battle.session_key != session_key:
+                raise ArenaError("Only the person who started this battle can vote on it.", 403)
+            current = battle_stage(battle=battle, responses=battle_responses(battle=battle))
+            if stage == "blind":
+                _vote_blind(battle, current, choice)
+            else:
+                _vote_final(battle, current, choice)
+    except IntegrityError:
+        raise ArenaError("This battle already has a vote.", 409) from None
+    return Battle.objects.select_related("vote").get(id=battle_id)
+
+
+def _vote_blind(battle: Battle, current: str, choice: str) -> None:
+    if current == Stage.GENERATING:
+        raise ArenaError("Wait until both answers are complete before voting.", 409)
+    if current == Stage.FAILED:
+        raise ArenaError("One answer failed, so this battle cannot be voted on. Try another battle.", 409)
+    if current != Stage.BLIND_VOTE:
+        raise ArenaError("You already voted on this battle.", 409)
+    Vote.objects.create(battle=battle, blind_choice=choice)
+
+
+def _vote_final(battle: Battle, current: str, choice: str) -> None:
+    if current != Stage.FINAL_VOTE:
+        message = "Vote on the answers first." if current in (Stage.BLIND_VOTE, Stage.GENERATING) else (
+            "You already gave your final vote." if current == Stage.REVEALED else "This battle cannot be voted on."
+        )
+        raise ArenaError(message, 409)
+    vote = Vote.objects.select_for_update().get(battle=battle)
+    vote.final_choice = choice
+    vote.changed = choice != vote.blind_choice
+    vote.final_at = timezone.now()
+    vote.save(update_fields=["final_choice", "changed", "final_at"])
+
+
+# --- the worker side -----------------------------------------------------------------------------
+
+
+def _group_send(group: str, message: dict) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+    except Exception:  # noqa: BLE001 - the page recovers from the database on reconnect
+        logger.warning("Could not send to %s", group, exc_info=True)
+
+
+class _Stream:
+    """Batches text deltas to the battle's group (every ARENA_STREAM_FLUSH_S) and saves the text so
+    far (every ARENA_STREAM_SAVE_S) so that a reloaded page shows what has arrived."""
+
+    def __init__(self, response: Response) -> None:
+        self.response_id = response.id
+        self.side = response.side
+        self.group = response.battle.group_name
+        self.text = ""
+        self.sent = 0
+        self.pieces = 0
+        self.started = time.monotonic()
+        self.first_piece_at: float | None = None
+        self.last_flush = self.last_save = self.started
+
+    def __call__(self, delta: str) -> None:
+        now = time.monotonic()
+        if self.first_piece_at is None:
+            self.first_piece_at = now
+        self.text += delta
+        self.pieces += 1
+        if now - self.last_flush >= settings.ARENA_STREAM_FLUSH_S:
+            self.flush(now)
+        if now - self.last_save >= settings.ARENA_STREAM_SAVE_S:
+            self.last_save = now
+            Response.objects.filter(id=self.response_id, status=Response.Status.RUNNING).update(
+                text=self.text, output_tokens=self.pieces
+            )
+
+    def flush(self, now: float | None = None) -> None:
+        now = now or time.monotonic()
+        self.last_flush = now
+        if self.sent == len(self.text):
+            return
+        elapsed = now - (self.first_piece_at or now)
+        _group_send(self.group, {
+            "type": "battle.tokens",
+            "side": self.side,
+            "offset": self.sent,
+            "text": self.text[self.sent:],
+            "output_tokens": self.pieces,
+            "tokens_per_s": round(self.pieces / elapsed, 1) if elapsed > 0.2 else None,
+        })
+        self.sent = len(self.text)
+
+
+def _response_claim(*, response_id: int, worker: str) -> Response | None:
+    with transaction.atomic():
+        response = Response.objects.select_for_update().filter(id=response_id).first()
+        if response is None or response.status != Response.Status.QUEUED:
+            return None  # already served (a redelivered task) or given up as timed out
+        response.status = Response.Status.RUNNING
+        response.started_at = timezone.now()
+        response.worker = worker[:200]
+        response.save(update_fields=["status", "started_at", "worker"])
+    return Response.objects.select_related("battle", "contender__model").get(id=response_id)
+
+
+def response_generate(*, response_id: int, worker: str = "") -> Response | None:
+    """Generate one side of a battle, streaming it to the page, and store text and energy."""
+    from workers import runtime
+
+    response = _response_claim(response_id=response_id, worker=worker)
+    if response is None:
+        return None
+    stream = _Stream(response)
+    try:
+        result, reading = runtime.generate(response.contender, response.battle.prompt, on_token=stream)
+    except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
+        logger.exception("Generation failed for response %s", response_id)
+        return response_fail(response_id=response_id, error=f"The model failed to answer ({type(error).__name__}).")
+    stream.flush()
+    timed_out = result.finish_reason == "timeout"
+    with transaction.atomic():
+        response = Response.objects.select_for_update().select_related("battle", "contender__model").get(id=response_id)
+        if response.status != Response.Status.RUNNING:
+            return response  # the web side gave up on it meanwhile
+        response.status = Response.Status.TIMEOUT if timed_out else Response.Status.DONE
+        response.error = (
+            f"The model did not finish within {settings.ARENA_GENERATION_TIMEOUT_S} s." if timed_out else ""
+        )
+        response.text = result.text
+        response.prompt_tokens = result.prompt_tokens
+        response.output_tokens = result.output_tokens
+        response.time_to_first_token_s = result.time_to_first_token_s
+        response.duration_s = result.duration_s
+        response.finish_reason = result.finish_reason
+        response.joules = reading.joules
+        response.energy_source = reading.source
+        response.energy_method = reading.method[:300]
+        response.device = reading.device
+        response.finished_at = timezone.now()
+        response.save()
+        battle = response.battle
+        model = response.contender.model
+        leak = mentions_identity(result.text, identity_terms(model.name, model.family, model.maker))
+        if timed_out or leak:
+            Battle.objects.filter(id=battle.id).update(
+                has_error=battle.has_error or timed_out, identity_leak=battle.identity_leak or leak
+            )
+    _announce_finished(response)
+    return response
+
+
+def response_fail(*, response_id: int, error: str, status: str = Response.Status.FAILED) -> Response:
+    with transaction.atomic():
+        response = Response.objects.select_for_update().select_related("battle").get(id=response_id)
+        if response.is_finished:
+            return response
+        response.status = status
+        response.error = error
+        response.finished_at = timezone.now()
+        response.save(update_fields=["status", "error", "finished_at"])
+        Battle.objects.filter(id=response.battle_id).update(has_error=True)
+    _announce_finished(response)
+    return response
+
+
+def _announce_finished(response: Response) -> None:
+    response.refresh_from_db()
+    _group_send(response.battle.group_name, {"type": "battle.side_done", "side": response.side})
+    _group_send(response.battle.group_name, {"type": "battle.changed"})
+
+
+def responses_expire_overdue() -> int:
+    """Give up on sides that a dead or hung worker never finished: shown as timed out."""
+    expired = 0
+    for response_id in responses_overdue().values_list("id", flat=True):
+        response_fail(
+            response_id=response_id,
+            error="No answer arrived in time (the worker may have stopped). Try another battle.",
+            status=Response.Status.TIMEOUT,
+        )
+        expired += 1
+    return expired

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import path
+
+from arena import views
+
+urlpatterns = [
+    path("", views.battle_page, name="home"),
+    path("arena/", views.battle_page, name="battle-page"),
+    path("arena/compare/", views.compare_page, name="compare-page"),
+    path("arena/examples.json", views.examples, name="examples"),
+    path("arena/battles/", views.battles_create, name="battles-create"),
+    path("arena/battles/<int:battle_id>/", views.battle_detail, name="battle-detail"),
+    path("arena/battles/<int:battle_id>/vote/", views.battle_vote, name="battle-vote"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "arena.views.error_400"
+handler403 = "arena.views.error_403"
+handler404 = "arena.views.error_404"
+handler500 = "arena.views.error_500"

@@ -1,0 +1,140 @@
+"""Thin views: parse the request, call a service or selector, answer as a page or JSON."""
+
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from arena.examples import EXAMPLE_PROMPTS
+from arena.selectors import battle_get_for_session, battle_state
+from arena.services import ArenaError, battle_create, responses_expire_overdue, vote_cast
+from modelhub.selectors import contenders_ready
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _payload(request: HttpRequest) -> dict:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ArenaError("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise ArenaError("The request body must be a JSON object.")
+        return {key: value if isinstance(value, str) else None for key, value in data.items()}
+    return request.POST.dict()
+
+
+def _error(error: ArenaError) -> JsonResponse:
+    return JsonResponse({"error": error.message}, status=error.status)
+
+
+def _page_context(mode: str) -> dict:
+    return {"examples": EXAMPLE_PROMPTS, "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS, "mode": mode}
+
+
+@require_GET
+def battle_page(request: HttpRequest) -> HttpResponse:
+    _session_key(request)
+    return render(request, "arena/battle.html", _page_context("anonymous"))
+
+
+@require_GET
+def compare_page(request: HttpRequest) -> HttpResponse:
+    _session_key(request)
+    context = _page_context("named") | {"contenders": list(contenders_ready(kind="language"))}
+    return render(request, "arena/compare.html", context)
+
+
+@require_GET
+def examples(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"examples": EXAMPLE_PROMPTS})
+
+
+@require_POST
+def battles_create(request: HttpRequest) -> JsonResponse:
+    try:
+        data = _payload(request)
+        named = bool(data.get("contender_a") or data.get("contender_b"))
+        battle = battle_create(
+            prompt=data.get("prompt"),
+            session_key=_session_key(request),
+            client_ip=_client_ip(request),
+            contender_a=data.get("contender_a"),
+            contender_b=data.get("contender_b"),
+            named=named,
+        )
+    except ArenaError as error:
+        return _error(error)
+    return JsonResponse({"battle": battle_state(battle=battle)}, status=201)
+
+
+@require_GET
+def battle_detail(request: HttpRequest, battle_id: int) -> JsonResponse:
+    responses_expire_overdue()
+    battle = battle_get_for_session(battle_id=battle_id, session_key=request.session.session_key)
+    if battle is None:
+        return JsonResponse({"error": "No battle of yours has this number."}, status=404)
+    return JsonResponse({"battle": battle_state(battle=battle)})
+
+
+@require_POST
+def battle_vote(request: HttpRequest, battle_id: int) -> JsonResponse:
+    try:
+        data = _payload(request)
+        battle = vote_cast(
+            battle_id=battle_id,
+            session_key=request.session.session_key,
+            stage=data.get("stage") or "",
+            choice=data.get("choice") or "",
+        )
+    except ArenaError as error:
+        return _error(error)
+    return JsonResponse({"battle": battle_state(battle=battle)})
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/arena/battles", "/api/")) or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _error_response(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"error": message}, status=status)
+    return render(request, "arena/error.html", {"title": title, "message": message}, status=status)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _error_response(
+        request, 403, "Request refused",
+        "Your request was missing its security token. Reload the page and try again.",
+    )
+
+
+def error_400(request: HttpRequest, exception=None) -> HttpResponse:
+    return _error_response(request, 400, "Bad request", "The request could not be understood.")
+
+
+def error_403(request: HttpRequest, exception=None) -> HttpResponse:
+    return _error_response(request, 403, "Not allowed", "You are not allowed to see this page.")
+
+
+def error_404(request: HttpRequest, exception=None) -> HttpResponse:
+    return _error_response(request, 404, "Not found", "There is nothing at this address.")
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    return _error_response(
+        request, 500, "Something went wrong", "Something went wrong on our side. Your votes are safe; please try again."
+    )

@@ -1,0 +1,128 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.text import slugify
+
+
+class Model(models.Model):
+    """Weights and where they come from. How they are run is a Contender."""
+
+    class Kind(models.TextChoices):
+        CHAT = "chat", "Chat (instruction-tuned language model)"
+        COMPLETION = "completion", "Completion (base language model)"
+        ENCODER = "encoder", "Encoder (sentence embeddings)"
+
+    class SourceType(models.TextChoices):
+        PACKAGE = "package", "Bundled package"
+        HF_FOLDER = "hf_folder", "Local Hugging Face folder"
+        GGUF_FILE = "gguf_file", "Local .gguf file"
+        HUB_ID = "hub_id", "Hub id already in the local HF cache"
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered"
+        PREPARING = "preparing"
+        READY = "ready"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True, blank=True)
+    family = models.CharField(max_length=100, help_text="Models of one family may be paired (GEA setting).")
+    maker = models.CharField(
+        max_length=100, blank=True, help_text="Who made it; an answer naming it is an identity leak."
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    source = models.CharField(
+        max_length=500, help_text="Catalogue key, absolute path of a folder or .gguf file, or a hub id."
+    )
+    parameter_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    embedding_dim = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Hidden size (embedding size for encoders)."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.REGISTERED, editable=False)
+    error = models.TextField(blank=True, editable=False)
+    progress = models.FloatField(default=0.0, editable=False)
+    progress_text = models.CharField(max_length=200, blank=True, editable=False)
+    prepared_path = models.CharField(max_length=500, blank=True, editable=False)
+    prepare_seconds = models.FloatField(null=True, blank=True, editable=False)
+    load_seconds = models.FloatField(null=True, blank=True, editable=False)
+    smoke_test_output = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)
+        super().save(*args, **kwargs)
+
+    @property
+    def queue_name(self) -> str:
+        """Celery queue of this model: a worker that holds it keeps serving it."""
+        return f"model.{self.slug}"
+
+    @property
+    def is_language_model(self) -> bool:
+        return self.kind in (self.Kind.CHAT, self.Kind.COMPLETION)
+
+
+class Contender(models.Model):
+    """A model plus how it is run. The arena compares contenders."""
+
+    class Decoding(models.TextChoices):
+        GREEDY = "greedy"
+        SAMPLING = "sampling"
+        CONTRASTIVE = "contrastive", "Contrastive search"
+
+    class Precision(models.TextChoices):
+        FLOAT32 = "float32"
+        BFLOAT16 = "bfloat16"
+        FLOAT16 = "float16", "float16 (GPU only)"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="contenders")
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True, blank=True)
+    decoding = models.CharField(max_length=20, choices=Decoding.choices, default=Decoding.GREEDY)
+    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.01), MaxValueValidator(5)])
+    top_p = models.FloatField(default=0.9, validators=[MinValueValidator(0.01), MaxValueValidator(1)])
+    top_k = models.PositiveIntegerField(default=50, help_text="Sampling: keep the k most likely tokens.")
+    contrastive_k = models.PositiveIntegerField(
+        default=4, validators=[MinValueValidator(1)], help_text="Contrastive search: candidates per step."
+    )
+    penalty_alpha = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Contrastive search: weight of the degeneration penalty.",
+    )
+    precision = models.CharField(max_length=20, choices=Precision.choices, default=Precision.FLOAT32)
+    max_new_tokens = models.PositiveIntegerField(
+        default=200, validators=[MinValueValidator(1), MaxValueValidator(4096)]
+    )
+    enabled = models.BooleanField(default=True)
+    sampling_weight = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0)], help_text="Relative chance of being drawn."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)
+        super().save(*args, **kwargs)
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def family(self) -> str:
+        return self.model.family

@@ -1,0 +1,19 @@
+"""Reads of the model hub."""
+
+from django.db.models import QuerySet
+
+from modelhub.models import Contender, Model
+
+
+def contenders_ready(*, kind: str | None = None) -> QuerySet[Contender]:
+    """Enabled contenders whose model is prepared, optionally of one model kind."""
+    queryset = Contender.objects.filter(enabled=True, model__status=Model.Status.READY).select_related("model")
+    if kind == "language":
+        queryset = queryset.filter(model__kind__in=[Model.Kind.CHAT, Model.Kind.COMPLETION])
+    elif kind:
+        queryset = queryset.filter(model__kind=kind)
+    return queryset
+
+
+def models_not_ready() -> QuerySet[Model]:
+    return Model.objects.exclude(status=Model.Status.READY)

@@ -1,0 +1,64 @@
+"""Sentence embeddings: mean pooling over the attention mask, then L2 normalisation (the
+sentence-transformers recipe of all-MiniLM-L6-v2 and all-mpnet-base-v2). No Django imports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workers.loading import LoadedEncoder
+
+
+def _pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    hidden = hidden.float()  # pool in float32 even for bfloat16 models
+    if mode == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+
+
+def embed(
+    encoder: LoadedEncoder,
+    texts: list[str],
+    batch_size: int = 32,
+    max_length: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Unit-norm float32 embeddings, shape (len(texts), embedding_dim), in the order of ``texts``.
+
+    ``progress(done, total)`` is called after each batch. Texts are truncated to ``max_length``
+    tokens (and to the folder's sentence-transformers max_seq_length when it is smaller).
+    """
+    n, dim = len(texts), encoder.embedding_dim
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if encoder.max_length:
+        max_length = min(max_length, encoder.max_length)
+    # Batch texts of similar length together so that little padding is computed; the result is
+    # put back in the input order.
+    order = sorted(range(n), key=lambda i: len(texts[i]), reverse=True)
+    out = np.empty((n, dim), dtype=np.float32)
+    done = 0
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            batch = encoder.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            batch = {k: v.to(encoder.device) for k, v in batch.items()}
+            hidden = encoder.model(**batch).last_hidden_state
+            pooled = F.normalize(_pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)
+            out[idx] = pooled.cpu().numpy()
+            done += len(idx)
+            if progress is not None:
+                progress(done, n)
+    return out

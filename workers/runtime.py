@@ -1,0 +1,113 @@
+"""The worker's view of inference: contenders in, text/vectors and energy readings out.
+
+This is the Django-aware glue over the plain modules (loading, model_cache, generation, embedding,
+energy). Models are loaded once per worker process and kept warm in an LRU cache.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+
+from modelhub.models import Contender
+from workers import embedding, generation, loading
+from workers.energy import EnergyReading, select_meter
+from workers.model_cache import ModelCache
+
+model_cache = ModelCache(settings.ARENA_MODEL_CACHE_BYTES)
+
+# On CPU each concurrent request gets one torch thread, so that its work runs in the calling
+# thread and time.thread_time() attributes its energy (ARCHITECTURE.md, "Workers and concurrency").
+torch.set_num_threads(settings.ARENA_TORCH_THREADS)
+
+_meter_lock = threading.Lock()
+_meters: dict[str, object] = {}
+_exclusive_locks: dict[str, threading.Lock] = {}
+
+
+def current_device() -> str:
+    return loading.resolve_device(settings.ARENA_DEVICE)
+
+
+def _meter_and_lock(device: str):
+    with _meter_lock:
+        if device not in _meters:
+            _meters[device] = select_meter(device, settings.ARENA_CPU_WATTS_PER_CORE)
+            _exclusive_locks[device] = threading.Lock()
+        meter = _meters[device]
+    # A counter that sees the whole device (NVML, RAPL) can only be attributed to one request
+    # at a time: requests on such a device wait for each other.
+    lock = None if meter.attributable_concurrently else _exclusive_locks[device]
+    return meter, lock
+
+
+def language_model_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedLM:
+    device = current_device()
+    key = f"lm|{path}|{precision}|{device}"
+    return model_cache.get(key, lambda: loading.load_causal_lm(Path(path), device, precision), _bytes_of)
+
+
+def encoder_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedEncoder:
+    device = current_device()
+    key = f"enc|{path}|{precision}|{device}"
+    return model_cache.get(key, lambda: loading.load_encoder(Path(path), device, precision), _bytes_of)
+
+
+def _bytes_of(loaded) -> int:
+    return int(loaded.bytes)
+
+
+def decoding_config(contender: Contender) -> generation.DecodingConfig:
+    return generation.DecodingConfig(
+        method=contender.decoding,
+        max_new_tokens=contender.max_new_tokens,
+        temperature=contender.temperature,
+        top_p=contender.top_p,
+        top_k=contender.top_k,
+        contrastive_k=contender.contrastive_k,
+        penalty_alpha=contender.penalty_alpha,
+    )
+
+
+def generate(
+    contender: Contender,
+    prompt: str,
+    on_token: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    timeout_s: float | None = None,
+) -> tuple[generation.GenerationResult, EnergyReading]:
+    """Generate one answer, streaming text deltas to on_token, and measure its energy."""
+    lm = language_model_get(path=contender.model.prepared_path, precision=contender.precision)
+    meter, lock = _meter_and_lock(lm.device)
+    timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
+    if lock:
+        lock.acquire()
+    try:
+        deadline = time.monotonic() + timeout_s
+        with meter.measure() as measurement:
+            result = generation.generate(
+                lm, prompt, decoding_config(contender), on_token=on_token, deadline=deadline,
+                should_stop=should_stop,
+            )
+    finally:
+        if lock:
+            lock.release()
+    return result, measurement.reading
+
+
+def embed(contender: Contender, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
+    encoder = encoder_get(path=contender.model.prepared_path, precision=contender.precision)
+    meter, lock = _meter_and_lock(encoder.device)
+    if lock:
+        lock.acquire()
+    try:
+        with meter.measure() as measurement:
+            vectors = embedding.embed(encoder, texts, **kwargs)
+    finally:
+        if lock:
+            lock.release()
+    return vectors, measurement.reading
