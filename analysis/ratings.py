@@ -15,8 +15,10 @@ Differences from FastChat, all deliberate:
 
 * the loss is the *mean* negative log-likelihood (FastChat sums for the point fit and averages in
   the bootstrap), so ``tol`` means the same thing whatever the number of battles;
-* the default iteration limit is 1000 rather than 100, and L-BFGS-B's relative-decrease stop is
-  made much stricter, so the optimum is reached to well below 0.01 rating points;
+* the default iteration limit is 1000 rather than 100, and L-BFGS-B's relative-decrease stop
+  (``ftol``) is effectively disabled so that ``tol`` (the largest gradient component) alone decides
+  when to stop; at the default ``tol=1e-6`` the fit was measured within 0.01 rating points of the
+  exact optimum for 50 contenders (about 1e-4 with ``tol=1e-8``, which costs a few iterations);
 * bootstrap fits start from the point fit (warm start) instead of zeros, and run in-process;
 * contenders without any battle are left out of the fit; they are reported at ``init_rating`` and
   can be recognised by ``battles == 0`` (the leaderboard reports them with ``None`` ratings).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 from scipy.optimize import minimize
@@ -180,24 +183,26 @@ class PairCounts:
         Without ``names`` the contenders are numbered in order of first appearance, model_a column
         first (as FastChat's ``pd.factorize`` of model_a then model_b).
         """
-        # zip(*) and map() over dict lookups run in C; no Python-level loop per battle.
-        cols = list(zip(*battles, strict=True))
-        if not cols:
-            return cls.from_codes(tuple(names or ()), [], [], [])
-        col_a, col_b, col_w = cols
+        # map() over itemgetter and dict lookups runs in C: no Python-level loop per battle
+        # (zip(*battles) is ~10x slower on a million tuples).
+        if not isinstance(battles, Sequence):
+            battles = list(battles)
+        m = len(battles)
+        col_a = list(map(itemgetter(0), battles))
+        col_b = list(map(itemgetter(1), battles))
         if names is None:
             names = tuple(dict.fromkeys(col_a + col_b))
         index = {name: i for i, name in enumerate(names)}
-        m = len(col_a)
         try:
             a = np.fromiter(map(index.__getitem__, col_a), dtype=np.int64, count=m)
             b = np.fromiter(map(index.__getitem__, col_b), dtype=np.int64, count=m)
         except KeyError as exc:
             raise ValueError(f"unknown contender {exc.args[0]!r}") from None
+        col_w = map(itemgetter(2), battles)
         try:
             o = np.fromiter(map(_OUTCOME_CODE.__getitem__, col_w), dtype=np.int64, count=m)
         except (KeyError, TypeError):
-            for w in col_w:
+            for _, _, w in battles:
                 outcome_code(w)  # raises ValueError naming the first bad outcome
             raise
         return cls.from_codes(names, a, b, o)
@@ -233,7 +238,7 @@ def _fit_theta(a, b, score, count, n, alpha, tol, reg, maxiter, x0=None):
         args=(a, b, score, weight, alpha, reg / total),
         jac=True,
         method="L-BFGS-B",
-        # the default ftol (2.2e-9 relative decrease) stops ~0.05 rating points short
+        # the default ftol (2.2e-9 relative decrease) can stop before gtol is met
         options={"gtol": tol, "ftol": 1e-15, "maxiter": maxiter},
     )
     return result.x

@@ -96,14 +96,14 @@ def model_prepare(*, model_id: int, progress: ProgressCallback | None = None) ->
         report(0.02, "Locating weights")
         source = model_weights_locate(model=model)
         weights = loading.find_weights(source)
-        if weights.gguf_path is not None:
+        if weights.format == "gguf":
             target = settings.ARENA_MODELS_DIR / model.slug
 
             def conversion_progress(fraction: float, text: str) -> None:
                 report(0.05 + 0.65 * fraction, text)
 
             report(0.05, "Converting GGUF to safetensors (once; takes up to a minute)")
-            folder = loading.convert_gguf(weights.gguf_path, target, progress=conversion_progress)
+            folder = loading.convert_gguf(weights.folder / weights.gguf_file, target, progress=conversion_progress)
         else:
             folder = weights.folder
         report(0.75, "Loading the model")

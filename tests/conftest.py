@@ -88,3 +88,26 @@ def chromium_path() -> str:
     if not Path(path).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it with apt)")
     return path
+
+
+@pytest.fixture
+def bundled_ready(db):
+    """Register the bundled catalogue and prepare the requested models in this process.
+
+    Prepared weights live under ARENA_DATA_DIR, so only the first run converts GGUF files.
+    """
+    from modelhub.models import Model
+    from modelhub.services import bundled_models_register, model_prepare
+
+    bundled_models_register()
+
+    def prepare(*keys: str) -> list:
+        models = []
+        for key in keys:
+            model = Model.objects.get(source_type=Model.SourceType.PACKAGE, source=key)
+            model = model_prepare(model_id=model.id)
+            assert model.status == Model.Status.READY, model.error
+            models.append(model)
+        return models
+
+    return prepare

@@ -221,7 +221,7 @@ def convert_gguf(
 
 
 def resolve_device(setting: str) -> str:
-    """"auto" → "cuda" when torch sees a GPU, else "cpu"; other values are checked and returned."""
+    """ "auto" → "cuda" when torch sees a GPU, else "cpu"; other values are checked and returned."""
     setting = (setting or "auto").strip().lower()
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -380,7 +380,9 @@ def load_encoder(path: Path, device: str, precision: str) -> LoadedEncoder:
 
     info = find_weights(Path(path))
     if info.format != "safetensors":
-        raise ModelLoadError(f"{info.path} is a GGUF file: encoders are loaded from safetensors folders only.")
+        raise ModelLoadError(
+            f"{info.path} is a GGUF file: encoders are loaded from safetensors folders only."
+        )
     dtype = _dtype(precision, device)
     config = _read_config(info.folder)
     if not _is_encoder_only(config):
@@ -390,7 +392,9 @@ def load_encoder(path: Path, device: str, precision: str) -> LoadedEncoder:
         )
     tokenizer = _tokenizer(info.folder)
     try:
-        model = AutoModel.from_pretrained(info.folder, dtype=dtype, use_safetensors=True, local_files_only=True)
+        model = AutoModel.from_pretrained(
+            info.folder, dtype=dtype, use_safetensors=True, local_files_only=True
+        )
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise ModelLoadError(f"The weights in {info.folder} can't be loaded: {exc}") from exc
     model.to(device)

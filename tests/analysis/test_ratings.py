@@ -116,6 +116,14 @@ def test_fit_default_tolerance_is_within_a_hundredth(battles_20k, counts_20k):
     np.testing.assert_allclose(fit_bradley_terry(counts_20k), ref, atol=0.01, rtol=0)
 
 
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_fit_tight_tol_reaches_the_optimum(seed):
+    # small samples: tol alone must decide when to stop (no early relative-decrease stop)
+    battles = simulate(2_000, seed=seed)
+    ratings = fit_bradley_terry(PairCounts.from_codes(NAMES, *battles), tol=1e-10)
+    np.testing.assert_allclose(ratings, reference_irls(*battles, n=len(NAMES)), atol=1e-4, rtol=0)
+
+
 def test_fit_equals_expanded_reference_minimize(battles_20k, counts_20k):
     ratings = fit_bradley_terry(counts_20k, tol=1e-9)
     ref = reference_minimize(*battles_20k, n=len(NAMES))
@@ -359,6 +367,14 @@ def test_from_battles_matches_from_rows_and_fit(battles_20k, counts_20k):
     counts = PairCounts.from_battles(battles, names=NAMES)
     np.testing.assert_array_equal(battle_count_matrix(counts), battle_count_matrix(counts_20k))
     np.testing.assert_allclose(fit_bradley_terry(counts), fit_bradley_terry(counts_20k))
+
+
+def test_from_battles_accepts_a_generator_and_empty_input():
+    counts = PairCounts.from_battles(b for b in [("x", "y", "model_b"), ("x", "y", "model_b")])
+    assert counts.names == ("x", "y") and counts.count.tolist() == [2]
+    assert counts.outcome.tolist() == [B_WINS]
+    empty = PairCounts.from_battles([], names=["x"])
+    assert empty.names == ("x",) and empty.total == 0
 
 
 def test_from_rows_sums_repeated_keys():

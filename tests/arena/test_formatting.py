@@ -1,0 +1,32 @@
+import pytest
+
+from arena.formatting import energy_ratio, identity_terms, mentions_identity
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "text", "ratio"),
+    [
+        (12.0, 5.0, "A used 2.4× the energy of B.", 2.4),
+        (2.0, 10.0, "B used 5.0× the energy of A.", 5.0),
+        (1.0, 1.02, "A and B used about the same energy.", 1.02),
+    ],
+)
+def test_energy_ratio_names_the_hungrier_side(a, b, text, ratio):
+    assert energy_ratio(a, b) == (text, ratio)
+
+
+def test_energy_ratio_without_figures_says_so():
+    assert energy_ratio(None, 3.0)[1] is None
+    assert "unknown" in energy_ratio(None, 3.0)[0]
+    assert energy_ratio(0.0, 3.0)[1] is None
+
+
+def test_identity_leak_detects_name_and_maker_but_not_common_words():
+    terms = identity_terms("SmolLM2-135M-Instruct", "SmolLM2", "Hugging Face")
+    assert mentions_identity("I am SmolLM, an AI assistant.", terms)
+    assert mentions_identity("I was trained by Hugging Face.", terms)
+    assert mentions_identity("Made by HuggingFace", terms)
+    assert not mentions_identity("Face the facts: Paris is the capital of France.", terms)
+    gemma = identity_terms("Gemma-3-270M", "Gemma 3", "Google")
+    assert mentions_identity("I'm Gemma, made by Google DeepMind.", gemma)
+    assert not mentions_identity("I am a helpful assistant.", gemma)

@@ -1,0 +1,185 @@
+from types import SimpleNamespace
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from arena import services
+from arena.models import Battle, Response, Vote
+from arena.services import ArenaError, battle_create, response_fail, vote_cast
+from modelhub.models import Model
+
+
+@pytest.fixture
+def two_chat(make_contender):
+    return make_contender(family="Fam"), make_contender(family="Fam")
+
+
+def finish(battle: Battle, status: str = Response.Status.DONE, joules=(2.0, 1.0)) -> None:
+    for response, energy in zip(battle.responses.order_by("side"), joules, strict=True):
+        response.status = status
+        response.text = f"answer {response.side}"
+        response.output_tokens = 10
+        response.duration_s = 1.0
+        response.joules = energy
+        response.energy_source = "estimate"
+        response.energy_method = "estimated from CPU time"
+        response.save()
+
+
+def test_battle_create_queues_two_sides_of_ready_chat_contenders(two_chat, make_contender):
+    make_contender(kind=Model.Kind.ENCODER, family="Enc")
+    make_contender(kind=Model.Kind.COMPLETION, family="Base")
+    make_contender(status=Model.Status.FAILED)
+    battle = battle_create(prompt="  Hello?  ", session_key="s1")
+    assert battle.prompt == "Hello?"
+    assert {battle.contender_a, battle.contender_b} == set(two_chat)
+    assert sorted(battle.responses.values_list("side", "status")) == [("a", "queued"), ("b", "queued")]
+    assert battle.counts_for_ranking
+
+
+@pytest.mark.parametrize(("prompt", "message"), [("", "Type a prompt"), ("   ", "Type a prompt"), (None, "Type")])
+def test_empty_prompt_is_refused_and_nothing_is_stored(two_chat, prompt, message):
+    with pytest.raises(ArenaError, match=message) as error:
+        battle_create(prompt=prompt, session_key="s1")
+    assert error.value.status == 400
+    assert Battle.objects.count() == 0
+
+
+def test_too_long_prompt_is_refused(two_chat, settings):
+    settings.ARENA_MAX_PROMPT_CHARS = 10
+    with pytest.raises(ArenaError, match="limit is 10"):
+        battle_create(prompt="x" * 11, session_key="s1")
+    assert Battle.objects.count() == 0
+
+
+def test_no_contenders_gives_503(make_contender):
+    make_contender()
+    with pytest.raises(ArenaError, match="at least two") as error:
+        battle_create(prompt="hi", session_key="s1")
+    assert error.value.status == 503
+    assert Response.objects.count() == 0
+
+
+def test_rate_limit_per_session_and_per_ip(two_chat, settings):
+    settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION = 2
+    settings.ARENA_BATTLES_PER_MINUTE_PER_IP = 3
+    for _ in range(2):
+        battle_create(prompt="hi", session_key="s1", client_ip="10.0.0.1")
+    with pytest.raises(ArenaError, match="wait a minute") as error:
+        battle_create(prompt="hi", session_key="s1", client_ip="10.0.0.1")
+    assert error.value.status == 429
+    battle_create(prompt="hi", session_key="s2", client_ip="10.0.0.1")
+    with pytest.raises(ArenaError, match="your network") as error:
+        battle_create(prompt="hi", session_key="s3", client_ip="10.0.0.1")
+    assert error.value.status == 429
+    assert Battle.objects.count() == 3
+
+
+def test_named_battle_uses_the_picked_contenders_and_does_not_count(two_chat):
+    a, b = two_chat
+    battle = battle_create(prompt="hi", session_key="s1", contender_a=b.slug, contender_b=a.slug, named=True)
+    assert (battle.contender_a, battle.contender_b) == (b, a)
+    assert battle.mode == Battle.Mode.NAMED
+    assert not battle.counts_for_ranking
+    with pytest.raises(ArenaError, match="two different"):
+        battle_create(prompt="hi", session_key="s1", contender_a=a.slug, contender_b=a.slug, named=True)
+    with pytest.raises(ArenaError, match="Not available"):
+        battle_create(prompt="hi", session_key="s1", contender_a=a.slug, contender_b="nope", named=True)
+
+
+def test_only_the_creating_session_may_vote(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    finish(battle)
+    for intruder in ("someone-else", None, ""):
+        with pytest.raises(ArenaError, match="Only the person") as error:
+            vote_cast(battle_id=battle.id, session_key=intruder, stage="blind", choice="a")
+        assert error.value.status == 403
+    assert not Vote.objects.exists()
+
+
+def test_no_vote_before_both_answers_are_complete(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    Response.objects.filter(battle=battle, side="a").update(status=Response.Status.DONE)
+    with pytest.raises(ArenaError, match="Wait until both") as error:
+        vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
+    assert error.value.status == 409
+
+
+def test_failed_battle_cannot_be_voted_and_is_excluded(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    finish(battle)
+    response = battle.responses.get(side="b")
+    Response.objects.filter(id=response.id).update(status=Response.Status.RUNNING)
+    response_fail(response_id=response.id, error="boom")
+    battle.refresh_from_db()
+    assert battle.has_error and not battle.counts_for_ranking
+    assert battle.responses.get(side="a").status == Response.Status.DONE  # the other pane is unaffected
+    with pytest.raises(ArenaError, match="failed"):
+        vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
+
+
+def test_vote_order_once_each_and_change_flag(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    finish(battle)
+    with pytest.raises(ArenaError, match="Vote on the answers first"):
+        vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="b")
+    vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
+    with pytest.raises(ArenaError, match="already voted") as error:
+        vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="b")
+    assert error.value.status == 409
+    battle = vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="b")
+    assert (battle.vote.blind_choice, battle.vote.final_choice, battle.vote.changed) == ("a", "b", True)
+    with pytest.raises(ArenaError, match="already gave"):
+        vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="a")
+    battle.vote.refresh_from_db()
+    assert battle.vote.final_choice == "b"
+
+
+def test_keeping_the_vote_is_not_a_change(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    finish(battle)
+    vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="tie")
+    battle = vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="tie")
+    assert battle.vote.changed is False
+
+
+@pytest.mark.parametrize(("stage", "choice"), [("blind", "c"), ("blind", ""), ("sideways", "a")])
+def test_bad_vote_input_is_refused(two_chat, stage, choice):
+    battle = battle_create(prompt="hi", session_key="owner")
+    finish(battle)
+    with pytest.raises(ArenaError):
+        vote_cast(battle_id=battle.id, session_key="owner", stage=stage, choice=choice)
+    assert not Vote.objects.exists()
+
+
+def test_one_vote_per_battle_is_a_database_constraint(two_chat):
+    battle = battle_create(prompt="hi", session_key="owner")
+    Vote.objects.create(battle=battle, blind_choice="a")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Vote.objects.create(battle=battle, blind_choice="b")
+
+
+def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
+    """The model call is replaced (the rule under test is the leak check, not generation)."""
+    battle = battle_create(prompt="Who are you?", session_key="owner")
+    contender = battle.responses.get(side="a").contender
+    leaked = f"I am {contender.model.family}, made by {contender.model.maker}."
+    result = SimpleNamespace(text=leaked, prompt_tokens=3, output_tokens=8, time_to_first_token_s=0.1,
+                             duration_s=0.5, finish_reason="stop")
+    reading = SimpleNamespace(joules=1.0, source="estimate", method="estimated", device="cpu")
+    monkeypatch.setattr("workers.runtime.generate", lambda *a, **k: (result, reading), raising=False)
+    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    services.response_generate(response_id=battle.responses.get(side="a").id)
+    battle.refresh_from_db()
+    assert battle.identity_leak and not battle.counts_for_ranking
+    assert battle.responses.get(side="a").status == Response.Status.DONE
+
+
+def test_overdue_sides_are_timed_out(two_chat, settings, monkeypatch):
+    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    battle = battle_create(prompt="hi", session_key="owner")
+    settings.ARENA_SIDE_TIMEOUT_S = 0
+    assert services.responses_expire_overdue() == 2
+    battle.refresh_from_db()
+    assert battle.has_error
+    assert set(battle.responses.values_list("status", flat=True)) == {"timeout"}
