@@ -132,6 +132,7 @@ def _vote_blind(battle: Battle, current: str, choice: str) -> None:
     if current != Stage.BLIND_VOTE:
         raise ArenaError("You already voted on this battle.", 409)
     Vote.objects.create(battle=battle, blind_choice=choice)
+    _ladder_record(battle, "blind", choice)
 
 
 def _vote_final(battle: Battle, current: str, choice: str) -> None:
@@ -145,6 +146,14 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
     vote.changed = choice != vote.blind_choice
     vote.final_at = timezone.now()
     vote.save(update_fields=["final_choice", "changed", "final_at"])
+    _ladder_record(battle, "energy", choice)
+
+
+def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
+    """Pair-outcome counts move with the vote, in its transaction (the leaderboard refits from them)."""
+    from analysis.services import pair_counts_record
+
+    pair_counts_record(battle=battle, ladder=ladder, choice=choice)
 
 
 # --- the worker side -----------------------------------------------------------------------------

@@ -89,6 +89,9 @@
   let wsRetry = 0;
   let refreshing = false;
   let refreshAgain = false;
+  let resyncTimer = null;
+  const RESYNC_RETRY_MS = 700;
+  const MAX_PENDING = 5000;
 
   // What the page shows of each answer. Offsets on the wire count characters as Python does
   // (Unicode code points), so the length is kept in code points, not UTF-16 units.
@@ -105,6 +108,7 @@
         time_to_first_token_s: null,
         duration_s: null,
         error: "",
+        pending: [], // "tokens" messages that arrived after a gap, waiting for the text before them
       };
     }
   }
@@ -353,6 +357,7 @@
     const keepLocal = !FINISHED.has(status) && l.text.length > serverText.length && l.text.startsWith(serverText);
     if (!keepLocal && serverText !== l.text) setAnswerText(side, serverText);
     l.status = status;
+    drainPending(side);
     if (!keepLocal || (num(s.output_tokens) || 0) >= (num(l.output_tokens) || 0)) {
       if (num(s.output_tokens) !== null) l.output_tokens = s.output_tokens;
       if (num(s.tokens_per_s) !== null) l.tokens_per_s = s.tokens_per_s;
@@ -645,22 +650,49 @@
     }
   }
 
+  // Put one "tokens" message into the text. Returns false when it starts past the end of
+  // what the page has (a gap), true otherwise.
+  function spliceTokens(side, msg) {
+    const l = local[side];
+    const offset = msg.offset;
+    const text = typeof msg.text === "string" ? msg.text : "";
+    if (offset > l.len) return false;
+    const length = cpLength(text);
+    if (offset + length > l.len) {
+      appendAnswerText(side, offset === l.len ? text : cpSlice(text, l.len - offset));
+    }
+    return true;
+  }
+
+  // Apply the buffered messages that now join up with the text.
+  function drainPending(side) {
+    const l = local[side];
+    if (!l.pending.length) return;
+    if (FINISHED.has(l.status)) {
+      l.pending = [];
+      return;
+    }
+    l.pending.sort((x, y) => x.offset - y.offset);
+    while (l.pending.length && l.pending[0].offset <= l.len) spliceTokens(side, l.pending.shift());
+  }
+
+  function hasGap() {
+    return SIDES.some((side) => local[side].pending.length > 0 && !FINISHED.has(local[side].status));
+  }
+
   function applyTokens(msg) {
     const side = msg.side;
     if (!SIDES.includes(side) || !battle) return;
     const l = local[side];
     if (FINISHED.has(l.status)) return; // the full text is already here
-    const offset = msg.offset;
-    const text = typeof msg.text === "string" ? msg.text : "";
-    if (!Number.isInteger(offset) || offset < 0) return;
-    if (offset > l.len) {
-      // A gap: some tokens were missed. Ask for the whole state.
-      refresh();
-      return;
-    }
-    const length = cpLength(text);
-    if (offset + length > l.len) {
-      appendAnswerText(side, offset === l.len ? text : cpSlice(text, l.len - offset));
+    if (!Number.isInteger(msg.offset) || msg.offset < 0) return;
+    if (!spliceTokens(side, msg)) {
+      // A gap: some text was missed. Keep this message, and fetch the state: once the text
+      // reaches this offset, the kept messages are applied in order.
+      if (l.pending.length < MAX_PENDING) l.pending.push(msg);
+      if (!refreshing && !resyncTimer) refresh();
+    } else {
+      drainPending(side);
     }
     l.status = "running";
     if (num(msg.output_tokens) !== null && msg.output_tokens >= (num(l.output_tokens) || 0)) {
@@ -713,9 +745,17 @@
       if (gen === generation) showError(err.message, els.status);
     } finally {
       refreshing = false;
-      if (refreshAgain && gen === generation) {
-        refreshAgain = false;
-        refresh();
+      if (gen === generation) {
+        if (refreshAgain) {
+          refreshAgain = false;
+          refresh();
+        } else if (hasGap() && !resyncTimer && battle && battle.stage === "generating") {
+          // The stored text has not caught up with the stream yet: ask again shortly.
+          resyncTimer = setTimeout(() => {
+            resyncTimer = null;
+            if (gen === generation) refresh();
+          }, RESYNC_RETRY_MS);
+        }
       }
     }
   }
@@ -726,6 +766,10 @@
     battle = null;
     refreshing = false;
     refreshAgain = false;
+    if (resyncTimer) {
+      clearTimeout(resyncTimer);
+      resyncTimer = null;
+    }
     resetLocal();
     for (const side of SIDES) {
       setAnswerText(side, "");

@@ -180,13 +180,15 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smollm2_dir(smollm2_gguf, tmp_path_factory) -> Path:
-    """SmolLM2-135M-Instruct converted from GGUF to safetensors once per test session (~20 s)."""
+def smollm2_dir(smollm2_gguf, tmp_path_factory, request) -> Path:
+    """SmolLM2-135M-Instruct converted from GGUF to safetensors once per test session (~20-30 s)."""
     from workers.loading import convert_gguf
 
     started = time.monotonic()
     out = convert_gguf(smollm2_gguf, tmp_path_factory.mktemp("smollm2") / "converted")
-    print(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # shown despite output capture
+        reporter.write_line(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
     return out
 
 

@@ -168,3 +168,39 @@ def test_nvml_meter_reads_the_total_energy_counter(monkeypatch):
     assert m.reading.joules == pytest.approx(2.5)
     assert m.reading.source == "nvml" and m.reading.device == "cuda:0"
     assert m.reading.method == "measured by NVML's total-energy counter on cuda:0 (NVIDIA H200)"
+
+
+def test_concurrent_generations_are_attributed_to_their_own_threads(tiny_lm):
+    """Two requests at once, as in a worker's thread pool with torch.set_num_threads(1): torch
+    computes in the calling thread, so each estimate covers its own request and nothing escapes
+    to other threads (the threads' CPU times add up to the process's)."""
+    from workers.generation import DecodingConfig, generate
+
+    meter = CpuTimeEstimateMeter(watts_per_core=1.0)
+    readings: dict[str, EnergyReading] = {}
+    tokens: dict[str, int] = {}
+    start = threading.Barrier(2)
+
+    def request(name: str, n: int) -> None:
+        start.wait()
+        with meter.measure() as m:
+            if n:
+                tokens[name] = generate(tiny_lm, "hello", DecodingConfig(max_new_tokens=n)).output_tokens
+            else:
+                time.sleep(0.3)  # a request that waits (e.g. on the network) and computes nothing
+        readings[name] = m.reading
+
+    process_before = time.process_time()
+    threads = [
+        threading.Thread(target=request, args=("long", 150)),
+        threading.Thread(target=request, args=("idle", 0)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    process_cpu = time.process_time() - process_before
+    long, idle = readings["long"].joules, readings["idle"].joules
+    assert tokens["long"] > 20
+    assert long > 0.05 and idle < 0.02
+    assert long + idle == pytest.approx(process_cpu, rel=0.25, abs=0.03)
