@@ -8,7 +8,9 @@ class ResponseInline(admin.TabularInline):
     model = Response
     extra = 0
     can_delete = False
-    fields = ["side", "contender", "status", "output_tokens", "duration_s", "joules", "energy_source", "device", "error"]
+    fields = [
+        "side", "contender", "status", "output_tokens", "duration_s", "joules", "energy_source", "device", "error"
+    ]
     readonly_fields = fields
 
 

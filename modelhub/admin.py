@@ -66,7 +66,10 @@ class ModelAdmin(admin.ModelAdmin):
 class ContenderForm(forms.ModelForm):
     class Meta:
         model = Contender
-        fields = "__all__"
+        fields = [
+            "model", "name", "decoding", "temperature", "top_p", "top_k", "contrastive_k", "penalty_alpha",
+            "precision", "max_new_tokens", "enabled", "sampling_weight",
+        ]
 
     def clean(self):
         cleaned = super().clean()

@@ -3,6 +3,7 @@ sentence-transformers recipe of all-MiniLM-L6-v2 and all-mpnet-base-v2). No Djan
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -10,6 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from workers.loading import LoadedEncoder
+
+# A fast tokenizer's padding/truncation settings are mutable state of its Rust object; two threads
+# changing them at once can fail with "Already borrowed". Tokenising is quick next to the model.
+_TOKENIZE_LOCK = threading.Lock()
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
@@ -47,13 +52,14 @@ def embed(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            batch = encoder.tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            )
+            with _TOKENIZE_LOCK:
+                batch = encoder.tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
             batch = {k: v.to(encoder.device) for k, v in batch.items()}
             hidden = encoder.model(**batch).last_hidden_state
             pooled = F.normalize(_pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)

@@ -52,7 +52,8 @@ def test_errors_are_json_with_status_codes(browser, pair):
     bad_json = browser.post("/arena/battles/", "{nope", content_type="application/json", **csrf(browser))
     assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]
     assert browser.get("/arena/battles/999999/").status_code == 404
-    assert browser.post("/arena/battles/999999/vote/", {"stage": "blind", "choice": "a"}, **csrf(browser)).status_code == 404
+    vote = browser.post("/arena/battles/999999/vote/", {"stage": "blind", "choice": "a"}, **csrf(browser))
+    assert vote.status_code == 404
 
 
 def test_another_session_can_neither_read_nor_vote(browser, pair, db):

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from safetensors.torch import save_file
 import torch
+from safetensors.torch import save_file
 
 from modelhub.models import Contender, Model
 from modelhub.services import bundled_models_register, model_prepare

@@ -49,6 +49,29 @@ def test_matches_a_manual_mean_pool(tiny_encoder):
     np.testing.assert_allclose(embed(tiny_encoder, ["A person plays guitar."])[0], expected, atol=1e-5)
 
 
+def test_concurrent_calls_share_one_encoder(tiny_encoder):
+    import threading
+
+    expected = embed(tiny_encoder, SENTENCES, batch_size=2)
+    results, errors = [], []
+
+    def run():
+        try:
+            for _ in range(5):
+                results.append(embed(tiny_encoder, SENTENCES, batch_size=2, max_length=64 + len(results)))
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for r in results:
+        np.testing.assert_allclose(r, expected, atol=1e-5)
+
+
 @pytest.mark.models
 def test_real_minilm_similarity(minilm_dir, capsys):
     encoder = load_encoder(minilm_dir, "cpu", "float32")

@@ -165,6 +165,27 @@ def test_max_new_tokens_is_respected(tiny_lm, method):
     assert generate(tiny_lm, "hello", DecodingConfig(method=method, max_new_tokens=0)).output_tokens == 0
 
 
+def test_concurrent_requests_on_one_model_match_sequential_ones(tiny_lm):
+    """A worker's thread pool shares one loaded model: each call keeps its own KV cache."""
+    import threading
+
+    cases = [("hello", "greedy"), ("What is the capital of France?", "contrastive"), ("hello", "sampling")]
+
+    def run(prompt, method):
+        return generate(tiny_lm, prompt, DecodingConfig(method=method, seed=5, max_new_tokens=25)).token_ids
+
+    expected = [run(*case) for case in cases]
+    got: dict[int, list[int]] = {}
+    threads = [
+        threading.Thread(target=lambda i=i, c=c: got.__setitem__(i, run(*c))) for i, c in enumerate(cases)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got[i] for i in range(len(cases))] == expected
+
+
 def test_decoding_config_validation():
     with pytest.raises(ValueError, match="Unknown decoding method"):
         DecodingConfig(method="beam")

@@ -4,6 +4,7 @@ import ctypes
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from arena.embedded_redis import EmbeddedRedis
 from modelhub.models import Model
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         try:
             self._setup(options)
             self._start_services(options)
+            self._wait_until_ready(options)
             self.stdout.write(self.style.SUCCESS(
                 f"\nThe arena is up in {time.monotonic() - started:.1f} s: http://{options['host']}:{options['port']}/"
             ))
@@ -49,6 +51,8 @@ class Command(BaseCommand):
             self._watch()
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
+        except CommandError as error:
+            self.stderr.write(self.style.ERROR(str(error)))
         finally:
             self._stop_all()
 
@@ -90,6 +94,27 @@ class Command(BaseCommand):
             sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
             "arena.asgi:application",
         ], env)
+
+    def _wait_until_ready(self, options, timeout_s: float = 120.0) -> None:
+        """Print the URL only once the web server answers and the worker replies to a ping."""
+        from workers.celery import app
+
+        deadline = time.monotonic() + timeout_s
+        web_up = worker_up = False
+        while time.monotonic() < deadline and not (web_up and worker_up):
+            for name, process in self.children:
+                if process.poll() is not None:
+                    raise CommandError(f"The {name} process exited during start-up ({process.returncode}).")
+            if not web_up:
+                with socket.socket() as probe:
+                    probe.settimeout(0.5)
+                    web_up = probe.connect_ex((options["host"], options["port"])) == 0
+            if not worker_up:
+                worker_up = bool(app.control.ping(timeout=0.5))
+            if not (web_up and worker_up):
+                time.sleep(0.3)
+        if not (web_up and worker_up):
+            self.stderr.write(self.style.WARNING("Start-up is slow: the web server or worker is not answering yet."))
 
     def _spawn(self, name: str, command: list[str], env: dict) -> None:
         process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent, start_new_session=True)
