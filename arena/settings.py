@@ -183,7 +183,7 @@ ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 2000)
 ARENA_BATTLES_PER_MINUTE_PER_SESSION = env_int("ARENA_BATTLES_PER_MINUTE_PER_SESSION", 10)
 ARENA_BATTLES_PER_MINUTE_PER_IP = env_int("ARENA_BATTLES_PER_MINUTE_PER_IP", 30)
 ARENA_STREAM_FLUSH_S = env_float("ARENA_STREAM_FLUSH_S", 0.05)  # batch tokens to the channel layer
-ARENA_STREAM_SAVE_S = env_float("ARENA_STREAM_SAVE_S", 1.0)  # save partial text for reloads
+ARENA_STREAM_SAVE_S = env_float("ARENA_STREAM_SAVE_S", 0.25)  # save partial text for reloads
 # A side that has not finished this long after its battle started is shown as timed out.
 ARENA_SIDE_TIMEOUT_S = env_int("ARENA_SIDE_TIMEOUT_S", ARENA_GENERATION_TIMEOUT_S + 60)
 CSRF_FAILURE_VIEW = "arena.views.csrf_failure"

@@ -86,7 +86,10 @@ def sts_test_file() -> Path:
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it with apt)")
+        message = "Debian's chromium is not installed (make test installs it with apt)"
+        if os.environ.get("ARENA_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 

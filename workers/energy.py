@@ -97,10 +97,7 @@ class CpuTimeEstimateMeter:
                 seconds=wall,
                 source=self.source,
                 device=self.device,
-                method=(
-                    f"estimated from {cpu:.2f} s of CPU time × {self.watts_per_core:g} W per core: "
-                    f"{self.reason}"
-                ),
+                method=(f"estimated from {cpu:.2f} s of CPU time × {self.watts_per_core:g} W per core: {self.reason}"),
             )
 
 
@@ -110,9 +107,7 @@ def _rapl_package_dirs(root: Path) -> list[Path]:
     # AMD CPUs expose the same "intel-rapl" names through the same driver.
     if not root.is_dir():
         return []
-    return sorted(
-        d for d in root.glob("intel-rapl:*") if d.name.count(":") == 1 and (d / "energy_uj").is_file()
-    )
+    return sorted(d for d in root.glob("intel-rapl:*") if d.name.count(":") == 1 and (d / "energy_uj").is_file())
 
 
 def _read_int(path: Path) -> int:
@@ -295,8 +290,7 @@ def select_meter(
                 watts_per_core,
                 device=f"cuda:{index}",
                 reason=(
-                    f"NVML energy counter unavailable on cuda:{index} ({why}); "
-                    "the GPU's own energy is not counted"
+                    f"NVML energy counter unavailable on cuda:{index} ({why}); the GPU's own energy is not counted"
                 ),
             )
     if rapl_available(rapl_root):

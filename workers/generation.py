@@ -315,9 +315,7 @@ def contrastive_search_reference(
     produced: list[int] = []
     with torch.inference_mode():
         for _ in range(max_new_tokens):
-            out = model(
-                input_ids=torch.tensor([seq], device=device), use_cache=False, output_hidden_states=True
-            )
+            out = model(input_ids=torch.tensor([seq], device=device), use_cache=False, output_hidden_states=True)
             probs = torch.softmax(out.logits[0, -1].float(), dim=-1)
             top_p, top_ids = torch.topk(probs, min(k, probs.shape[-1]))
             candidates = torch.tensor([seq + [int(t)] for t in top_ids], device=device)

@@ -117,9 +117,7 @@ def find_weights(path: Path) -> WeightsInfo:
         names = ", ".join(g.name for g in ggufs)
         raise ModelLoadError(f"{path} holds several GGUF files ({names}): register one file, not the folder.")
     if safetensors and not has_config:
-        raise ModelLoadError(
-            f"{path} has safetensors weights but no config.json: it is not a complete model folder."
-        )
+        raise ModelLoadError(f"{path} has safetensors weights but no config.json: it is not a complete model folder.")
     pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise ModelLoadError(f"{path} holds only pickle weights ({', '.join(pickles)}); {PICKLE_HINT}.")
@@ -160,9 +158,7 @@ def _read_gguf(folder: Path, name: str, dtype: torch.dtype | None = None) -> tup
     return tokenizer, model
 
 
-def convert_gguf(
-    gguf_path: Path, out_dir: Path, progress: Callable[[float, str], None] | None = None
-) -> Path:
+def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[float, str], None] | None = None) -> Path:
     """Convert a GGUF file to a safetensors model folder at ``out_dir`` and return ``out_dir``.
 
     The folder appears whole or not at all: everything is written to a temporary sibling folder
@@ -380,21 +376,16 @@ def load_encoder(path: Path, device: str, precision: str) -> LoadedEncoder:
 
     info = find_weights(Path(path))
     if info.format != "safetensors":
-        raise ModelLoadError(
-            f"{info.path} is a GGUF file: encoders are loaded from safetensors folders only."
-        )
+        raise ModelLoadError(f"{info.path} is a GGUF file: encoders are loaded from safetensors folders only.")
     dtype = _dtype(precision, device)
     config = _read_config(info.folder)
     if not _is_encoder_only(config):
         raise ModelLoadError(
-            f"{info.folder} is a language model ({config.model_type}), not an encoder: register it "
-            "as a language model."
+            f"{info.folder} is a language model ({config.model_type}), not an encoder: register it as a language model."
         )
     tokenizer = _tokenizer(info.folder)
     try:
-        model = AutoModel.from_pretrained(
-            info.folder, dtype=dtype, use_safetensors=True, local_files_only=True
-        )
+        model = AutoModel.from_pretrained(info.folder, dtype=dtype, use_safetensors=True, local_files_only=True)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise ModelLoadError(f"The weights in {info.folder} can't be loaded: {exc}") from exc
     model.to(device)

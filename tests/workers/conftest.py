@@ -180,16 +180,19 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smollm2_dir(smollm2_gguf, tmp_path_factory, request) -> Path:
-    """SmolLM2-135M-Instruct converted from GGUF to safetensors once per test session (~20-30 s)."""
+def smollm2_dir(smollm2_gguf, tmp_path_factory, request):
+    """SmolLM2-135M-Instruct converted from GGUF to safetensors once per test session (~20-30 s).
+    Removed at the end: pytest keeps the last three session folders, and this one holds 540 MB."""
     from workers.loading import convert_gguf
 
     started = time.monotonic()
-    out = convert_gguf(smollm2_gguf, tmp_path_factory.mktemp("smollm2") / "converted")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:  # shown despite output capture
-        reporter.write_line(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
-    return out
+    base = tmp_path_factory.mktemp("smollm2")
+    out = convert_gguf(smollm2_gguf, base / "converted")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown despite output capture
+        print(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
+    yield out
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

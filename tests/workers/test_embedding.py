@@ -93,8 +93,6 @@ def test_real_minilm_similarity(minilm_dir, capsys):
 @pytest.mark.models
 def test_real_minilm_matches_sentence_transformers(minilm_dir):
     st = pytest.importorskip("sentence_transformers")
-    expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(
-        SENTENCES, normalize_embeddings=True
-    )
+    expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(SENTENCES, normalize_embeddings=True)
     got = embed(load_encoder(minilm_dir, "cpu", "float32"), SENTENCES)
     np.testing.assert_allclose(got, expected, atol=1e-5)

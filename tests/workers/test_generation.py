@@ -56,9 +56,7 @@ def test_greedy_equals_transformers_generate(tiny_lm, prompt):
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_contrastive_with_alpha_zero_is_greedy(tiny_lm, prompt):
     greedy = generate(tiny_lm, prompt, DecodingConfig(method="greedy", max_new_tokens=30))
-    contrastive = generate(
-        tiny_lm, prompt, DecodingConfig(method="contrastive", penalty_alpha=0.0, max_new_tokens=30)
-    )
+    contrastive = generate(tiny_lm, prompt, DecodingConfig(method="contrastive", penalty_alpha=0.0, max_new_tokens=30))
     assert contrastive.token_ids == greedy.token_ids
 
 
@@ -89,9 +87,7 @@ def test_contrastive_penalty_changes_the_output(tiny_lm):
 
 def test_sampling_is_reproducible_with_a_seed(tiny_lm):
     def run(seed):
-        decoding = DecodingConfig(
-            method="sampling", temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_new_tokens=20
-        )
+        decoding = DecodingConfig(method="sampling", temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_new_tokens=20)
         return generate(tiny_lm, "hello", decoding).token_ids
 
     assert run(1) == run(1)
@@ -100,9 +96,7 @@ def test_sampling_is_reproducible_with_a_seed(tiny_lm):
 
 def test_sampling_with_top_k_one_is_greedy(tiny_lm):
     greedy = generate(tiny_lm, "hello", DecodingConfig(max_new_tokens=20))
-    sampled = generate(
-        tiny_lm, "hello", DecodingConfig(method="sampling", top_k=1, seed=3, max_new_tokens=20)
-    )
+    sampled = generate(tiny_lm, "hello", DecodingConfig(method="sampling", top_k=1, seed=3, max_new_tokens=20))
     assert sampled.token_ids == greedy.token_ids
 
 
@@ -176,9 +170,7 @@ def test_concurrent_requests_on_one_model_match_sequential_ones(tiny_lm):
 
     expected = [run(*case) for case in cases]
     got: dict[int, list[int]] = {}
-    threads = [
-        threading.Thread(target=lambda i=i, c=c: got.__setitem__(i, run(*c))) for i, c in enumerate(cases)
-    ]
+    threads = [threading.Thread(target=lambda i=i, c=c: got.__setitem__(i, run(*c))) for i, c in enumerate(cases)]
     for t in threads:
         t.start()
     for t in threads:
@@ -200,9 +192,7 @@ def test_real_smollm2_answers_in_english(smollm2_dir, capsys):
     lm = load_causal_lm(smollm2_dir, "cpu", "float32")
     generate(lm, "Hi", DecodingConfig(max_new_tokens=2))  # warm-up
     deltas: list[str] = []
-    result = generate(
-        lm, "What is the capital of France?", DecodingConfig(max_new_tokens=64), on_token=deltas.append
-    )
+    result = generate(lm, "What is the capital of France?", DecodingConfig(max_new_tokens=64), on_token=deltas.append)
     long = generate(lm, "Write a short story about a robot.", DecodingConfig(max_new_tokens=64))
     with capsys.disabled():
         print(

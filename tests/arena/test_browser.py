@@ -1,0 +1,123 @@
+"""A person plays full battles in Debian's chromium (Playwright) against real SmolLM2 contenders.
+
+The server is the project's ASGI application under uvicorn in a thread of the test process, so it
+shares the test database; the worker is a real Celery worker on the real Redis.
+"""
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from arena.models import Battle, Vote
+from modelhub.models import Contender
+
+pytestmark = [pytest.mark.browser, pytest.mark.models]
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def arena_server(bundled_ready, celery_worker_threads):
+    import uvicorn
+
+    from arena.asgi import application
+
+    bundled_ready("smollm2-135m-instruct")
+    # Short answers keep a battle quick on two CPU cores; all three SmolLM2 contenders take part.
+    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=40)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                           ws="wsproto", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(chromium_path, arena_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _db(query):
+    """Playwright's sync API runs an event loop in this thread, so the ORM runs in another one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(query).result()
+
+
+def _stage(page, stage: str, timeout_ms: int = 240_000) -> None:
+    page.wait_for_selector(f"#arena[data-stage='{stage}']", state="attached", timeout=timeout_ms)
+
+
+def test_full_battle_vote_energy_switch_and_names(page, arena_server, artifacts_dir):
+    page.goto(f"{arena_server}/arena/")
+    page.click("#random-example")
+    assert page.input_value("#prompt").strip()
+    page.fill("#prompt", "Give me three tips for staying focused while studying.")
+    started = time.monotonic()
+    page.click("#send")
+    _stage(page, "generating", 20_000)
+    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
+                           "document.querySelector('#answer-b').textContent.length > 0", timeout=240_000)
+    first_text = time.monotonic() - started
+    assert page.is_disabled("#vote-bar button[data-choice='a']")  # no vote before both answers are done
+    _stage(page, "blind_vote")
+    total = time.monotonic() - started
+    print(f"\nbattle in the page: both panes showing text after {first_text:.1f} s, complete after {total:.1f} s")
+    assert "tok" in page.text_content("#stats-a")
+    assert page.locator("#energy-panel").is_hidden()
+    assert "SmolLM2" not in page.text_content("#battle")  # names stay hidden
+
+    page.click("#vote-bar button[data-choice='a']")
+    _stage(page, "final_vote", 20_000)
+    energy = page.text_content("#energy-panel")
+    assert " J" in energy and "estimated from" in energy and "CPU time" in energy
+    assert "the energy of" in page.text_content("#energy-ratio") or "same energy" in page.text_content("#energy-ratio")
+    assert "SmolLM2" not in page.text_content("#battle")
+    page.screenshot(path=str(artifacts_dir / "arena-energy-reveal.png"), full_page=True)
+
+    page.click("#final-vote-bar button[data-choice='b']")
+    _stage(page, "revealed", 20_000)
+    assert "SmolLM2" in page.text_content("#name-a") and "SmolLM2" in page.text_content("#name-b")
+    page.screenshot(path=str(artifacts_dir / "arena-battle-revealed.png"), full_page=True)
+    vote = _db(lambda: Vote.objects.values_list("blind_choice", "final_choice", "changed").get())
+    assert vote == ("a", "b", True)
+
+
+def test_script_in_a_prompt_is_shown_as_text(page, arena_server):
+    hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"><b>bold</b>'
+    page.goto(f"{arena_server}/arena/")
+    page.fill("#prompt", hostile)
+    page.click("#send")
+    _stage(page, "generating", 20_000)
+    assert page.text_content("#sent-prompt") == hostile
+    assert page.locator("#sent-prompt b, #sent-prompt img, #sent-prompt script").count() == 0
+    _stage(page, "blind_vote")
+    assert page.evaluate("window.__pwned") is None
+    assert _db(lambda: Battle.objects.get().prompt) == hostile
