@@ -62,6 +62,10 @@ def celery_worker_threads(redis_services, transactional_db):
     from workers.celery import app
 
     queues = ["default"] + [model.queue_name for model in Model.objects.all()]
+    # A shared Redis may hold tasks of an earlier run whose rows no longer exist: start clean.
+    with app.connection_for_write() as connection:
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, queues=queues, shutdown_timeout=30
     ) as worker:
