@@ -121,3 +121,45 @@ def test_script_in_a_prompt_is_shown_as_text(page, arena_server):
     _stage(page, "blind_vote")
     assert page.evaluate("window.__pwned") is None
     assert _db(lambda: Battle.objects.get().prompt) == hostile
+
+
+@pytest.fixture
+def broken_contender(transactional_db):
+    """A language model whose weights vanished after preparation: its side fails in the worker."""
+    from modelhub.models import Model
+
+    model = Model.objects.create(name="Vanished", family="Gone", kind=Model.Kind.CHAT, source_type="hf_folder",
+                                 source="/nonexistent/vanished", status=Model.Status.READY,
+                                 prepared_path="/nonexistent/vanished")
+    return Contender.objects.create(model=model, name="Vanished greedy")
+
+
+def test_side_by_side_with_a_failing_side(broken_contender, page, arena_server):
+    page.goto(f"{arena_server}/arena/compare/")
+    page.select_option("#contender-a", label="Vanished greedy")
+    page.select_option("#contender-b", label="SmolLM2-135M greedy")
+    page.fill("#prompt", "Say hello.")
+    page.click("#send")
+    _stage(page, "failed")
+    assert "failed" in page.text_content("#error-a")
+    assert page.locator("#error-a button.try-another").is_visible()
+    assert page.text_content("#answer-b").strip()  # the other pane is unaffected
+    assert page.is_disabled("#vote-bar button[data-choice='b']")
+    excluded = _db(lambda: Battle.objects.values_list("mode", "has_error").get())
+    assert excluded == ("named", True)
+    page.click("#error-a button.try-another")
+    assert page.input_value("#prompt") == "Say hello."
+
+
+def test_reload_during_generation_shows_what_arrived(page, arena_server):
+    page.goto(f"{arena_server}/arena/")
+    page.fill("#prompt", "Write a short poem about the sea.")
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0", timeout=240_000)
+    page.reload()
+    assert "battle=" in page.url
+    page.wait_for_function("document.querySelector('#sent-prompt').textContent.length > 0")
+    assert page.text_content("#sent-prompt") == "Write a short poem about the sea."
+    _stage(page, "blind_vote")
+    texts = _db(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
+    assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]
