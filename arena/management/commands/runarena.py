@@ -39,8 +39,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.redis: EmbeddedRedis | None = None
+        # Ctrl-C and SIGTERM both stop everything; SIGINT may arrive ignored from a background shell.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
+            self._check_port_free(options)
             self._setup(options)
             self._start_services(options)
             self._wait_until_ready(options)
@@ -55,6 +58,15 @@ class Command(BaseCommand):
             self.stderr.write(self.style.ERROR(str(error)))
         finally:
             self._stop_all()
+
+    def _check_port_free(self, options) -> None:
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((options["host"], options["port"])) == 0:
+                raise CommandError(
+                    f"{options['host']}:{options['port']} is already in use (another `make run`?). "
+                    "Stop it, or choose another port with ARENA_PORT=8001 make run."
+                )
 
     def _setup(self, options) -> None:
         self.stdout.write("Migrating the database…")
@@ -80,7 +92,7 @@ class Command(BaseCommand):
     def _start_services(self, options) -> None:
         env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         if settings.REDIS_IS_EMBEDDED:
-            self.redis = EmbeddedRedis(settings.EMBEDDED_REDIS_SOCKET).start()
+            self.redis = EmbeddedRedis(settings.EMBEDDED_REDIS_SOCKET, preexec_fn=_die_with_parent).start()
             self.stdout.write(f"Embedded Redis on {self.redis.url}")
         env["REDIS_URL"] = settings.REDIS_URL
         queues = ["default"] + [model.queue_name for model in Model.objects.all()]
