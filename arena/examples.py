@@ -22,3 +22,17 @@ EXAMPLE_PROMPTS = [
     "Write the opening line of a mystery novel.",
     "What is a prime number? Give three examples.",
 ]
+
+# Queries for retrieval battles on the default corpus (Python's reference documentation).
+RETRIEVAL_EXAMPLES = [
+    "How do I catch several exceptions in one except clause?",
+    "What does the with statement do?",
+    "How are default argument values evaluated?",
+    "What is the difference between is and ==?",
+    "How does a for loop work with iterators?",
+    "What does the yield keyword do?",
+    "How are class attributes looked up?",
+    "What are f-strings and how do I format numbers?",
+    "When is a finally clause executed?",
+    "How do I define an asynchronous function?",
+]

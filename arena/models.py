@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.text import slugify
 
 from modelhub.models import Contender
 
@@ -10,11 +11,92 @@ class Choice(models.TextChoices):
     BOTH_BAD = "bothbad", "Both are bad"
 
 
+class Corpus(models.Model):
+    """Documents that encoders search in retrieval battles (vectors live under ARENA_DATA_DIR)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True, blank=True)
+    builtin = models.CharField(max_length=30, blank=True, help_text="Set for corpora the arena ships.")
+    source_name = models.CharField(max_length=255, blank=True, help_text="Name of the uploaded file.")
+    document_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "corpora"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)
+        super().save(*args, **kwargs)
+
+
+class CorpusDocument(models.Model):
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="documents")
+    position = models.PositiveIntegerField(help_text="Row of this document in the stored vectors.")
+    doc_id = models.CharField(max_length=200)
+    title = models.CharField(max_length=300, blank=True)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["corpus_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["corpus", "position"], name="one_document_per_row")]
+
+    def __str__(self) -> str:
+        return f"{self.corpus} #{self.position}"
+
+
+class CorpusEmbedding(models.Model):
+    """One encoder contender's vectors of one corpus, computed once in a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="embeddings")
+    contender = models.ForeignKey(Contender, on_delete=models.CASCADE, related_name="corpus_embeddings")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    dimension = models.PositiveIntegerField(null=True, blank=True)
+    document_count = models.PositiveIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    joules = models.FloatField(null=True, blank=True)
+    energy_source = models.CharField(max_length=20, blank=True)
+    energy_method = models.CharField(max_length=300, blank=True)
+    device = models.CharField(max_length=50, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corpus", "contender"], name="one_embedding_per_contender")]
+
+    def __str__(self) -> str:
+        return f"{self.corpus} × {self.contender}"
+
+    @property
+    def joules_per_1000_documents(self) -> float | None:
+        if self.joules is None or not self.document_count:
+            return None
+        return self.joules * 1000 / self.document_count
+
+
 class Battle(models.Model):
     class Mode(models.TextChoices):
         ANONYMOUS = "anonymous"
         NAMED = "named", "Named (side by side; does not count)"
 
+    class Kind(models.TextChoices):
+        CHAT = "chat"
+        RETRIEVAL = "retrieval"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHAT)
+    corpus = models.ForeignKey(Corpus, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     prompt = models.TextField()
     contender_a = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
     contender_b = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
@@ -59,6 +141,8 @@ class Response(models.Model):
     contender = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="responses")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     text = models.TextField(blank=True)
+    # Retrieval: the top documents, best first: [{"doc_id", "title", "text", "score"}].
+    results = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     time_to_first_token_s = models.FloatField(null=True, blank=True)
@@ -66,7 +150,7 @@ class Response(models.Model):
     finish_reason = models.CharField(max_length=20, blank=True)
     joules = models.FloatField(null=True, blank=True)
     energy_source = models.CharField(max_length=20, blank=True)  # nvml | rapl | estimate
-    energy_method = models.CharField(max_length=300, blank=True)
+    energy_method = models.CharField(max_length=500, blank=True)
     device = models.CharField(max_length=50, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)

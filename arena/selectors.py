@@ -90,6 +90,7 @@ def battle_state(*, battle: Battle) -> dict:
         sides[side] = {
             "status": response.status,
             "text": response.text,
+            "results": response.results,
             "output_tokens": response.output_tokens or 0,
             "tokens_per_s": tokens_per_second(response),
             "time_to_first_token_s": response.time_to_first_token_s,
@@ -104,6 +105,8 @@ def battle_state(*, battle: Battle) -> dict:
         energy_summary = {"ratio_text": text, "ratio": ratio}
     return {
         "id": battle.id,
+        "kind": battle.kind,
+        "corpus": battle.corpus.name if battle.corpus_id else None,
         "prompt": battle.prompt,
         "mode": battle.mode,
         "ws_url": f"/ws/battles/{battle.id}/",
@@ -134,3 +137,18 @@ def battles_recent_count(*, session_key: str | None = None, client_ip: str | Non
     if client_ip is not None:
         queryset = queryset.filter(client_ip=client_ip)
     return queryset.count()
+
+
+def corpora_searchable() -> list[dict]:
+    """Corpora with at least two encoders' vectors ready (a retrieval battle needs two)."""
+    from django.db.models import Count, Q
+
+    from arena.models import Corpus, CorpusEmbedding
+
+    corpora = Corpus.objects.annotate(
+        ready=Count("embeddings", filter=Q(embeddings__status=CorpusEmbedding.Status.READY))
+    ).order_by("-builtin", "name")
+    return [
+        {"slug": c.slug, "name": c.name, "document_count": c.document_count, "ready": c.ready >= 2}
+        for c in corpora
+    ]

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.formatting import identity_terms, mentions_identity
-from arena.models import Battle, Choice, Response, Vote
+from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
 from arena.sampling import Candidate, SamplingError, sample_pair
 from arena.selectors import Stage, battle_responses, battle_stage, battles_recent_count, responses_overdue
 from modelhub.models import Contender
@@ -59,8 +59,16 @@ def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Conte
     return ready[contender_a], ready[contender_b]
 
 
-def _pick_anonymous(rng: random.Random | None) -> tuple[Contender, Contender]:
-    contenders = {c.id: c for c in contenders_ready(kind="chat")}
+def _pick_anonymous(rng: random.Random | None, corpus: Corpus | None = None) -> tuple[Contender, Contender]:
+    if corpus is None:
+        contenders = {c.id: c for c in contenders_ready(kind="chat")}
+    else:
+        # Encoders whose vectors of this corpus are ready.
+        contenders = {
+            c.id: c for c in contenders_ready(kind="encoder").filter(
+                corpus_embeddings__corpus=corpus, corpus_embeddings__status=CorpusEmbedding.Status.READY
+            )
+        }
     candidates = [Candidate(id=c.id, family=c.model.family, weight=c.sampling_weight) for c in contenders.values()]
     try:
         first, second = sample_pair(candidates, settings.ARENA_SAMPLING_POLICY, rng)
@@ -78,15 +86,30 @@ def battle_create(
     contender_a: str | None = None,
     contender_b: str | None = None,
     named: bool = False,
+    corpus: str | None = None,
     rng: random.Random | None = None,
 ) -> Battle:
-    """Create a battle and queue both sides on their models' queues (after commit)."""
-    from workers.tasks import generate_response
+    """Create a battle and queue both sides on their models' queues (after commit).
+
+    With `corpus` (a slug) it is a retrieval battle between two encoders on that corpus.
+    """
+    from workers.tasks import generate_response, retrieve_response
 
     prompt = _clean_prompt(prompt)
+    chosen_corpus = None
+    if corpus is not None:
+        chosen_corpus = Corpus.objects.filter(slug=corpus).first()
+        if chosen_corpus is None:
+            raise ArenaError("Pick a corpus to search.")
     _check_rate_limits(session_key=session_key, client_ip=client_ip)
-    first, second = _pick_named(contender_a, contender_b) if named else _pick_anonymous(rng)
+    if named and chosen_corpus is None:
+        first, second = _pick_named(contender_a, contender_b)
+    else:
+        first, second = _pick_anonymous(rng, chosen_corpus)
+    task = retrieve_response if chosen_corpus else generate_response
     battle = Battle.objects.create(
+        kind=Battle.Kind.RETRIEVAL if chosen_corpus else Battle.Kind.CHAT,
+        corpus=chosen_corpus,
         prompt=prompt,
         contender_a=first,
         contender_b=second,
@@ -97,7 +120,7 @@ def battle_create(
     )
     for side, contender in (("a", first), ("b", second)):
         response = Response.objects.create(battle=battle, side=side, contender=contender)
-        generate_response.apply_async_on_commit(args=[response.id], queue=contender.model.queue_name)
+        task.apply_async_on_commit(args=[response.id], queue=contender.model.queue_name)
     return battle
 
 
@@ -266,6 +289,57 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
             Battle.objects.filter(id=battle.id).update(
                 has_error=battle.has_error or timed_out, identity_leak=battle.identity_leak or leak
             )
+    _announce_finished(response)
+    return response
+
+
+def _results_text(results: list[dict]) -> str:
+    """A plain-text rendering of the top documents, shown in the pane like an answer."""
+    blocks = []
+    for rank, result in enumerate(results, start=1):
+        snippet = result["text"] if len(result["text"]) <= 400 else result["text"][:400].rstrip() + "…"
+        heading = f"{rank}. {result['title']}" if result["title"] else f"{rank}. Document {result['doc_id']}"
+        blocks.append(f"{heading}  (similarity {result['score']:.2f})\n{snippet}")
+    return "\n\n".join(blocks)
+
+
+def response_retrieve(*, response_id: int, worker: str = "") -> Response | None:
+    """One side of a retrieval battle: the encoder's top documents for the query, with energy."""
+    from arena.corpus_services import retrieval_search
+
+    response = _response_claim(response_id=response_id, worker=worker)
+    if response is None:
+        return None
+    started = time.monotonic()
+    try:
+        results, reading, embedding = retrieval_search(
+            contender=response.contender, corpus=response.battle.corpus, query=response.battle.prompt,
+            k=settings.ARENA_RETRIEVAL_TOP_K,
+        )
+    except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
+        logger.exception("Retrieval failed for response %s", response_id)
+        return response_fail(response_id=response_id, error=f"The search failed ({type(error).__name__}).")
+    per_thousand = embedding.joules_per_1000_documents
+    corpus_note = (
+        f" Embedding the corpus once took {per_thousand:.1f} J per 1,000 documents ({embedding.energy_source})."
+        if per_thousand is not None else ""
+    )
+    with transaction.atomic():
+        response = Response.objects.select_for_update().get(id=response_id)
+        if response.status != Response.Status.RUNNING:
+            return response
+        response.status = Response.Status.DONE
+        response.results = results
+        response.text = _results_text(results)
+        response.duration_s = time.monotonic() - started
+        response.time_to_first_token_s = response.duration_s
+        response.finish_reason = "stop"
+        response.joules = reading.joules
+        response.energy_source = reading.source
+        response.energy_method = (reading.method + corpus_note)[:500]
+        response.device = reading.device
+        response.finished_at = timezone.now()
+        response.save()
     _announce_finished(response)
     return response
 

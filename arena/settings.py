@@ -187,3 +187,5 @@ ARENA_STREAM_SAVE_S = env_float("ARENA_STREAM_SAVE_S", 0.25)  # save partial tex
 # A side that has not finished this long after its battle started is shown as timed out.
 ARENA_SIDE_TIMEOUT_S = env_int("ARENA_SIDE_TIMEOUT_S", ARENA_GENERATION_TIMEOUT_S + 60)
 CSRF_FAILURE_VIEW = "arena.views.csrf_failure"
+ARENA_MAX_CORPUS_BYTES = env_int("ARENA_MAX_CORPUS_BYTES", 20 * 1024 * 1024)
+ARENA_RETRIEVAL_TOP_K = env_int("ARENA_RETRIEVAL_TOP_K", 5)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.battle_page, name="home"),
     path("arena/", views.battle_page, name="battle-page"),
     path("arena/compare/", views.compare_page, name="compare-page"),
+    path("arena/retrieval/", views.retrieval_page, name="retrieval-page"),
     path("arena/examples.json", views.examples, name="examples"),
     path("arena/battles/", views.battles_create, name="battles-create"),
     path("arena/battles/<int:battle_id>/", views.battle_detail, name="battle-detail"),

@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from arena.examples import EXAMPLE_PROMPTS
-from arena.selectors import battle_get_for_session, battle_state
+from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
+from arena.selectors import battle_get_for_session, battle_state, corpora_searchable
 from arena.services import ArenaError, battle_create, responses_expire_overdue, vote_cast
 from modelhub.selectors import contenders_ready
 
@@ -57,6 +57,13 @@ def compare_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def retrieval_page(request: HttpRequest) -> HttpResponse:
+    _session_key(request)
+    context = _page_context("retrieval") | {"examples": RETRIEVAL_EXAMPLES, "corpora": corpora_searchable()}
+    return render(request, "arena/retrieval.html", context)
+
+
+@require_GET
 def examples(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"examples": EXAMPLE_PROMPTS})
 
@@ -65,7 +72,7 @@ def examples(request: HttpRequest) -> JsonResponse:
 def battles_create(request: HttpRequest) -> JsonResponse:
     try:
         data = _payload(request)
-        named = bool(data.get("contender_a") or data.get("contender_b"))
+        named = bool(data.get("contender_a") or data.get("contender_b")) and "corpus" not in data
         battle = battle_create(
             prompt=data.get("prompt"),
             session_key=_session_key(request),
@@ -73,6 +80,7 @@ def battles_create(request: HttpRequest) -> JsonResponse:
             contender_a=data.get("contender_a"),
             contender_b=data.get("contender_b"),
             named=named,
+            corpus=data.get("corpus") if "corpus" in data else None,
         )
     except ArenaError as error:
         return _error(error)

@@ -26,6 +26,10 @@ def prepare_model(model_id: int) -> str:
     model = model_prepare(model_id=model_id)
     if model.status == Model.Status.READY:
         _consume_queue(prepare_model, model.queue_name)
+        if model.kind == Model.Kind.ENCODER:
+            from arena.corpus_services import corpus_embeddings_queue_missing
+
+            corpus_embeddings_queue_missing()
     return model.status
 
 
@@ -49,3 +53,17 @@ def generate_response(response_id: int) -> None:
     from arena.services import response_generate
 
     response_generate(response_id=response_id, worker=generate_response.request.hostname or "")
+
+
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3660)
+def embed_corpus(embedding_id: int) -> None:
+    from arena.corpus_services import corpus_embedding_build
+
+    corpus_embedding_build(embedding_id=embedding_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def retrieve_response(response_id: int) -> None:
+    from arena.services import response_retrieve
+
+    response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")

@@ -453,7 +453,7 @@
         const parts = SIDES.map((side) => {
           const s = local[side].status;
           if (s === "queued") return sideLabel(side) + " is waiting to start…";
-          if (s === "running") return sideLabel(side) + " is writing…";
+          if (s === "running") return sideLabel(side) + (mode === "retrieval" ? " is searching…" : " is writing…");
           if (s === "done") return sideLabel(side) + " is done.";
           if (s === "timeout") return sideLabel(side) + " timed out.";
           return sideLabel(side) + " failed.";
@@ -819,6 +819,8 @@
       body.append("contender_a", els.contenderA ? els.contenderA.value : "");
       body.append("contender_b", els.contenderB ? els.contenderB.value : "");
     }
+    const corpus = document.getElementById("corpus");
+    if (corpus) body.append("corpus", corpus.value);
     busy = true;
     renderControls();
     if (els.send) els.send.setAttribute("aria-busy", "true");

@@ -29,14 +29,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def arena_server(bundled_ready, celery_worker_threads):
+def smollm2_contenders(bundled_ready):
+    bundled_ready("smollm2-135m-instruct")
+    # Short answers keep a battle quick on two CPU cores; all three SmolLM2 contenders take part.
+    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=40)
+
+
+@pytest.fixture
+def arena_server(smollm2_contenders, live_arena):
+    return live_arena
+
+
+@pytest.fixture
+def live_arena(celery_worker_threads):
     import uvicorn
 
     from arena.asgi import application
 
-    bundled_ready("smollm2-135m-instruct")
-    # Short answers keep a battle quick on two CPU cores; all three SmolLM2 contenders take part.
-    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=40)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
                                            ws="wsproto", lifespan="off"))
@@ -52,7 +61,7 @@ def arena_server(bundled_ready, celery_worker_threads):
 
 
 @pytest.fixture
-def page(chromium_path, arena_server):
+def page(chromium_path, live_arena):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -163,3 +172,53 @@ def test_reload_during_generation_shows_what_arrived(page, arena_server):
     _stage(page, "blind_vote")
     texts = _db(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
     assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]
+
+
+@pytest.fixture
+def encoders(bundled_ready):
+    bundled_ready("all-minilm-l6-v2", "all-mpnet-base-v2")
+
+
+@pytest.fixture
+def retrieval_corpus(encoders, live_arena):
+    """A small corpus, registered once the worker runs: it embeds it with both bundled encoders."""
+    from arena.corpus_services import corpus_create
+
+    documents = [
+        "Bees make honey from the nectar of flowers.",
+        "The Eiffel Tower is in Paris and was finished in 1889.",
+        "To boil an egg, simmer it in water for about eight minutes.",
+        "Jupiter is the largest planet in the solar system.",
+        "A violin has four strings and is played with a bow.",
+        "Regular exercise improves sleep and mood.",
+        "The Pacific is the largest and deepest ocean on Earth.",
+    ]
+    return corpus_create(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
+
+
+def test_retrieval_battle(retrieval_corpus, page, live_arena):
+    from arena.models import CorpusEmbedding
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        statuses = _db(lambda: list(CorpusEmbedding.objects.values_list("status", flat=True)))
+        if statuses and all(s in ("ready", "failed") for s in statuses):
+            break
+        time.sleep(0.5)
+    assert statuses == ["ready", "ready"]
+    page.goto(f"{live_arena}/arena/retrieval/")
+    page.select_option("#corpus", label="Trivia (7 documents)")
+    page.fill("#prompt", "Which planet is the biggest?")
+    page.click("#send")
+    _stage(page, "blind_vote", 120_000)
+    for side in "ab":
+        assert page.text_content(f"#answer-{side}").startswith("1. Document 4")  # the Jupiter line
+    page.click("#vote-bar button[data-choice='tie']")
+    _stage(page, "final_vote", 20_000)
+    assert "per 1,000 documents" in page.text_content("#energy-panel")
+    page.click("#final-vote-bar button[data-choice='tie']")
+    _stage(page, "revealed", 20_000)
+    names = page.text_content("#name-a") + page.text_content("#name-b")
+    assert "MiniLM" in names and "mpnet" in names
+    battle = _db(lambda: Battle.objects.values_list("kind", "corpus__name").get())
+    assert battle == ("retrieval", "Trivia")

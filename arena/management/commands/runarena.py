@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from arena.corpus_services import corpus_builtin_ensure, corpus_embeddings_queue_missing
 from arena.embedded_redis import EmbeddedRedis
 from modelhub.models import Model
 from modelhub.services import bundled_models_register
@@ -47,6 +48,10 @@ class Command(BaseCommand):
             self._setup(options)
             self._start_services(options)
             self._wait_until_ready(options)
+            # Redis is up now: queue whatever corpus embeddings are missing (once per encoder).
+            corpus_builtin_ensure()
+            if queued := corpus_embeddings_queue_missing(requeue_unfinished=True):
+                self.stdout.write(f"Embedding corpora for retrieval battles in the worker ({queued} task(s)).")
             self.stdout.write(self.style.SUCCESS(
                 f"\nThe arena is up in {time.monotonic() - started:.1f} s: http://{options['host']}:{options['port']}/"
             ))

@@ -1,0 +1,174 @@
+"""Writes for retrieval corpora: creating them and embedding them once per encoder contender."""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from arena.corpora import Document, parse_corpus, python_docs_documents, top_k
+from arena.models import Corpus, CorpusDocument, CorpusEmbedding
+from modelhub.models import Contender
+from modelhub.selectors import contenders_ready
+
+logger = logging.getLogger(__name__)
+
+PYTHON_DOCS = "python-docs"
+
+
+def _documents_store(corpus: Corpus, documents: list[Document]) -> None:
+    CorpusDocument.objects.bulk_create(
+        [
+            CorpusDocument(corpus=corpus, position=i, doc_id=d.doc_id[:200], title=d.title[:300], text=d.text)
+            for i, d in enumerate(documents)
+        ],
+        batch_size=1000,
+    )
+    corpus.document_count = len(documents)
+    corpus.save(update_fields=["document_count"])
+
+
+@transaction.atomic
+def corpus_create(*, name: str, data: bytes, filename: str) -> Corpus:
+    """Parse an uploaded file (refused with a CorpusError naming the problem) and queue its embeddings."""
+    documents = parse_corpus(data, filename, settings.ARENA_MAX_CORPUS_BYTES)
+    corpus = Corpus.objects.create(name=name, source_name=filename[:255])
+    corpus_documents_set(corpus=corpus, documents=documents)
+    return corpus
+
+
+@transaction.atomic
+def corpus_documents_set(*, corpus: Corpus, documents: list[Document]) -> Corpus:
+    """Store the documents of a new corpus and queue its embedding by every ready encoder."""
+    _documents_store(corpus, documents)
+    corpus_embeddings_queue_missing(corpus=corpus)
+    return corpus
+
+
+@transaction.atomic
+def corpus_builtin_ensure() -> Corpus:
+    """The default corpus: passages of Python's reference documentation (no download)."""
+    corpus = Corpus.objects.filter(builtin=PYTHON_DOCS).first()
+    if corpus is None:
+        corpus = Corpus.objects.create(name="Python reference docs", builtin=PYTHON_DOCS,
+                                       source_name="pydoc_data.topics")
+        _documents_store(corpus, python_docs_documents())
+    return corpus
+
+
+@transaction.atomic
+def corpus_embeddings_queue_missing(*, corpus: Corpus | None = None, requeue_unfinished: bool = False) -> int:
+    """Queue the embedding of every corpus by every ready encoder contender that lacks it.
+
+    `requeue_unfinished` also re-queues queued or running ones: at start-up their tasks may have
+    been lost with a Redis that keeps nothing on disk (the embedded one).
+    """
+    from workers.tasks import embed_corpus
+
+    corpora = [corpus] if corpus else list(Corpus.objects.all())
+    queued = 0
+    for contender in contenders_ready(kind="encoder"):
+        for each in corpora:
+            embedding, created = CorpusEmbedding.objects.get_or_create(corpus=each, contender=contender)
+            retry = {CorpusEmbedding.Status.FAILED} | (
+                {CorpusEmbedding.Status.QUEUED, CorpusEmbedding.Status.RUNNING} if requeue_unfinished else set()
+            )
+            if not created and embedding.status not in retry:
+                continue
+            CorpusEmbedding.objects.filter(id=embedding.id).update(
+                status=CorpusEmbedding.Status.QUEUED, progress=0.0, error=""
+            )
+            embed_corpus.apply_async_on_commit(args=[embedding.id], queue=contender.model.queue_name)
+            queued += 1
+    return queued
+
+
+def _vectors_path(embedding: CorpusEmbedding) -> Path:
+    return settings.ARENA_DATA_DIR / "corpora" / str(embedding.corpus_id) / f"{embedding.contender.slug}.npy"
+
+
+def corpus_embedding_build(
+    *, embedding_id: int, progress: Callable[[float], None] | None = None
+) -> CorpusEmbedding | None:
+    """Embed every document of the corpus with the contender (in a worker); store the vectors as .npy."""
+    from workers import runtime
+
+    with transaction.atomic():
+        embedding = CorpusEmbedding.objects.select_for_update().filter(id=embedding_id).first()
+        if embedding is None or embedding.status not in (CorpusEmbedding.Status.QUEUED,):
+            return embedding
+        embedding.status = CorpusEmbedding.Status.RUNNING
+        embedding.save(update_fields=["status", "updated_at"])
+    embedding = CorpusEmbedding.objects.select_related("corpus", "contender__model").get(id=embedding_id)
+    texts = [
+        f"{title}: {text}" if title else text
+        for title, text in embedding.corpus.documents.order_by("position").values_list("title", "text")
+    ]
+    last_saved = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last_saved[0] > 0.5 or done == total:
+            last_saved[0] = now
+            CorpusEmbedding.objects.filter(id=embedding_id).update(progress=done / max(total, 1))
+        if progress:
+            progress(done / max(total, 1))
+
+    try:
+        started = time.monotonic()
+        vectors, reading = runtime.embed(embedding.contender, texts, progress=report)
+        path = _vectors_path(embedding)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npy")
+        np.save(partial, vectors.astype(np.float32))
+        os.replace(partial, path)  # atomic: a search never reads half a file
+    except Exception as error:  # noqa: BLE001 - shown in the admin; other corpora and models unaffected
+        logger.exception("Embedding corpus %s failed", embedding_id)
+        CorpusEmbedding.objects.filter(id=embedding_id).update(
+            status=CorpusEmbedding.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        return CorpusEmbedding.objects.get(id=embedding_id)
+    CorpusEmbedding.objects.filter(id=embedding_id).update(
+        status=CorpusEmbedding.Status.READY, progress=1.0, path=str(path), dimension=vectors.shape[1],
+        document_count=vectors.shape[0], seconds=time.monotonic() - started, joules=reading.joules,
+        energy_source=reading.source, energy_method=reading.method[:300], device=reading.device,
+    )
+    return CorpusEmbedding.objects.get(id=embedding_id)
+
+
+_vectors_lock = threading.Lock()
+_vectors_cache: dict[tuple[str, float], np.ndarray] = {}
+
+
+def _vectors(path: str) -> np.ndarray:
+    """The stored vectors, memory-mapped once per worker process and file version."""
+    key = (path, os.path.getmtime(path))
+    with _vectors_lock:
+        if key not in _vectors_cache:
+            _vectors_cache[key] = np.load(path, mmap_mode="r")
+        return _vectors_cache[key]
+
+
+def retrieval_search(*, contender: Contender, corpus: Corpus, query: str, k: int):
+    """Top-k documents of the corpus for the query: embed the query, one matrix-vector product."""
+    from workers import runtime
+
+    embedding = CorpusEmbedding.objects.get(corpus=corpus, contender=contender, status=CorpusEmbedding.Status.READY)
+    vectors = _vectors(embedding.path)
+    query_vector, reading = runtime.embed(contender, [query])
+    scores = np.asarray(vectors @ query_vector[0], dtype=np.float32)
+    best = top_k(scores, k)
+    documents = {
+        d.position: d for d in CorpusDocument.objects.filter(corpus=corpus, position__in=[int(i) for i in best])
+    }
+    results = [
+        {"doc_id": documents[int(i)].doc_id, "title": documents[int(i)].title, "text": documents[int(i)].text,
+         "score": round(float(scores[int(i)]), 4)}
+        for i in best
+    ]
+    return results, reading, embedding
