@@ -9,7 +9,7 @@ LIMIT = 10_000
 
 
 def test_plain_text_is_one_document_per_non_empty_line():
-    documents = parse_corpus("first doc\n\n  second doc  \n".encode(), "docs.txt", LIMIT)
+    documents = parse_corpus(b"first doc\n\n  second doc  \n", "docs.txt", LIMIT)
     assert [(d.doc_id, d.text) for d in documents] == [("1", "first doc"), ("3", "second doc")]
 
 
