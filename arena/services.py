@@ -321,7 +321,7 @@ def response_retrieve(*, response_id: int, worker: str = "") -> Response | None:
         return response_fail(response_id=response_id, error=f"The search failed ({type(error).__name__}).")
     per_thousand = embedding.joules_per_1000_documents
     corpus_note = (
-        f" Embedding the corpus once took {per_thousand:.1f} J per 1,000 documents ({embedding.energy_source})."
+        f". Embedding the corpus once took {per_thousand:.1f} J per 1,000 documents ({embedding.energy_source})."
         if per_thousand is not None else ""
     )
     with transaction.atomic():

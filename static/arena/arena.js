@@ -309,7 +309,9 @@
     const parts = [];
     const rate = fmtRate(l.tokens_per_s);
     const tokens = plural(num(l.output_tokens) || 0, "token");
-    if (l.status === "queued") {
+    if (mode === "retrieval" && l.status === "done") {
+      if (num(l.duration_s) !== null) parts.push("searched in " + fmtSeconds(l.duration_s));
+    } else if (l.status === "queued") {
       parts.push("Waiting to start…");
     } else if (l.status === "running") {
       parts.push("Writing…", tokens);

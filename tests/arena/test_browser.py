@@ -196,7 +196,7 @@ def retrieval_corpus(encoders, live_arena):
     return corpus_create(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
 
 
-def test_retrieval_battle(retrieval_corpus, page, live_arena):
+def test_retrieval_battle(retrieval_corpus, page, live_arena, artifacts_dir):
     from arena.models import CorpusEmbedding
 
     deadline = time.monotonic() + 180
@@ -216,6 +216,7 @@ def test_retrieval_battle(retrieval_corpus, page, live_arena):
     page.click("#vote-bar button[data-choice='tie']")
     _stage(page, "final_vote", 20_000)
     assert "per 1,000 documents" in page.text_content("#energy-panel")
+    page.screenshot(path=str(artifacts_dir / "retrieval-energy-reveal.png"), full_page=True)
     page.click("#final-vote-bar button[data-choice='tie']")
     _stage(page, "revealed", 20_000)
     names = page.text_content("#name-a") + page.text_content("#name-b")
