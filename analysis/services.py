@@ -1,5 +1,398 @@
-"""Writes of the analysis app. (Placeholder until the leaderboard lands: counts are not kept yet.)"""
+"""Writes of the analysis app: the running aggregates of each vote, the refit, imports.
+
+Every counted vote moves, inside the vote's own transaction (so a rolled-back vote leaves nothing):
+its pair-outcome count, the online Elo of both sides (in commit order), and, on the blind vote,
+the energy sums of both responses; on the vote after the energy reveal, the GEA switch counts.
+A refit then reads O(contenders²) rows; it runs in a Celery task scheduled at most once per
+``ANALYSIS_REFIT_DELAY_S`` seconds (the debounce) after the vote commits.
+
+Concurrency: increments are ``UPDATE ... SET n = n + 1`` (a row lock on PostgreSQL; SQLite
+writes one transaction at a time), with an insert in a savepoint when the row does not exist yet
+and a retry of the update when a concurrent vote inserted it first. Elo rows are locked in id
+order (no deadlock between two votes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from analysis import selectors
+from analysis.models import (
+    Competitor,
+    EloRating,
+    EnergyStat,
+    GeaCount,
+    ImportedBattle,
+    LeaderboardSnapshot,
+    PairCount,
+    RefitState,
+)
+from analysis.selectors import BLIND, LADDERS, EnergySums, GeaSums
+
+logger = logging.getLogger(__name__)
+
+GROUP = "leaderboard"
+ELO_K, ELO_BASE, ELO_SCALE, ELO_INIT = 4.0, 10.0, 400.0, 1000.0
+_SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5, "bothbad": 0.5}
 
 
+def refit_delay_s() -> float:
+    return float(getattr(settings, "ANALYSIS_REFIT_DELAY_S", 2.0))
+
+
+def refit_stale_s() -> float:
+    """A refit scheduled this long ago that never started is taken as lost and scheduled again."""
+    return float(getattr(settings, "ANALYSIS_REFIT_STALE_S", 60.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Competitors
+
+
+def _competitor_for_contender(contender_id: int) -> Competitor:
+    """The competitor of a contender, created on its first counted vote.
+
+    An imported competitor of the same name (and no contender) is adopted, so that an imported
+    log and live votes of the same contender share one line of the leaderboard.
+    """
+    from modelhub.models import Contender
+
+    found = Competitor.objects.filter(contender_id=contender_id).first()
+    if found:
+        return found
+    contender = Contender.objects.select_related("model").get(id=contender_id)
+    family, kind = contender.model.family, contender.model.kind
+    try:
+        with transaction.atomic():
+            adopted = Competitor.objects.filter(name=contender.name, contender__isnull=True).update(
+                contender=contender, family=family, kind=kind
+            )
+            if not adopted:
+                Competitor.objects.create(name=contender.name, family=family, kind=kind, contender=contender)
+    except IntegrityError:
+        pass  # a concurrent vote created it, or the name belongs to another (renamed) contender
+    found = Competitor.objects.filter(contender_id=contender_id).first()
+    if found:
+        return found
+    competitor, _ = Competitor.objects.get_or_create(
+        name=f"{contender.name} (#{contender.id})", defaults={"family": family, "kind": kind, "contender": contender}
+    )
+    return competitor
+
+
+def _competitor_for_name(name: str, *, family: str, kind: str, cache: dict) -> Competitor:
+    """The competitor of a name in an imported log: an existing one, a contender's, or a new one."""
+    from modelhub.models import Contender
+
+    if name in cache:
+        return cache[name]
+    competitor = Competitor.objects.filter(name=name).first()
+    if competitor is None:
+        contender = Contender.objects.filter(name=name, competitor__isnull=True).first()
+        competitor = (
+            _competitor_for_contender(contender.id)
+            if contender
+            else Competitor.objects.get_or_create(name=name, defaults={"family": family, "kind": kind})[0]
+        )
+    elif family and not competitor.family:
+        Competitor.objects.filter(id=competitor.id).update(family=family)
+        competitor.family = family
+    cache[name] = competitor
+    return competitor
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-vote aggregates
+
+
+def _increment(model, key: dict, deltas: dict) -> None:
+    """Atomic upsert ``row(key) += deltas`` that is safe under concurrent votes."""
+    if not deltas:
+        return
+    update = {name: F(name) + value for name, value in deltas.items()}
+    if model.objects.filter(**key).update(**update):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, **deltas)
+    except IntegrityError:
+        # a concurrent vote inserted the row between our update and our insert
+        model.objects.filter(**key).update(**update)
+
+
+def _elo_update(ladder: str, a: Competitor, b: Competitor, choice: str) -> None:
+    for competitor in sorted((a, b), key=lambda c: c.id):
+        try:
+            with transaction.atomic():
+                EloRating.objects.get_or_create(ladder=ladder, competitor=competitor)
+        except IntegrityError:
+            pass
+    rows = {
+        row.competitor_id: row
+        for row in EloRating.objects.select_for_update().filter(ladder=ladder, competitor__in=[a, b]).order_by("id")
+    }
+    ra, rb = rows[a.id], rows[b.id]
+    expected = 1.0 / (1.0 + math.exp(math.log(ELO_BASE) / ELO_SCALE * (rb.rating - ra.rating)))
+    update = ELO_K * (_SCORE[choice] - expected)
+    EloRating.objects.filter(id=ra.id).update(rating=ra.rating + update, battles=F("battles") + 1)
+    EloRating.objects.filter(id=rb.id).update(rating=rb.rating - update, battles=F("battles") + 1)
+
+
+def _energy_add(battle, a: Competitor, b: Competitor) -> None:
+    from arena.models import Response
+
+    competitors = {"a": a, "b": b}
+    responses = Response.objects.filter(battle_id=battle.id).values_list("side", "joules", "output_tokens")
+    for side, joules, tokens in sorted(responses, key=lambda r: competitors[r[0]].id):
+        _increment(EnergyStat, {"competitor": competitors[side]}, EnergySums.deltas(joules, tokens) or {})
+
+
+def _gea_add(battle, a: Competitor, b: Competitor, choice: str) -> None:
+    from analysis.gea import GeaVote
+    from arena.models import Response, Vote
+
+    blind = Vote.objects.filter(battle_id=battle.id).values_list("blind_choice", flat=True).first()
+    joules = dict(Response.objects.filter(battle_id=battle.id).values_list("side", "joules"))
+    if blind is None:
+        return
+    vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules.get("a"), joules.get("b"), blind, choice)
+    lo, hi = sorted((a, b), key=lambda c: c.id)
+    _increment(GeaCount, {"competitor_lo": lo, "competitor_hi": hi}, GeaSums.deltas(vote) or {})
+
+
+@transaction.atomic
 def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
-    return None
+    """Move the leaderboard's aggregates by one vote, in the vote's transaction.
+
+    ``ladder`` is "blind" (the first vote) or "energy" (the vote after the energy reveal).
+    Battles that do not count for ranking (named mode, an error, an identity leak) change nothing.
+    """
+    if not battle.counts_for_ranking:
+        return
+    if ladder not in LADDERS:
+        raise ValueError(f"unknown ladder {ladder!r}")
+    if choice not in _SCORE:
+        raise ValueError(f"unknown choice {choice!r}")
+    a = _competitor_for_contender(battle.contender_a_id)
+    b = _competitor_for_contender(battle.contender_b_id)
+    _increment(PairCount, {"ladder": ladder, "competitor_a": a, "competitor_b": b, "outcome": choice}, {"count": 1})
+    _elo_update(ladder, a, b, choice)
+    if ladder == BLIND:
+        _energy_add(battle, a, b)
+    else:
+        _gea_add(battle, a, b, choice)
+    transaction.on_commit(leaderboard_refit_schedule, robust=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refit: debounced in a Celery task, stored as one snapshot, pushed to the "leaderboard" group
+
+
+def leaderboard_refit_schedule() -> bool:
+    """Queue a refit in ``ANALYSIS_REFIT_DELAY_S`` seconds unless one is already pending.
+
+    Called after a vote commits. Returns True when this call queued the task.
+    """
+    from analysis.tasks import refit_leaderboard
+
+    now = timezone.now()
+    RefitState.objects.get_or_create(pk=1)
+    pending = Q(scheduled_at__isnull=True) | Q(scheduled_at__lt=now - timedelta(seconds=refit_stale_s()))
+    if not RefitState.objects.filter(pk=1).filter(pending).update(scheduled_at=now):
+        return False
+    try:
+        refit_leaderboard.apply_async(countdown=refit_delay_s())
+    except Exception:  # noqa: BLE001 - a vote never fails for the leaderboard; the next vote retries
+        logger.warning("Could not queue the leaderboard refit", exc_info=True)
+        RefitState.objects.filter(pk=1, scheduled_at=now).update(scheduled_at=None)
+        return False
+    return True
+
+
+def leaderboard_refit(*, rounds: int | None = None, push: bool = True, reuse: bool = True) -> LeaderboardSnapshot:
+    """Compute both ladders of every kind from the aggregates, store the snapshot, push it live.
+
+    ``reuse``: take the parts whose inputs did not change from the previous snapshot (the result is
+    the same; a vote moves one ladder, so typically one of the two bootstraps is skipped).
+    """
+    RefitState.objects.filter(pk=1).update(scheduled_at=None)  # votes from now on schedule the next one
+    computed_at = timezone.now()
+    started = time.perf_counter()
+    latest = selectors.snapshot_latest() if reuse else None
+    data = selectors.leaderboard_compute(rounds=rounds, previous=latest.data if latest else None)
+    with transaction.atomic():
+        snapshot = LeaderboardSnapshot.objects.create(
+            computed_at=computed_at, seconds=time.perf_counter() - started, data=data
+        )
+        LeaderboardSnapshot.objects.exclude(id=snapshot.id).filter(computed_at__lte=computed_at).delete()
+    if push:
+        leaderboard_push(snapshot=snapshot)
+    return snapshot
+
+
+def leaderboard_push(*, snapshot: LeaderboardSnapshot) -> None:
+    message = {
+        "type": "leaderboard.updated",
+        "snapshot_id": snapshot.id,
+        "computed_at": snapshot.computed_at.isoformat(),
+        "summary": selectors.snapshot_summary(snapshot),
+    }
+    try:
+        async_to_sync(get_channel_layer().group_send)(GROUP, message)
+    except Exception:  # noqa: BLE001 - pages reload the snapshot on reconnect
+        logger.warning("Could not push the leaderboard", exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rebuild and import
+
+
+_TABLES = (PairCount, EloRating, EnergyStat, GeaCount)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    battles: int
+    pair_rows: int
+
+
+@transaction.atomic
+def aggregates_rebuild() -> RebuildResult:
+    """Recompute every aggregate from a scan of the counted battles (ours and imported).
+
+    Needed after an import (whose battles may predate live votes, so Elo must be replayed in time
+    order) or after an admin flags a battle already counted. On PostgreSQL the aggregate tables
+    are locked for the duration, so concurrent votes wait and are counted after.
+    """
+    from arena.models import Battle
+
+    ids = set()
+    for pair in Battle.objects.filter(selectors.counted_battles_q(), vote__isnull=False).values_list(
+        "contender_a_id", "contender_b_id"
+    ).distinct():
+        ids.update(pair)
+    for contender_id in sorted(ids):
+        _competitor_for_contender(contender_id)
+    if connection.vendor == "postgresql":
+        tables = ", ".join(model._meta.db_table for model in _TABLES)
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+    for model in reversed(_TABLES):
+        model.objects.all().delete()
+    competitors = dict(Competitor.objects.values_list("name", "id"))
+    battles = pair_rows = 0
+    for inputs in selectors.board_inputs_from_records(selectors.battle_records()).values():
+        pair_counts, elo_rows = [], []
+        for ladder in LADDERS:
+            played: dict[str, int] = {}
+            for a, b, outcome, count in inputs.pairs[ladder]:
+                pair_counts.append(PairCount(
+                    ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b],
+                    outcome=outcome, count=count,
+                ))
+                played[a] = played.get(a, 0) + count
+                played[b] = played.get(b, 0) + count
+                battles += count if ladder == BLIND else 0
+            elo_rows += [
+                EloRating(ladder=ladder, competitor_id=competitors[name], rating=rating, battles=played.get(name, 0))
+                for name, rating in inputs.elo[ladder].items()
+            ]
+        PairCount.objects.bulk_create(pair_counts, batch_size=5000)
+        EloRating.objects.bulk_create(elo_rows, batch_size=5000)
+        EnergyStat.objects.bulk_create(
+            [EnergyStat(competitor_id=competitors[name], **vars(sums)) for name, sums in inputs.energy.items()],
+            batch_size=5000,
+        )
+        gea_rows = []
+        for (a, b), sums in inputs.gea.items():
+            lo, hi = sorted((competitors[a], competitors[b]))
+            gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, **vars(sums)))
+        GeaCount.objects.bulk_create(gea_rows, batch_size=5000)
+        pair_rows += len(pair_counts)
+    transaction.on_commit(leaderboard_refit_schedule, robust=True)
+    return RebuildResult(battles=battles, pair_rows=pair_rows)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    read: int  # battles in the file (named battles, "anony": false, left out)
+    imported: int  # new in the database
+    already_present: int  # imported before (same key)
+    local: int  # exported from this very database (already counted as votes)
+    skipped_named: int
+
+
+def battles_import(*, path: str | Path, kind: str = selectors.DEFAULT_KIND, batch_size: int = 5000) -> ImportResult:
+    """Load a battle log (FastChat clean-battle fields, optionally our energy fields and second
+    vote) into ``ImportedBattle``; idempotent (keyed by ``question_id``, or by content). Then the
+    aggregates are rebuilt, so the imported battles count in the leaderboard.
+
+    The file is validated completely before anything is written; a malformed line raises
+    ``selectors.BattleLogError`` naming it.
+    """
+    reader = selectors.BattleLogReader(path, default_kind=kind)
+    for _ in reader:  # validate everything first: a bad line 900,000 must not leave half an import
+        pass
+    local_prefix = selectors.instance_prefix() + "-"
+    read = local = imported = 0
+    with transaction.atomic():
+        before = ImportedBattle.objects.count()
+        cache: dict[str, Competitor] = {}
+        batch: list[ImportedBattle] = []
+        for record in reader:
+            read += 1
+            if record.key.startswith(local_prefix):
+                local += 1
+                continue
+            a = _competitor_for_name(record.model_a, family=record.family_a, kind=record.kind, cache=cache)
+            b = _competitor_for_name(record.model_b, family=record.family_b, kind=record.kind, cache=cache)
+            batch.append(_imported_battle(record, a, b))
+            if len(batch) >= batch_size:
+                ImportedBattle.objects.bulk_create(batch, ignore_conflicts=True)
+                batch = []
+        ImportedBattle.objects.bulk_create(batch, ignore_conflicts=True)
+        imported = ImportedBattle.objects.count() - before
+        if imported:
+            aggregates_rebuild()
+    return ImportResult(
+        read=read, imported=imported, already_present=read - local - imported, local=local,
+        skipped_named=reader.skipped,
+    )
+
+
+def _imported_battle(record: selectors.BattleRecord, a: Competitor, b: Competitor) -> ImportedBattle:
+    key = record.key if len(record.key) <= 200 else "sha256-" + hashlib.sha256(record.key.encode()).hexdigest()
+    return ImportedBattle(
+        source_key=key,
+        kind=record.kind,
+        competitor_a=a,
+        competitor_b=b,
+        winner=record.winner,
+        winner_after=record.winner_after or "",
+        tstamp=datetime.fromtimestamp(record.tstamp, tz=UTC),
+        tstamp_after=(
+            datetime.fromtimestamp(record.tstamp_after, tz=UTC)
+            if record.winner_after and record.tstamp_after is not None
+            else None
+        ),
+        energy_a_j=record.energy_a_j,
+        energy_b_j=record.energy_b_j,
+        output_tokens_a=record.output_tokens_a,
+        output_tokens_b=record.output_tokens_b,
+        energy_source_a=record.energy_source_a,
+        energy_source_b=record.energy_source_b,
+    )
+

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from analysis import diagnostics_views
 from arena import views
 
 urlpatterns = [
@@ -12,6 +13,10 @@ urlpatterns = [
     path("arena/battles/", views.battles_create, name="battles-create"),
     path("arena/battles/<int:battle_id>/", views.battle_detail, name="battle-detail"),
     path("arena/battles/<int:battle_id>/vote/", views.battle_vote, name="battle-vote"),
+    path("diagnostics/", diagnostics_views.diagnostics_page, name="diagnostics"),
+    path("diagnostics/progress.json", diagnostics_views.diagnostics_progress, name="diagnostics-progress"),
+    path("diagnostics/run/", diagnostics_views.diagnostics_start, name="diagnostics-start"),
+    path("models/<slug:slug>/", diagnostics_views.contender_page, name="contender"),
     path("admin/", admin.site.urls),
     path("", include("analysis.urls")),
 ]

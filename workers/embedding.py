@@ -68,3 +68,37 @@ def embed(
             if progress is not None:
                 progress(done, n)
     return out
+
+
+def token_states(
+    loaded,
+    texts: list[str],
+    max_length: int = 128,
+    pool: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Last-layer token states of each text (for isotropy), and their mean-pooled, unit-norm rows.
+
+    Works for encoders (``last_hidden_state``) and causal language models (the last entry of
+    ``hidden_states``); texts run one at a time, so no padding enters the states.
+    """
+    states: list[np.ndarray] = []
+    pooled = []
+    is_encoder = isinstance(loaded, LoadedEncoder)
+    with torch.inference_mode():
+        for done, text in enumerate(texts, start=1):
+            with _TOKENIZE_LOCK:
+                batch = loaded.tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
+            batch = {k: v.to(loaded.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+            if is_encoder:
+                hidden = loaded.model(**batch).last_hidden_state[0]
+            else:
+                hidden = loaded.model(**batch, output_hidden_states=True).hidden_states[-1][0]
+            hidden = hidden.float()
+            states.append(hidden.cpu().numpy())
+            if pool:
+                pooled.append(F.normalize(hidden.mean(dim=0), p=2, dim=-1).cpu().numpy())
+            if progress is not None:
+                progress(done, len(texts))
+    dim = states[0].shape[1] if states else 0
+    return states, (np.stack(pooled).astype(np.float32) if pooled else np.zeros((0, dim), dtype=np.float32))

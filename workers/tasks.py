@@ -67,3 +67,10 @@ def retrieve_response(response_id: int) -> None:
     from arena.services import response_retrieve
 
     response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")
+
+
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3660)
+def run_diagnostics(run_id: int) -> None:
+    from analysis.diagnostics_services import diagnostics_run_execute
+
+    diagnostics_run_execute(run_id=run_id)

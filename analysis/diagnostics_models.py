@@ -1,0 +1,40 @@
+"""The stored runs of representation diagnostics (imported by analysis/models.py)."""
+
+from django.db import models
+
+from modelhub.models import Contender
+
+
+class DiagnosticsRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        STS = "sts", "STS Benchmark file"
+        TEXTS = "texts", "Text file"
+        CORPUS = "corpus", "Built-in corpus"
+        EMBEDDINGS = "embeddings", "Embedding matrix (.npy)"
+
+    contender = models.ForeignKey(
+        Contender, on_delete=models.CASCADE, null=True, blank=True, related_name="diagnostics_runs"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    source_path = models.CharField(max_length=500, blank=True)
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    progress_text = models.CharField(max_length=200, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Diagnostics {self.pk} of {self.contender or self.source_path}"

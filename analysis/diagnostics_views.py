@@ -1,0 +1,85 @@
+"""Pages of representation diagnostics: the comparison, contender cards, live progress."""
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from analysis.diagnostics_selectors import (
+    METRIC_COLUMNS,
+    comparison_figures,
+    contender_card,
+    run_progress_json,
+    runs_in_progress,
+    runs_latest_per_contender,
+)
+from analysis.diagnostics_services import diagnostics_run_queue
+from modelhub.models import Contender
+from modelhub.selectors import contenders_ready
+
+
+def _rows(runs) -> list[dict]:
+    return [
+        {"run": run, "values": [run.metrics.get(key) for key, _, _ in METRIC_COLUMNS]}
+        for run in runs
+    ]
+
+
+@require_GET
+def diagnostics_page(request: HttpRequest) -> HttpResponse:
+    runs = runs_latest_per_contender()
+    context = {
+        "columns": METRIC_COLUMNS,
+        "rows": _rows(runs),
+        "figures": comparison_figures(runs) if runs else None,
+        "in_progress": runs_in_progress(),
+        "contenders": contenders_ready(),
+    }
+    return render(request, "analysis/diagnostics.html", context)
+
+
+@require_GET
+def diagnostics_progress(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"runs": [run_progress_json(run) for run in runs_in_progress()]})
+
+
+@require_POST
+@staff_member_required
+def diagnostics_start(request: HttpRequest) -> HttpResponse:
+    contender = Contender.objects.filter(slug=request.POST.get("contender", "")).select_related("model").first()
+    if contender is None or contender not in contenders_ready():
+        messages.error(request, "That contender is not ready for diagnostics.")
+    else:
+        diagnostics_run_queue(contender=contender)
+        messages.info(request, f"Diagnostics of {contender.name} queued; progress shows below.")
+    return redirect("diagnostics")
+
+
+@require_GET
+def contender_page(request: HttpRequest, slug: str) -> HttpResponse:
+    contender = get_object_or_404(Contender.objects.select_related("model"), slug=slug)
+    card = contender_card(contender=contender)
+    metrics = card["latest"].metrics if card["latest"] else {}
+    card["metric_rows"] = [
+        {"title": title, "help": help_text, "value": metrics.get(key)} for key, title, help_text in METRIC_COLUMNS
+    ]
+    card["ratings"] = _ratings_of(contender.name)
+    return render(request, "analysis/contender.html", card)
+
+
+def _ratings_of(name: str) -> list[dict]:
+    """This contender's rows on the latest leaderboard snapshot (blind and energy-aware ladders)."""
+    from analysis.selectors import snapshot_latest
+
+    snapshot = snapshot_latest()
+    if snapshot is None:
+        return []
+    found = []
+    data = snapshot.data if isinstance(snapshot.data, dict) else {}
+    for kind, board in (data.get("boards") or {}).items():
+        for ladder, rows in (board.get("ladders") or {}).items():
+            for row in rows.get("rows", []) if isinstance(rows, dict) else rows:
+                if isinstance(row, dict) and row.get("name") == name:
+                    found.append({"kind": kind, "ladder": ladder, **row})
+    return found

@@ -1,0 +1,133 @@
+"""`manage.py leaderboard`: both ladders from the database, or from a battle log without it."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from analysis import selectors
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the leaderboard (both ladders with 95% bootstrap intervals, Elo, energy, GEA switch rate) "
+        "computed from the database, or from a battle log in FastChat's clean-battle format "
+        "(.jsonl, one battle per line, or a .json array) without touching the database."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--battles", metavar="FILE", help="A .jsonl or .json battle log to rate instead of the database."
+        )
+        parser.add_argument("--rounds", type=int, default=None, help="Bootstrap rounds (default 100).")
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap (default 0).")
+        parser.add_argument("--format", choices=["json", "table"], default="table")
+        parser.add_argument("--kind", default=None, help="Contender kind (chat, completion, encoder); default chat.")
+        parser.add_argument("--since", help="Only battles from this date (YYYY-MM-DD, UTC).")
+        parser.add_argument("--until", help="Only battles up to this date, inclusive.")
+
+    def handle(self, *args, **options) -> None:
+        rounds = options["rounds"]
+        if rounds is not None and rounds < 0:
+            raise CommandError("--rounds must be 0 or more.")
+        try:
+            filters = selectors.filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if options["battles"]:
+            board, source = self._from_file(options["battles"], filters, rounds, options["seed"])
+        else:
+            board, source = self._from_database(filters, rounds, options["seed"])
+        board = {"source": source, "filters": filters.as_dict(), **board}
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
+        else:
+            self.stdout.write(render_table(board))
+
+    def _from_file(self, path, filters, rounds, seed):
+        reader = selectors.BattleLogReader(path, default_kind=filters.kind)
+        start, end = filters.bounds()
+        start_ts, end_ts = (start.timestamp() if start else None), (end.timestamp() if end else None)
+        records = (
+            r for r in reader
+            if (start_ts is None or r.tstamp >= start_ts) and (end_ts is None or r.tstamp < end_ts)
+        )
+        try:
+            inputs = selectors.board_inputs_from_records(records, kind=filters.kind)
+        except selectors.BattleLogError as error:
+            raise CommandError(str(error)) from None
+        board = selectors.board_compute(
+            inputs.get(filters.kind) or selectors.BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+        )
+        return board, f"file {path} ({reader.read} battles, {reader.skipped} named battles left out)"
+
+    def _from_database(self, filters, rounds, seed):
+        if filters.has_dates:
+            start, end = filters.bounds()
+            inputs = selectors.board_inputs_from_records(
+                selectors.battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind
+            )
+            source = "database (scan of the votes in the date range)"
+        else:
+            inputs = selectors.board_inputs_from_tables(kind=filters.kind)
+            source = "database (pair-outcome counts)"
+        board = selectors.board_compute(
+            inputs.get(filters.kind) or selectors.BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+        )
+        return board, source
+
+
+def _fmt(x, digits=0) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def render_table(board: dict) -> str:
+    lines = [
+        f"Leaderboard ({board['kind']}) from {board['source']}",
+        f"{board['ladders']['blind']['battles']} blind votes, {board['ladders']['energy']['battles']} votes after "
+        f"the energy reveal; 95% intervals from {board['rounds']} bootstrap rounds",
+        "",
+    ]
+    width = max([len("contender")] + [len(r["name"]) for r in board["side_by_side"]])
+    header = (
+        f"{'contender':<{width}}  {'blind':>4} {'rating':>6} {'95% CI':>13} {'elo':>6} {'n':>7}"
+        f"  {'energy':>6} {'rating':>6} {'95% CI':>13} {'elo':>6} {'n':>7}  change"
+    )
+    lines += [header, "-" * len(header)]
+    for row in board["side_by_side"]:
+        cells = [f"{row['name']:<{width}} "]
+        for ladder, w in (("blind", 4), ("energy", 6)):
+            r = row[ladder]
+            ci = f"{_fmt(r['lower'])}-{_fmt(r['upper'])}" if r["rating"] is not None else "-"
+            cells.append(
+                f" {_fmt(r['rank']) if r['rank'] else '-':>{w}} {_fmt(r['rating']):>6} {ci:>13}"
+                f" {_fmt(r['elo']):>6} {r['battles']:>7} "
+            )
+        change = row["rank_change"]
+        cells.append(" -" if change is None else f" {change:+d}")
+        lines.append("".join(cells))
+    lines += [
+        "",
+        "Energy per contender",
+        f"{'contender':<{width}}  {'responses':>9}  {'J/response (95% CI)':>30}  {'J/token (95% CI)':>30}",
+    ]
+    for e in board["energy"]:
+        j = f"{_fmt(e['joules_mean'], 3)} ({_fmt(e['joules_lower'], 3)}-{_fmt(e['joules_upper'], 3)})"
+        t = (
+            f"{_fmt(e['joules_per_token_mean'], 4)} "
+            f"({_fmt(e['joules_per_token_lower'], 4)}-{_fmt(e['joules_per_token_upper'], 4)})"
+        )
+        lines.append(f"{e['name']:<{width}}  {e['responses']:>9}  {j:>30}  {t:>30}")
+    g = board["gea"]["overall"]
+    lines += [
+        "",
+        "GEA switch rate: of {n} votes whose blind choice used more energy, {k} switched to the one that used "
+        "less: {r} (95% CI {lo}-{hi}); opposite direction {ok}/{on}: {orate}".format(
+            n=g["n_eligible"], k=g["n_switched"], r=_pct(g["rate"]), lo=_pct(g["lower"]), hi=_pct(g["upper"]),
+            ok=g["opposite_n_switched"], on=g["opposite_n_eligible"], orate=_pct(g["opposite_rate"]),
+        ),
+    ]
+    return "\n".join(lines)

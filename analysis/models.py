@@ -1,0 +1,159 @@
+"""Tables of the leaderboard: running aggregates kept by each vote, imported battles, snapshots.
+
+Each counted vote moves the aggregates in its own transaction (``analysis.services.pair_counts_record``),
+so a refit reads O(contenders²) rows and never scans the votes:
+
+* ``PairCount``: unique (ladder, a, b, outcome) rows with counts, the input of Bradley-Terry;
+* ``EloRating``: online Elo per ladder and competitor, updated vote by vote (in commit order);
+* ``EnergyStat``: per competitor, count, sum and sum of squares of joules per response and per
+  output token (blind vote of a counted battle: both responses);
+* ``GeaCount``: per unordered pair, the counts behind the GEA switch rate (final vote).
+
+A ``Competitor`` is what the ladders rank: a contender of this arena, or a model name that only
+appears in an imported battle log (FastChat format). Imported battles live in ``ImportedBattle``;
+they never create contenders (which the model hub would try to prepare).
+"""
+
+from django.db import models
+
+from arena.models import Choice
+from modelhub.models import Contender
+
+
+class Ladder(models.TextChoices):
+    BLIND = "blind", "Blind (first vote)"
+    ENERGY = "energy", "Energy-aware (vote after the energy reveal)"
+
+
+class Competitor(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    family = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=20, default="chat", db_index=True)
+    contender = models.OneToOneField(
+        Contender, null=True, blank=True, on_delete=models.SET_NULL, related_name="competitor"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PairCount(models.Model):
+    ladder = models.CharField(max_length=10, choices=Ladder.choices)
+    competitor_a = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    competitor_b = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Choice.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ladder", "competitor_a", "competitor_b", "outcome"], name="one_pair_count_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ladder}: {self.competitor_a_id} v {self.competitor_b_id} {self.outcome} ×{self.count}"
+
+
+class EloRating(models.Model):
+    ladder = models.CharField(max_length=10, choices=Ladder.choices)
+    competitor = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    rating = models.FloatField(default=1000.0)
+    battles = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ladder", "competitor"], name="one_elo_per_ladder")]
+
+    def __str__(self) -> str:
+        return f"{self.ladder}: {self.competitor_id} {self.rating:.1f}"
+
+
+class EnergyStat(models.Model):
+    competitor = models.OneToOneField(Competitor, on_delete=models.CASCADE, related_name="energy")
+    responses = models.PositiveBigIntegerField(default=0)  # responses with a joule reading
+    joules_sum = models.FloatField(default=0.0)
+    joules_sq_sum = models.FloatField(default=0.0)
+    token_responses = models.PositiveBigIntegerField(default=0)  # ... and at least one output token
+    jpt_sum = models.FloatField(default=0.0)  # joules per output token
+    jpt_sq_sum = models.FloatField(default=0.0)
+    output_tokens_sum = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Energy of {self.competitor_id} ({self.responses} responses)"
+
+
+class GeaCount(models.Model):
+    """Counts of one unordered pair (``competitor_lo.id < competitor_hi.id``), as ``gea.switch_rate``."""
+
+    competitor_lo = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    competitor_hi = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    eligible = models.PositiveBigIntegerField(default=0)
+    switched = models.PositiveBigIntegerField(default=0)
+    to_tie = models.PositiveBigIntegerField(default=0)
+    to_bothbad = models.PositiveBigIntegerField(default=0)
+    opposite_eligible = models.PositiveBigIntegerField(default=0)
+    opposite_switched = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["competitor_lo", "competitor_hi"], name="one_gea_count_per_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"GEA {self.competitor_lo_id} v {self.competitor_hi_id}: {self.switched}/{self.eligible}"
+
+
+class ImportedBattle(models.Model):
+    """One battle of an imported log (FastChat clean-battle fields plus our energy fields)."""
+
+    source_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, default="chat")
+    competitor_a = models.ForeignKey(Competitor, on_delete=models.PROTECT, related_name="+")
+    competitor_b = models.ForeignKey(Competitor, on_delete=models.PROTECT, related_name="+")
+    winner = models.CharField(max_length=10, choices=Choice.choices)
+    winner_after = models.CharField(max_length=10, choices=Choice.choices, blank=True)
+    tstamp = models.DateTimeField(db_index=True)
+    tstamp_after = models.DateTimeField(null=True, blank=True)
+    energy_a_j = models.FloatField(null=True, blank=True)
+    energy_b_j = models.FloatField(null=True, blank=True)
+    output_tokens_a = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens_b = models.PositiveIntegerField(null=True, blank=True)
+    energy_source_a = models.CharField(max_length=20, blank=True)
+    energy_source_b = models.CharField(max_length=20, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tstamp", "id"]
+
+    def __str__(self) -> str:
+        return f"Imported battle {self.source_key}"
+
+
+class LeaderboardSnapshot(models.Model):
+    """The latest refit: both ladders of every kind, energy, GEA statistics, figures (one JSON)."""
+
+    computed_at = models.DateTimeField(db_index=True)
+    seconds = models.FloatField(default=0.0)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        get_latest_by = "computed_at"
+
+    def __str__(self) -> str:
+        return f"Leaderboard of {self.computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RefitState(models.Model):
+    """A single row: when a refit was last scheduled and has not started yet (the debounce)."""
+
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Refit scheduled at {self.scheduled_at}" if self.scheduled_at else "No refit pending"
+
+
+from analysis.diagnostics_models import DiagnosticsRun  # noqa: E402,F401 - the diagnostics app tables

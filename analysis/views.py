@@ -1,0 +1,130 @@
+"""Thin views of the leaderboard: the page (plain tables without JavaScript), its live fragment,
+the JSON API, the battle log, and the bundled plotly.js."""
+
+from pathlib import Path
+
+import plotly
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from analysis.selectors import (
+    Filters,
+    battle_log_lines,
+    battle_records,
+    filters_parse,
+    leaderboard_view,
+    snapshot_latest,
+)
+from analysis.services import leaderboard_refit
+from modelhub.models import Model
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def _filters(request: HttpRequest) -> Filters:
+    return filters_parse(
+        kind=request.GET.get("kind"), since=request.GET.get("since"), until=request.GET.get("until")
+    )
+
+
+def _snapshot(filters: Filters):
+    """The latest snapshot; the very first page view computes one (later, votes trigger refits)."""
+    snapshot = snapshot_latest()
+    if snapshot is None and not filters.has_dates:
+        snapshot = leaderboard_refit(push=False)
+    return snapshot
+
+
+def age_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''} ago"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    return f"{hours // 24} days ago"
+
+
+def _context(request: HttpRequest) -> tuple[dict, int]:
+    error, status = None, 200
+    try:
+        filters = _filters(request)
+    except ValueError as exc:
+        filters, error, status = Filters(), str(exc), 400
+    snapshot = _snapshot(filters)
+    board = leaderboard_view(filters=filters, snapshot=snapshot, figures=True)
+    computed_at = snapshot.computed_at if snapshot and board["live"] else None
+    query = request.GET.urlencode() if not error else ""
+    return {
+        "board": board,
+        "filters": filters,
+        "error": error,
+        "kind_choices": Model.Kind.choices,
+        "snapshot_id": snapshot.id if snapshot and board["live"] else "",
+        "computed_at": computed_at,
+        "age_text": age_text((timezone.now() - computed_at).total_seconds()) if computed_at else "",
+        "query": query,
+        "plotly_version": plotly.__version__,
+    }, status
+
+
+@require_GET
+def leaderboard_page(request: HttpRequest) -> HttpResponse:
+    context, status = _context(request)
+    return render(request, "analysis/leaderboard.html", context, status=status)
+
+
+@require_GET
+def leaderboard_fragment(request: HttpRequest) -> HttpResponse:
+    """The tables and figure data alone: what the page's script swaps in after a refit."""
+    context, status = _context(request)
+    return render(request, "analysis/_board.html", context, status=status)
+
+
+@require_GET
+def leaderboard_json(request: HttpRequest) -> JsonResponse:
+    try:
+        filters = _filters(request)
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    figures = request.GET.get("figures", "").lower() in ("1", "true", "yes")
+    return JsonResponse(leaderboard_view(filters=filters, snapshot=_snapshot(filters), figures=figures))
+
+
+def _chunks(lines, size: int = 500):
+    chunk = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+@require_GET
+def battles_jsonl(request: HttpRequest) -> HttpResponse:
+    """The anonymised log of counted battles: FastChat's clean-battle fields plus ours."""
+    try:
+        filters = _filters(request)
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    start, end = filters.bounds()
+    records = battle_records(kind=request.GET.get("kind") and filters.kind, start=start, end=end)
+    response = StreamingHttpResponse(
+        _chunks(battle_log_lines(records)), content_type="application/x-ndjson; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'inline; filename="battles.jsonl"'
+    return response
+
+
+@require_GET
+def plotly_js(request: HttpRequest) -> FileResponse:
+    response = FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

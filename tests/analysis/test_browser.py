@@ -1,0 +1,69 @@
+"""Votes cast in Debian's chromium reach the leaderboard page live, with real SmolLM2 contenders."""
+
+import json
+
+import pytest
+
+from tests.arena.test_browser import (  # noqa: F401 - fixtures
+    _stage,
+    arena_server,
+    live_arena,
+    page,
+    smollm2_contenders,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.models]
+
+
+def _battle(page, base: str, prompt: str, blind: str, final: str) -> None:  # noqa: F811
+    page.goto(f"{base}/arena/")
+    page.fill("#prompt", prompt)
+    page.click("#send")
+    _stage(page, "blind_vote")
+    page.click(f"#vote-bar button[data-choice='{blind}']")
+    _stage(page, "final_vote", 20_000)
+    page.click(f"#final-vote-bar button[data-choice='{final}']")
+    _stage(page, "revealed", 20_000)
+
+
+def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings, page, artifacts_dir):  # noqa: F811
+    settings.ANALYSIS_REFIT_DELAY_S = 0.3
+    settings.ANALYSIS_BOOTSTRAP_ROUNDS = 20
+    board = page.context.new_page()
+    board.goto(f"{arena_server}/leaderboard/")
+    assert "No counted battles yet." in board.text_content("#lb-board")
+
+    _battle(page, arena_server, "Name two colours.", "a", "b")
+    # the open leaderboard page replaces its tables when the refit lands (websocket, then a fetch)
+    # (a refit follows each vote, so the blind vote may show up first, then the second one)
+    board.wait_for_function(
+        "document.querySelector('#lb-announce').textContent.includes('updated') && "
+        "document.querySelector('.lb-status').textContent.includes('1 vote after the energy reveal')",
+        timeout=60_000,
+    )
+    assert "SmolLM2" in board.text_content("#lb-ladders")
+    assert "1 blind vote," in board.text_content(".lb-status")
+
+    _battle(page, arena_server, "Say hello in French.", "b", "b")
+    board.wait_for_function(
+        "document.querySelector('.lb-status').textContent.includes('2 votes after the energy reveal')",
+        timeout=60_000,
+    )
+    board.wait_for_selector(".lb-figure[data-figure='energy_scatter'] .main-svg", state="attached")
+    board.wait_for_selector(".lb-figure[data-figure='win_rate_blind'] .main-svg", state="attached")
+    assert "Switches after the energy reveal" in board.text_content("#lb-board")
+    assert "J per response" in board.text_content("#lb-energy")
+    board.screenshot(path=str(artifacts_dir / "leaderboard-live.png"), full_page=True)
+
+    data = board.request.get(f"{arena_server}/api/leaderboard.json").json()
+    for ladder in ("blind", "energy"):
+        rows = [row for row in data["ladders"][ladder]["rows"] if row["rating"] is not None]
+        assert rows and all(row["lower"] <= row["rating"] <= row["upper"] for row in rows)
+    assert data["ladders"]["blind"]["battles"] == 2 and data["ladders"]["energy"]["battles"] == 2
+    assert all(row["joules_mean"] > 0 for row in data["energy"] if row["responses"])
+    assert data["gea"]["overall"]["n_eligible"] + data["gea"]["overall"]["opposite_n_eligible"] >= 1
+    lines = [json.loads(line) for line in board.request.get(f"{arena_server}/api/battles.jsonl").text().splitlines()]
+    assert [(line["winner"], line["winner_after_energy"]) for line in lines] == [
+        ("model_a", "model_b"), ("model_b", "model_b")
+    ]
+    assert all(line["energy_a_j"] > 0 and line["energy_b_j"] > 0 for line in lines)

@@ -1,0 +1,150 @@
+"""`manage.py leaderboard` (database or battle file) and `manage.py import_battles`."""
+
+import io
+import json
+import random
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from analysis.models import Competitor, ImportedBattle, PairCount
+from analysis.ratings import PairCounts, leaderboard
+from analysis.services import leaderboard_refit
+
+KEYS = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses", "elo")
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def ratings(board: dict, ladder: str) -> list[dict]:
+    return [{k: row[k] for k in KEYS} for row in board["ladders"][ladder]["rows"]]
+
+
+@pytest.fixture
+def voted(make_contender, make_battle, vote):
+    contenders = [make_contender(name=n, family=f) for n, f in (("Alpha", "G"), ("Beta", "G"), ("Gamma", "H"))]
+    rng = random.Random(2)
+    for _ in range(40):
+        a, b = rng.sample(contenders, 2)
+        battle = make_battle(a, b, joules=(rng.uniform(1, 3), rng.uniform(1, 3)), tokens=(rng.randint(1, 9), 5))
+        vote(battle, rng.choice(["a", "b", "tie", "bothbad"]), rng.choice(["a", "b", "tie", None]))
+    return contenders
+
+
+def export(client, path):
+    path.write_bytes(b"".join(client.get("/api/battles.jsonl").streaming_content))
+    return path
+
+
+def test_database_json_equals_the_refit(voted):
+    board = json.loads(run("leaderboard", "--format", "json", "--rounds", "15"))
+    snapshot = leaderboard_refit(push=False, rounds=15).data["boards"]["chat"]
+    assert board["source"].startswith("database")
+    for ladder in ("blind", "energy"):
+        assert ratings(board, ladder) == ratings(snapshot, ladder)
+    assert board["gea"] == snapshot["gea"] and board["energy"] == snapshot["energy"]
+
+
+def test_export_then_rate_the_file_gives_the_database_ratings(voted, client, tmp_path):
+    path = export(client, tmp_path / "battles.jsonl")
+    from_db = json.loads(run("leaderboard", "--format", "json", "--rounds", "25", "--seed", "3"))
+    from_file = json.loads(run("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "25",
+                               "--seed", "3"))
+    assert from_file["source"].startswith(f"file {path}")
+    for ladder in ("blind", "energy"):
+        assert ratings(from_file, ladder) == ratings(from_db, ladder)
+    assert from_file["gea"] == from_db["gea"]
+    assert from_file["energy"] == from_db["energy"]
+    assert from_file["side_by_side"] == from_db["side_by_side"]
+
+
+def test_a_battle_file_is_rated_without_the_database(tmp_path):
+    # no `db` fixture: any query would fail this test
+    rng = random.Random(9)
+    battles = [(a, b, rng.choice(["model_a", "model_b", "tie", "tie (bothbad)"]))
+               for a, b in (rng.sample(["p", "q", "r", "s"], 2) for _ in range(200))]
+    path = tmp_path / "clean_battle.json"  # FastChat publishes a JSON array
+    path.write_text(json.dumps([{"model_a": a, "model_b": b, "winner": w, "tstamp": 1.7e9 + i, "anony": True}
+                                for i, (a, b, w) in enumerate(battles)]))
+    board = json.loads(run("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "12"))
+    expected = leaderboard(PairCounts.from_battles(battles, names=sorted("pqrs")), rounds=12, seed=0)
+    keys = KEYS[:-1]
+    assert [{k: r[k] for k in keys} for r in board["ladders"]["blind"]["rows"]] == [
+        {k: r[k] for k in keys} for r in expected
+    ]
+    assert board["ladders"]["energy"]["battles"] == 0
+    table = run("leaderboard", "--battles", str(path), "--rounds", "5")
+    assert "Leaderboard (chat)" in table and all(name in table for name in "pqrs")
+    assert "GEA switch rate: of 0 votes" in table
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("{broken", "line 3: not valid JSON"), ('{"model_a": "p", "model_b": "q", "winner": "p", "tstamp": 1}',
+                                              'line 3: "winner" must be one of')],
+)
+def test_a_malformed_line_is_named(tmp_path, line, message):
+    good = '{"model_a": "p", "model_b": "q", "winner": "tie", "tstamp": 1}'
+    path = tmp_path / "log.jsonl"
+    path.write_text(f"{good}\n{good}\n{line}\n{good}\n")
+    with pytest.raises(CommandError, match=message):
+        run("leaderboard", "--battles", str(path))
+
+
+def test_bad_options_are_explained(tmp_path):
+    with pytest.raises(CommandError, match="Cannot read"):
+        run("leaderboard", "--battles", str(tmp_path / "missing.jsonl"))
+    with pytest.raises(CommandError, match="Unknown kind"):
+        run("leaderboard", "--battles", str(tmp_path / "missing.jsonl"), "--kind", "video")
+
+
+def test_import_is_idempotent_and_counts(voted, client, tmp_path, make_battle, vote):
+    alpha = voted[0]
+    lines = [
+        {"question_id": "ext-1", "model_a": "External", "model_b": "Alpha", "winner": "model_a", "tstamp": 1.6e9},
+        {"question_id": "ext-2", "model_a": "Alpha", "model_b": "External", "winner": "model_a", "tstamp": 1.6e9 + 1,
+         "winner_after_energy": "model_b", "energy_a_j": 4.0, "energy_b_j": 1.0, "family_a": "G"},
+        {"model_a": "External", "model_b": "Other", "winner": "model_b", "tstamp": 1.6e9 + 2},
+        {"model_a": "External", "model_b": "Other", "winner": "model_b", "tstamp": 1.6e9 + 3, "anony": False},
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    blind_before = sum(PairCount.objects.filter(ladder="blind").values_list("count", flat=True))
+
+    out = run("import_battles", str(path))
+    assert "Read 3 battles: 3 imported, 0 already present" in out and "1 named battles left out" in out
+    assert ImportedBattle.objects.count() == 3
+    counts = dict(PairCount.objects.filter(competitor_a__name="External", competitor_b__name="Alpha")
+                  .values_list("outcome", "count"))
+    assert counts == {"a": 1}
+    assert sum(PairCount.objects.filter(ladder="blind").values_list("count", flat=True)) == blind_before + 3
+    after_first = sorted(PairCount.objects.values_list("ladder", "competitor_a__name", "competitor_b__name",
+                                                       "outcome", "count"))
+
+    out = run("import_battles", str(path))
+    assert "0 imported, 3 already present" in out
+    assert ImportedBattle.objects.count() == 3
+    assert sorted(PairCount.objects.values_list("ladder", "competitor_a__name", "competitor_b__name", "outcome",
+                                                "count")) == after_first
+    # the imported "Alpha" is the live contender: one line on the leaderboard
+    assert Competitor.objects.get(name="Alpha").contender_id == alpha.id
+    board = leaderboard_refit(push=False, rounds=3).data["boards"]["chat"]
+    assert {"External", "Other", "Alpha"} <= set(board["names"])
+    assert board["gea"]["by_pair"]["Alpha vs External"]["n_switched"] == 1
+
+    # our own export re-imported: recognised, nothing counted twice
+    out = run("import_battles", str(export(client, tmp_path / "ours.jsonl")))
+    assert "0 imported" in out and "40 from this database (skipped)" in out
+    assert "3 already present" in out  # the imported battles are part of the export too
+
+
+def test_a_malformed_import_writes_nothing(db, tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"model_a": "p", "model_b": "q", "winner": "tie", "tstamp": 1}\n{"model_a": "p"}\n')
+    with pytest.raises(CommandError, match="Nothing imported: log.jsonl, line 2"):
+        run("import_battles", str(path))
+    assert not ImportedBattle.objects.exists() and not Competitor.objects.exists()

@@ -1,0 +1,306 @@
+"""The running aggregates move with each vote, in its transaction; the refit; the debounce."""
+
+import math
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analysis import services
+from analysis.models import (
+    Competitor,
+    EloRating,
+    EnergyStat,
+    GeaCount,
+    LeaderboardSnapshot,
+    PairCount,
+    RefitState,
+)
+from analysis.ratings import PairCounts, leaderboard, online_elo
+from analysis.services import aggregates_rebuild, leaderboard_refit, pair_counts_record
+from arena.models import Battle, Vote
+
+
+def counts_table() -> dict:
+    return {
+        (row.ladder, row.competitor_a.name, row.competitor_b.name, row.outcome): row.count
+        for row in PairCount.objects.select_related("competitor_a", "competitor_b")
+    }
+
+
+def elo_table() -> dict:
+    return {(row.ladder, row.competitor.name): row.rating for row in EloRating.objects.select_related("competitor")}
+
+
+@pytest.fixture
+def trio(make_contender):
+    return make_contender(name="Alpha"), make_contender(name="Beta"), make_contender(name="Gamma")
+
+
+def test_each_vote_moves_its_ladder_count(trio, make_battle, vote):
+    alpha, beta, _ = trio
+    vote(make_battle(alpha, beta), "a", "b")
+    vote(make_battle(beta, alpha), "tie")
+    vote(make_battle(alpha, beta), "a")
+    assert counts_table() == {
+        ("blind", "Alpha", "Beta", "a"): 2,
+        ("energy", "Alpha", "Beta", "b"): 1,
+        ("blind", "Beta", "Alpha", "tie"): 1,
+    }
+
+
+def test_a_rolled_back_vote_leaves_no_count(trio, make_battle, vote):
+    alpha, beta, _ = trio
+    battle = make_battle(alpha, beta)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        vote(battle, "a", "b")
+        # written inside the vote's transaction...
+        assert PairCount.objects.filter(ladder="energy").count() == 1
+        raise RuntimeError("the request failed after the vote")
+    # ... and gone with it
+    assert not Vote.objects.exists()
+    assert not PairCount.objects.exists()
+    assert not EloRating.objects.exists()
+    assert not EnergyStat.objects.exists()
+    assert not GeaCount.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"mode": Battle.Mode.NAMED}, {"has_error": True}, {"identity_leak": True}],
+    ids=["named", "has_error", "identity_leak"],
+)
+def test_excluded_battles_never_count(trio, make_battle, vote, flags):
+    alpha, beta, _ = trio
+    battle = vote(make_battle(alpha, beta, **flags), "a", "b")
+    assert Vote.objects.get(battle=battle).final_choice == "b"  # the vote itself is stored
+    pair_counts_record(battle=battle, ladder="blind", choice="a")
+    for model in (PairCount, EloRating, EnergyStat, GeaCount, Competitor):
+        assert not model.objects.exists(), model.__name__
+
+
+def test_unknown_ladder_or_choice_is_refused(trio, make_battle):
+    battle = make_battle(*trio[:2])
+    with pytest.raises(ValueError, match="ladder"):
+        pair_counts_record(battle=battle, ladder="named", choice="a")
+    with pytest.raises(ValueError, match="choice"):
+        pair_counts_record(battle=battle, ladder="blind", choice="c")
+
+
+def test_elo_is_online_elo_in_vote_order(trio, make_battle, vote):
+    alpha, beta, gamma = trio
+    vote(make_battle(alpha, beta), "a")
+    # by hand: equal ratings, expected score 0.5, K = 4 -> +-2
+    assert elo_table() == {("blind", "Alpha"): 1002.0, ("blind", "Beta"): 998.0}
+    rng = random.Random(3)
+    names = {c.id: c.name for c in trio}
+    sequence = [("Alpha", "Beta", "a")]
+    for _ in range(25):
+        a, b = rng.sample(trio, 2)
+        choice = rng.choice(["a", "b", "tie", "bothbad"])
+        vote(make_battle(a, b), choice)
+        sequence.append((names[a.id], names[b.id], choice))
+    expected = online_elo(sequence, ["Alpha", "Beta", "Gamma"])
+    got = {name: rating for (ladder, name), rating in elo_table().items() if ladder == "blind"}
+    assert got == pytest.approx(expected, abs=1e-9)
+    assert {row.battles for row in EloRating.objects.all()} <= set(range(1, 27))
+    assert sum(row.battles for row in EloRating.objects.all()) == 2 * len(sequence)
+
+
+def test_energy_sums_count_both_answers_once_per_battle(trio, make_battle, vote):
+    alpha, beta, _ = trio
+    vote(make_battle(alpha, beta, joules=(2.0, 1.0), tokens=(10, 20)), "a", "b")
+    vote(make_battle(beta, alpha, joules=(3.0, 4.0), tokens=(0, 10)), "b")
+    vote(make_battle(alpha, beta, joules=(None, 5.0), tokens=(10, 10)), "tie")
+    a = EnergyStat.objects.get(competitor__name="Alpha")
+    b = EnergyStat.objects.get(competitor__name="Beta")
+    # Alpha: 2 J / 10 tokens and 4 J / 10 tokens (its reading-less answer is left out)
+    assert (a.responses, a.joules_sum, a.joules_sq_sum) == (2, 6.0, 20.0)
+    assert (a.token_responses, a.jpt_sum, a.output_tokens_sum) == (2, pytest.approx(0.6), 20)
+    # Beta: 1 J / 20 tokens, 3 J / 0 tokens (no per-token figure), 5 J / 10 tokens
+    assert (b.responses, b.joules_sum, b.joules_sq_sum) == (3, 9.0, 35.0)
+    assert (b.token_responses, b.jpt_sum, b.output_tokens_sum) == (2, pytest.approx(0.55), 30)
+
+
+def test_gea_counts_on_votes_with_known_answers(trio, make_battle, vote):
+    alpha, beta, _ = trio
+    more_a = {"joules": (2.0, 1.0)}  # side a used more energy
+    vote(make_battle(alpha, beta, **more_a), "a", "b")  # eligible, switched to the smaller
+    vote(make_battle(alpha, beta, **more_a), "a", "a")  # eligible, kept
+    vote(make_battle(alpha, beta, **more_a), "a", "tie")  # eligible, moved to a tie
+    vote(make_battle(beta, alpha, joules=(5.0, 6.0)), "a", "b")  # blind chose less: opposite, switched
+    vote(make_battle(alpha, beta, **more_a), "tie", "a")  # blind was not a side: not eligible
+    vote(make_battle(alpha, beta, **more_a), "a")  # no second vote: not eligible
+    vote(make_battle(alpha, beta, joules=(1.0, 1.0)), "a", "b")  # equal energy: not eligible
+    row = GeaCount.objects.get()
+    assert (row.eligible, row.switched, row.to_tie, row.to_bothbad) == (3, 1, 1, 0)
+    assert (row.opposite_eligible, row.opposite_switched) == (1, 1)
+    board = leaderboard_refit(push=False, rounds=5).data["boards"]["chat"]
+    assert board["gea"]["overall"]["rate"] == pytest.approx(1 / 3)
+    assert board["gea"]["overall"]["opposite_rate"] == 1.0
+    assert list(board["gea"]["by_pair"]) == ["Alpha vs Beta"]
+
+
+def test_refit_equals_the_ratings_kernel_on_the_same_counts(trio, make_battle, vote):
+    rng = random.Random(7)
+    strength = {c.id: s for c, s in zip(trio, (0.8, 0.5, 0.2), strict=True)}
+    for _ in range(60):
+        a, b = rng.sample(trio, 2)
+        p = strength[a.id] / (strength[a.id] + strength[b.id])
+        blind = "a" if rng.random() < p else rng.choice(["b", "tie"])
+        vote(make_battle(a, b), blind, rng.choice(["a", "b", "tie", "bothbad"]))
+    snapshot = leaderboard_refit(push=False, rounds=30)
+    board = snapshot.data["boards"]["chat"]
+    names = sorted(c.name for c in trio)
+    for ladder in ("blind", "energy"):
+        rows = [(a, b, outcome, n) for (lad, a, b, outcome), n in counts_table().items() if lad == ladder]
+        expected = leaderboard(PairCounts.from_rows(names, rows), rounds=30, seed=0)
+        got = board["ladders"][ladder]["rows"]
+        keys = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses")
+        assert [{k: r[k] for k in keys} for r in got] == [{k: r[k] for k in keys} for r in expected]
+        assert board["ladders"][ladder]["battles"] == 60
+    blind_ranks = {r["name"]: r["rank"] for r in board["ladders"]["blind"]["rows"]}
+    energy_ranks = {r["name"]: r["rank"] for r in board["ladders"]["energy"]["rows"]}
+    for row in board["side_by_side"]:
+        assert row["rank_change"] == blind_ranks[row["name"]] - energy_ranks[row["name"]]
+
+
+def test_refit_keeps_one_snapshot(trio, make_battle, vote):
+    vote(make_battle(*trio[:2]), "a")
+    first = leaderboard_refit(push=False, rounds=2)
+    second = leaderboard_refit(push=False, rounds=2)
+    assert list(LeaderboardSnapshot.objects.values_list("id", flat=True)) == [second.id]
+    assert second.computed_at >= first.computed_at
+    assert second.data["kinds"] == ["chat"]
+
+
+def test_refit_is_scheduled_once_per_pending_window(trio, make_battle, vote, monkeypatch, settings,
+                                                    django_capture_on_commit_callbacks):
+    settings.ANALYSIS_REFIT_DELAY_S = 1.5
+    calls = []
+    monkeypatch.setattr("analysis.tasks.refit_leaderboard.apply_async", lambda **kw: calls.append(kw))
+    alpha, beta, _ = trio
+    with django_capture_on_commit_callbacks(execute=True):
+        vote(make_battle(alpha, beta), "a", "b")
+    with django_capture_on_commit_callbacks(execute=True):
+        vote(make_battle(alpha, beta), "b")
+    assert calls == [{"countdown": 1.5}]  # three votes, one refit pending
+    leaderboard_refit(push=False, rounds=1)  # the refit clears the flag ...
+    with django_capture_on_commit_callbacks(execute=True):
+        vote(make_battle(alpha, beta), "tie")
+    assert len(calls) == 2  # ... so the next vote schedules the next one
+    # a refit scheduled long ago that never ran (a lost task) is scheduled again
+    RefitState.objects.update(scheduled_at=timezone.now() - timedelta(minutes=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        vote(make_battle(alpha, beta), "tie")
+    assert len(calls) == 3
+
+
+def test_a_broker_failure_does_not_fail_the_vote(trio, make_battle, vote, monkeypatch,
+                                                 django_capture_on_commit_callbacks):
+    def refuse(**kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("analysis.tasks.refit_leaderboard.apply_async", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        battle = vote(make_battle(*trio[:2]), "a")
+    assert Vote.objects.filter(battle=battle).exists()
+    assert RefitState.objects.get().scheduled_at is None  # the next vote tries again
+
+
+def test_rebuild_recomputes_the_same_aggregates(trio, make_battle, vote):
+    rng = random.Random(11)
+    for _ in range(30):
+        a, b = rng.sample(trio, 2)
+        vote(make_battle(a, b, joules=(rng.uniform(1, 5), rng.uniform(1, 5)), tokens=(rng.randint(0, 9), 12)),
+             rng.choice(["a", "b", "tie"]), rng.choice(["a", "b", "bothbad", None]))
+    before = (counts_table(), elo_table(), energy_rows(), gea_rows())
+    result = aggregates_rebuild()
+    assert result.battles == 30
+    after = (counts_table(), elo_table(), energy_rows(), gea_rows())
+    assert after[0] == before[0]
+    assert after[1] == pytest.approx(before[1], abs=1e-9)
+    assert after[2].keys() == before[2].keys()
+    for name in before[2]:
+        assert after[2][name] == pytest.approx(before[2][name])
+    assert after[3] == before[3]
+
+
+def energy_rows() -> dict:
+    fields = ["responses", "joules_sum", "joules_sq_sum", "token_responses", "jpt_sum", "jpt_sq_sum",
+              "output_tokens_sum"]
+    rows = EnergyStat.objects.select_related("competitor")
+    return {row.competitor.name: [getattr(row, f) for f in fields] for row in rows}
+
+
+def gea_rows() -> dict:
+    return {
+        (row.competitor_lo.name, row.competitor_hi.name): (row.eligible, row.switched, row.to_tie, row.to_bothbad,
+                                                           row.opposite_eligible, row.opposite_switched)
+        for row in GeaCount.objects.select_related("competitor_lo", "competitor_hi")
+    }
+
+
+def test_a_contender_adopts_an_imported_competitor_of_its_name(make_contender, make_battle, vote):
+    imported = Competitor.objects.create(name="Alpha", family="", kind="chat")
+    alpha, beta = make_contender(name="Alpha", family="Greek"), make_contender(name="Beta")
+    vote(make_battle(alpha, beta), "a")
+    imported.refresh_from_db()
+    assert imported.contender_id == alpha.id and imported.family == "Greek"
+    assert Competitor.objects.count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are tested on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_votes_lose_no_count(make_contender, make_battle, monkeypatch):
+    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: False)
+    alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
+    battles = [make_battle(alpha, beta) for _ in range(24)]
+    errors, barrier = [], threading.Barrier(8)
+
+    def work(chunk):
+        from django.db import connection as conn
+
+        try:
+            barrier.wait()
+            for battle in chunk:
+                with transaction.atomic():
+                    pair_counts_record(battle=battle, ladder="blind", choice="a")
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=work, args=(battles[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert PairCount.objects.get().count == 24
+    assert sorted(EloRating.objects.values_list("battles", flat=True)) == [24, 24]
+    ratings = dict(EloRating.objects.values_list("competitor__name", "rating"))
+    expected = online_elo([("Alpha", "Beta", "a")] * 24, ["Alpha", "Beta"])
+    assert ratings == pytest.approx(expected, abs=1e-9)
+    assert EnergyStat.objects.get(competitor__name="Alpha").responses == 24
+    assert math.isclose(EnergyStat.objects.get(competitor__name="Beta").joules_sum, 24.0)
+
+
+def test_reusing_the_previous_snapshot_gives_the_same_board(trio, make_battle, vote):
+    rng = random.Random(5)
+    for _ in range(20):
+        a, b = rng.sample(trio, 2)
+        vote(make_battle(a, b, joules=(rng.uniform(1, 3), rng.uniform(1, 3))), rng.choice("ab"),
+             rng.choice(["a", "b", None]))
+    leaderboard_refit(push=False, rounds=8)
+    vote(make_battle(trio[0], trio[2]), "a")  # moves the blind ladder only
+    warm = leaderboard_refit(push=False, rounds=8).data
+    cold = leaderboard_refit(push=False, rounds=8, reuse=False).data
+    assert warm == cold
+    vote(make_battle(trio[0], trio[2]), "b", "a")  # both ladders and the GEA counts
+    warm = leaderboard_refit(push=False, rounds=8).data
+    assert warm == leaderboard_refit(push=False, rounds=8, reuse=False).data
+    assert warm["boards"]["chat"]["ladders"]["blind"]["battles"] == 22

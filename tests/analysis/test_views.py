@@ -1,0 +1,156 @@
+"""The leaderboard page (plain tables without JavaScript), its fragment, the JSON API, the battle log."""
+
+import json
+import re
+
+import pytest
+
+from analysis.models import LeaderboardSnapshot
+from analysis.services import leaderboard_refit
+from arena.models import Battle
+
+FASTCHAT_WINNERS = {"model_a", "model_b", "tie", "tie (bothbad)"}
+
+
+@pytest.fixture
+def voted(make_contender, make_battle, vote):
+    alpha = make_contender(name="Alpha", family="Greek")
+    beta = make_contender(name="Beta", family="Greek")
+    vote(make_battle(alpha, beta, joules=(3.0, 1.0)), "a", "b")
+    vote(make_battle(beta, alpha, joules=(1.5, 2.5)), "a")
+    vote(make_battle(alpha, beta, joules=(2.0, 1.0)), "tie", "bothbad")
+    vote(make_battle(alpha, beta), "b", "a")
+    vote(make_battle(alpha, beta, mode=Battle.Mode.NAMED), "a", "a")  # never counts, never exported
+    return alpha, beta
+
+
+def test_page_renders_the_ladders_as_a_plain_table(client, voted):
+    response = client.get("/leaderboard/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert LeaderboardSnapshot.objects.count() == 1  # the first view computed one
+    assert '<table class="lb-table" id="lb-ladders">' in html
+    assert '<th scope="row">Alpha <span class="lb-family">Greek</span></th>' in html
+    assert "Blind (first vote)" in html and "Energy-aware" in html
+    assert "4 blind votes" in html and "3 votes after the energy reveal" in html
+    assert 'id="lb-energy"' in html and 'id="lb-gea-pairs"' in html
+    # one blind vote chose the answer that used more energy (and switched); one chose the smaller (and switched)
+    assert "Of <strong>1</strong> vote whose blind choice was the answer that used more energy" in html
+    assert "<strong>1</strong> switched to the one that used less" in html
+    assert "of 1 vote whose blind choice used less energy" in html
+    assert re.search(r'Updated <time datetime="[^"]+" data-updated>\d+ seconds? ago</time>', html)
+    assert '<script id="lb-figures" type="application/json">' in html
+    assert "/leaderboard/plotly.min.js?v=" in html
+
+
+def test_page_escapes_names(client, make_contender, make_battle, vote):
+    evil = make_contender(name='<script>alert("x")</script>', family="<b>fam</b>")
+    other = make_contender(name="Plain")
+    vote(make_battle(evil, other), "a", "b")
+    html = client.get("/leaderboard/").content.decode()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "<b>fam</b>" not in html
+    figures = html.split('<script id="lb-figures" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in figures  # json_script escapes it, and plotly labels carry the name as text
+    assert "&lt;script&gt;" in json.loads(figures)["win_rate_blind"]["data"][0]["x"][0]
+
+
+def test_page_before_any_vote_and_with_bad_filters(client, db):
+    html = client.get("/leaderboard/").content.decode()
+    assert "No counted battles yet." in html
+    response = client.get("/leaderboard/?since=soon")
+    assert response.status_code == 400
+    assert "since must be a date" in response.content.decode()
+
+
+def test_page_with_filters_is_computed_for_the_range(client, voted):
+    html = client.get("/leaderboard/?kind=chat&since=2000-01-01&until=2100-01-01").content.decode()
+    assert "Computed now for the chosen dates" in html
+    assert 'value="2000-01-01"' in html
+    assert "4 blind votes" in html
+    empty = client.get("/leaderboard/?since=2000-01-01&until=2000-01-02").content.decode()
+    assert "No counted battles yet." in empty
+
+
+def test_fragment_is_the_board_alone(client, voted):
+    snapshot = leaderboard_refit(push=False, rounds=3)
+    response = client.get("/leaderboard/fragment/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="lb-ladders"' in html
+    assert f'data-snapshot-id="{snapshot.id}"' in html
+
+
+def test_leaderboard_json_shape(client, voted):
+    leaderboard_refit(push=False, rounds=20)
+    response = client.get("/api/leaderboard.json")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    data = response.json()
+    assert {"computed_at", "live", "filters", "kinds", "kind", "rounds", "names", "ladders", "side_by_side",
+            "energy", "gea", "matrices"} <= set(data)
+    assert "figures" not in data
+    assert data["kind"] == "chat" and data["rounds"] == 20 and data["live"] is True
+    for ladder in ("blind", "energy"):
+        rows = data["ladders"][ladder]["rows"]
+        assert [r["name"] for r in rows] and {r["name"] for r in rows} == {"Alpha", "Beta"}
+        for row in rows:
+            assert row["lower"] <= row["rating"] <= row["upper"]
+            assert row["rank"] >= 1 and row["battles"] > 0 and row["elo"] is not None
+    assert data["ladders"]["blind"]["battles"] == 4 and data["ladders"]["energy"]["battles"] == 3
+    energy = {row["name"]: row for row in data["energy"]}
+    assert energy["Alpha"]["responses"] == 4 and energy["Alpha"]["joules_mean"] > 0
+    assert data["gea"]["overall"]["n_eligible"] == 1 and data["gea"]["overall"]["n_switched"] == 1
+    assert data["gea"]["overall"]["opposite_n_eligible"] == 1
+    assert set(data["gea"]["by_family"]) == {"Greek"}
+    assert len(data["matrices"]["blind"]["win_rate"]) == 2
+    with_figures = client.get("/api/leaderboard.json?figures=1").json()
+    assert set(with_figures["figures"]) == {"energy_scatter", "win_rate_blind", "win_rate_energy",
+                                            "battles_blind", "battles_energy"}
+    scatter = with_figures["figures"]["energy_scatter"]
+    assert {"data", "layout"} <= set(scatter)
+    assert any("Pareto" in trace.get("name", "") for trace in scatter["data"])
+
+
+def test_leaderboard_json_errors_are_json(client, db):
+    response = client.get("/api/leaderboard.json?kind=video")
+    assert response.status_code == 400
+    assert "Unknown kind" in response.json()["error"]
+
+
+def test_battles_jsonl(client, voted):
+    response = client.get("/api/battles.jsonl")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert len(lines) == 4  # the named battle is left out
+    for line in lines:
+        assert line["winner"] in FASTCHAT_WINNERS
+        assert {line["model_a"], line["model_b"]} == {"Alpha", "Beta"}
+        assert isinstance(line["tstamp"], float) and line["anony"] is True
+        ours = {"energy_a_j", "energy_b_j", "output_tokens_a", "winner_after_energy", "tstamp_after_energy"}
+        assert ours <= set(line)
+        assert not {"session_key", "client_ip", "prompt"} & set(line)  # anonymised
+    assert [line["winner"] for line in lines] == ["model_a", "model_a", "tie", "model_b"]
+    assert [line["winner_after_energy"] for line in lines] == ["model_b", None, "tie (bothbad)", "model_a"]
+    assert lines[0]["energy_a_j"] == 3.0 and lines[0]["energy_b_j"] == 1.0
+    assert lines[0]["tstamp_after_energy"] >= lines[0]["tstamp"]
+    assert client.get("/api/battles.jsonl?kind=encoder").getvalue() == b""
+
+
+def test_plotly_js_is_served_from_the_package(client, db):
+    response = client.get("/leaderboard/plotly.min.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert "max-age=31536000" in response["Cache-Control"]
+    body = b"".join(response.streaming_content)
+    assert len(body) > 1_000_000 and b"plotly" in body[:2000].lower()
+
+
+def test_a_snapshot_of_an_older_layout_is_recomputed(client, voted):
+    from django.utils import timezone
+
+    LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data={"version": 0, "boards": {}})
+    html = client.get("/leaderboard/").content.decode()
+    assert "4 blind votes" in html
+    assert sorted(s.data.get("version") for s in LeaderboardSnapshot.objects.all()) == [1]
