@@ -62,6 +62,8 @@ def live_arena(celery_worker_threads):
 
 @pytest.fixture
 def page(chromium_path, live_arena):
+    # Request `page` last in a test: while Playwright's sync API runs, this thread hosts an event
+    # loop, so fixtures that use the ORM must be set up before it (and tests use _db()).
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -84,7 +86,7 @@ def _stage(page, stage: str, timeout_ms: int = 240_000) -> None:
     page.wait_for_selector(f"#arena[data-stage='{stage}']", state="attached", timeout=timeout_ms)
 
 
-def test_full_battle_vote_energy_switch_and_names(page, arena_server, artifacts_dir):
+def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, page):
     page.goto(f"{arena_server}/arena/")
     page.click("#random-example")
     assert page.input_value("#prompt").strip()
@@ -119,7 +121,7 @@ def test_full_battle_vote_energy_switch_and_names(page, arena_server, artifacts_
     assert vote == ("a", "b", True)
 
 
-def test_script_in_a_prompt_is_shown_as_text(page, arena_server):
+def test_script_in_a_prompt_is_shown_as_text(arena_server, page):
     hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"><b>bold</b>'
     page.goto(f"{arena_server}/arena/")
     page.fill("#prompt", hostile)
@@ -143,7 +145,7 @@ def broken_contender(transactional_db):
     return Contender.objects.create(model=model, name="Vanished greedy")
 
 
-def test_side_by_side_with_a_failing_side(broken_contender, page, arena_server):
+def test_side_by_side_with_a_failing_side(broken_contender, arena_server, page):
     page.goto(f"{arena_server}/arena/compare/")
     page.select_option("#contender-a", label="Vanished greedy")
     page.select_option("#contender-b", label="SmolLM2-135M greedy")
@@ -160,7 +162,7 @@ def test_side_by_side_with_a_failing_side(broken_contender, page, arena_server):
     assert page.input_value("#prompt") == "Say hello."
 
 
-def test_reload_during_generation_shows_what_arrived(page, arena_server):
+def test_reload_during_generation_shows_what_arrived(arena_server, page):
     page.goto(f"{arena_server}/arena/")
     page.fill("#prompt", "Write a short poem about the sea.")
     page.click("#send")
@@ -196,7 +198,7 @@ def retrieval_corpus(encoders, live_arena):
     return corpus_create(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
 
 
-def test_retrieval_battle(retrieval_corpus, page, live_arena, artifacts_dir):
+def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
     from arena.models import CorpusEmbedding
 
     deadline = time.monotonic() + 180
