@@ -26,7 +26,11 @@ sys.path.insert(0, str(ROOT))
 from analysis import diagnostics as diag  # noqa: E402
 from analysis.sts import read_sts  # noqa: E402
 
-STS_TEST = ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv"
+STS_TEST = next(
+    (p for p in (ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv",
+                 Path("/work/shared/data/stsbenchmark/sts-test.csv")) if p.exists()),
+    ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv",
+)
 
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[object, float]:

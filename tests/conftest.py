@@ -10,7 +10,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tests load the models they need themselves.
 os.environ["ARENA_WARM_MODELS"] = "0"
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+def _shared_data() -> Path:
+    """The workplace's shared data (STS Benchmark): ARENA_SHARED_DATA, else ../shared/data beside the
+    checkout, else /work/shared/data (CI may clone the project elsewhere on the same machine)."""
+    candidates = [os.environ.get("ARENA_SHARED_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data",
+                  "/work/shared/data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
