@@ -141,14 +141,19 @@ def battles_recent_count(*, session_key: str | None = None, client_ip: str | Non
 
 def corpora_searchable() -> list[dict]:
     """Corpora with at least two encoders' vectors ready (a retrieval battle needs two)."""
-    from django.db.models import Count, Q
+    from django.db.models import Avg, Count, Q
 
     from arena.models import Corpus, CorpusEmbedding
 
+    unfinished = Q(embeddings__status__in=[CorpusEmbedding.Status.QUEUED, CorpusEmbedding.Status.RUNNING])
     corpora = Corpus.objects.annotate(
-        ready=Count("embeddings", filter=Q(embeddings__status=CorpusEmbedding.Status.READY))
+        ready=Count("embeddings", filter=Q(embeddings__status=CorpusEmbedding.Status.READY)),
+        embedding_progress=Avg("embeddings__progress", filter=unfinished),
     ).order_by("-builtin", "name")
     return [
-        {"slug": c.slug, "name": c.name, "document_count": c.document_count, "ready": c.ready >= 2}
+        {
+            "slug": c.slug, "name": c.name, "document_count": c.document_count, "ready": c.ready >= 2,
+            "progress": round(100 * c.embedding_progress) if c.embedding_progress is not None else None,
+        }
         for c in corpora
     ]
