@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 	@cp requirements.txt $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python manage.py runarena
+	$(BIN)/python -u manage.py runarena
 
 # Browser tests drive Debian's chromium; install it when missing (needs root and apt).
 browser-deps:
