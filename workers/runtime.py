@@ -20,6 +20,14 @@ from workers.model_cache import ModelCache
 
 model_cache = ModelCache(settings.ARENA_MODEL_CACHE_BYTES)
 
+# Loading is not thread-safe in transformers: the first lazy import of its classes from two threads
+# fails ("cannot import name 'AutoModel'"), and from_pretrained's meta-device initialisation leaks
+# into a model another thread is building ("Cannot copy out of meta tensor"). Both were seen when a
+# worker's warm-up thread and a task loaded models at once. So: import here, in the importing thread,
+# and load one model at a time per process (loads are rare; requests on loaded models run in parallel).
+_load_lock = threading.Lock()
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: E402,F401
+
 # On CPU each concurrent request gets one torch thread, so that its work runs in the calling
 # thread and time.thread_time() attributes its energy (ARCHITECTURE.md, "Workers and concurrency").
 torch.set_num_threads(settings.ARENA_TORCH_THREADS)
@@ -48,13 +56,18 @@ def _meter_and_lock(device: str):
 def language_model_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedLM:
     device = current_device()
     key = f"lm|{path}|{precision}|{device}"
-    return model_cache.get(key, lambda: loading.load_causal_lm(Path(path), device, precision), _bytes_of)
+    return model_cache.get(key, lambda: _serialised(loading.load_causal_lm, Path(path), device, precision), _bytes_of)
 
 
 def encoder_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedEncoder:
     device = current_device()
     key = f"enc|{path}|{precision}|{device}"
-    return model_cache.get(key, lambda: loading.load_encoder(Path(path), device, precision), _bytes_of)
+    return model_cache.get(key, lambda: _serialised(loading.load_encoder, Path(path), device, precision), _bytes_of)
+
+
+def _serialised(load, *args):
+    with _load_lock:
+        return load(*args)
 
 
 def _bytes_of(loaded) -> int:

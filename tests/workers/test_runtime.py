@@ -49,3 +49,71 @@ def test_energy_of_two_concurrent_requests_is_attributed_to_each(smol):
     # Together they cannot claim more CPU than the process spent.
     watts = runtime._meter_and_lock("cpu")[0].watts_per_core
     assert (short_energy.joules + long_energy.joules) / watts <= process_cpu * 1.05 + 0.05
+
+
+@pytest.mark.models
+def test_two_models_load_at_once_in_two_threads(bundled_ready):
+    """A worker's warm-up thread and a task thread may load different models at the same time."""
+    bundled_ready("smollm2-135m-instruct", "all-minilm-l6-v2")
+    smol = Contender.objects.select_related("model").get(name="SmolLM2-135M greedy")
+    minilm = Contender.objects.select_related("model").get(name="all-MiniLM-L6-v2")
+    for round_number in range(2):
+        runtime.model_cache.clear()
+        errors, results = [], {}
+
+        def run(name, call):
+            try:
+                results[name] = call()
+            except Exception as error:  # noqa: BLE001 - collected for the assertion below
+                errors.append(repr(error))
+
+        threads = [
+            threading.Thread(target=run, args=("lm", lambda: runtime.generate(smol, "Hi", timeout_s=60))),
+            threading.Thread(target=run, args=("enc", lambda: runtime.embed(minilm, ["a guitar", "a piano"]))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"round {round_number}: {errors}"
+        assert results["lm"][0].output_tokens > 0 and results["enc"][0].shape == (2, 384)
+
+
+LOAD_AT_ONCE = """
+import os, sys, threading
+import django
+django.setup()
+from workers import runtime
+errors = []
+def load(kind, path):
+    try:
+        (runtime.encoder_get if kind == "encoder" else runtime.language_model_get)(path=path)
+    except Exception as error:
+        errors.append(repr(error)[:300])
+pairs = [arg.split("=", 1) for arg in sys.argv[1:]]
+threads = [threading.Thread(target=load, args=pair) for pair in pairs]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("errors:", errors)
+sys.exit(1 if errors else 0)
+"""
+
+
+@pytest.mark.models
+def test_a_fresh_worker_process_loads_several_models_at_once(bundled_ready):
+    """Cold process, one thread per model (a worker's warm-up thread and its task threads)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    models = bundled_ready("smollm2-135m-instruct", "all-minilm-l6-v2", "all-mpnet-base-v2")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="arena.settings", PYTHONPATH=str(root))
+    args = [f"{m.kind}={m.prepared_path}" for m in models]
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", LOAD_AT_ONCE, *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
