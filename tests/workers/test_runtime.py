@@ -61,7 +61,7 @@ def test_two_models_load_at_once_in_two_threads(bundled_ready):
         runtime.model_cache.clear()
         errors, results = [], {}
 
-        def run(name, call):
+        def run(name, call, results=results, errors=errors):
             try:
                 results[name] = call()
             except Exception as error:  # noqa: BLE001 - collected for the assertion below
