@@ -1,11 +1,10 @@
 """The leaderboard websocket: tells every open leaderboard page when a refit lands."""
 
-import json
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from analysis.selectors import snapshot_latest
+from arena.consumers import SendOnlyJsonConsumer
 
 GROUP = "leaderboard"
 
@@ -17,7 +16,7 @@ def _latest() -> dict:
     return {"type": "leaderboard", "snapshot_id": snapshot.id, "computed_at": snapshot.computed_at.isoformat()}
 
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+class LeaderboardConsumer(SendOnlyJsonConsumer):
     """Public and read-only. On connect: the id and time of the latest snapshot (a page that missed
     an update while disconnected sees it is behind); then one message per refit:
     ``{"type": "leaderboard", "snapshot_id", "computed_at", "summary": {kind: {ladder: rows}}}``."""
@@ -29,19 +28,6 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(GROUP, self.channel_name)
-
-    async def receive_json(self, content, **kwargs) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
-        else:
-            await self.send_json({"type": "error", "error": "This socket only sends; it accepts no messages."})
-
-    @classmethod
-    async def decode_json(cls, text_data):
-        try:
-            return json.loads(text_data)
-        except ValueError:
-            return None
 
     async def leaderboard_updated(self, event: dict) -> None:
         await self.send_json({

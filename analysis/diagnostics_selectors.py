@@ -1,6 +1,6 @@
 """Reads for the diagnostics pages: latest runs per contender, comparison figures, contender cards."""
 
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Sum
 
 from analysis.diagnostics_models import DiagnosticsRun
 from modelhub.models import Contender
@@ -85,8 +85,6 @@ def contender_card(*, contender: Contender) -> dict:
     done = Response.objects.filter(contender=contender, status=Response.Status.DONE)
     energy = done.aggregate(
         responses=Count("id"), mean_joules=Avg("joules"), tokens=Sum("output_tokens"), total_joules=Sum("joules"),
-        counted=Count("id", filter=Q(battle__mode="anonymous", battle__has_error=False,
-                                     battle__identity_leak=False)),
     )
     per_token = energy["total_joules"] / energy["tokens"] if energy["tokens"] else None
     sources = sorted(set(done.exclude(energy_source="").values_list("energy_source", flat=True)))
@@ -102,4 +100,21 @@ def contender_card(*, contender: Contender) -> dict:
         "runs": runs,
         "latest": latest,
         "figures": comparison_figures([latest]) if latest else None,
+        "ratings": contender_ratings(name=contender.name),
     }
+
+
+def contender_ratings(*, name: str) -> list[dict]:
+    """This contender's rows on the latest leaderboard snapshot (blind and energy-aware ladders)."""
+    from analysis.selectors import snapshot_latest
+
+    snapshot = snapshot_latest()
+    if snapshot is None:
+        return []
+    return [
+        {"kind": kind, "ladder": ladder, **row}
+        for kind, board in snapshot.data.get("boards", {}).items()
+        for ladder, fitted in board.get("ladders", {}).items()
+        for row in fitted.get("rows", [])
+        if row.get("name") == name
+    ]

@@ -64,22 +64,5 @@ def contender_page(request: HttpRequest, slug: str) -> HttpResponse:
     card["metric_rows"] = [
         {"title": title, "help": help_text, "value": metrics.get(key)} for key, title, help_text in METRIC_COLUMNS
     ]
-    card["ratings"] = _ratings_of(contender.name)
     return render(request, "analysis/contender.html", card)
 
-
-def _ratings_of(name: str) -> list[dict]:
-    """This contender's rows on the latest leaderboard snapshot (blind and energy-aware ladders)."""
-    from analysis.selectors import snapshot_latest
-
-    snapshot = snapshot_latest()
-    if snapshot is None:
-        return []
-    found = []
-    data = snapshot.data if isinstance(snapshot.data, dict) else {}
-    for kind, board in (data.get("boards") or {}).items():
-        for ladder, rows in (board.get("ladders") or {}).items():
-            for row in rows.get("rows", []) if isinstance(rows, dict) else rows:
-                if isinstance(row, dict) and row.get("name") == name:
-                    found.append({"kind": kind, "ladder": ladder, **row})
-    return found

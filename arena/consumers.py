@@ -1,5 +1,7 @@
 """The battle websocket: live tokens of both sides, for the session that created the battle."""
 
+import json
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -39,7 +41,25 @@ def _state(battle_id: int) -> dict | None:
     return battle_state(battle=battle) if battle else None
 
 
-class BattleConsumer(AsyncJsonWebsocketConsumer):
+class SendOnlyJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A socket the server talks on. The browser sends nothing but pings; anything else (bad JSON
+    included) gets a clear error message, never a crash."""
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "error": "This socket only sends; it accepts no messages."})
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
+
+
+class BattleConsumer(SendOnlyJsonConsumer):
     async def connect(self) -> None:
         self.battle_id = int(self.scope["url_route"]["kwargs"]["battle_id"])
         session = self.scope.get("session")
@@ -55,22 +75,6 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content, **kwargs) -> None:
-        # The browser sends nothing but pings; anything else gets a clear error, never a crash.
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
-        else:
-            await self.send_json({"type": "error", "error": "This socket only sends; it accepts no messages."})
-
-    @classmethod
-    async def decode_json(cls, text_data):
-        import json
-
-        try:
-            return json.loads(text_data)
-        except ValueError:
-            return None
 
     async def battle_tokens(self, event: dict) -> None:
         await self.send_json({key: event[key] for key in ("side", "offset", "text", "output_tokens", "tokens_per_s")}

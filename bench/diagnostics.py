@@ -79,6 +79,7 @@ def minilm_embeddings() -> tuple[np.ndarray, np.ndarray, np.ndarray, list] | Non
     import torch
 
     from workers.embedding import embed
+    from workers.embedding import token_states as states_of
     from workers.loading import load_encoder
 
     encoder, load_s = timed(load_encoder, Path(spec.submodule_search_locations[0]) / "model", "cpu", "float32")
@@ -89,19 +90,7 @@ def minilm_embeddings() -> tuple[np.ndarray, np.ndarray, np.ndarray, list] | Non
     embed_s = time.perf_counter() - start
     gold = np.array([p.score for p in pairs])
     # Last-layer token states of the first 500 first sentences, padding removed.
-    token_states = []
-    with torch.inference_mode():
-        for i in range(0, 500, 50):
-            batch = encoder.tokenizer(
-                [p.sentence1 for p in pairs[i : i + 50]],
-                padding=True,
-                truncation=True,
-                max_length=128,
-                return_tensors="pt",
-            )
-            hidden = encoder.model(**batch).last_hidden_state.numpy()
-            for row, mask in zip(hidden, batch["attention_mask"].numpy().astype(bool), strict=True):
-                token_states.append(row[mask])
+    token_states, _ = states_of(encoder, [p.sentence1 for p in pairs[:500]], max_length=128, pool=False)
     print(
         f"\nall-MiniLM-L6-v2: load {load_s:.1f} s, embed {2 * len(pairs)} STS-test sentences {embed_s:.1f} s "
         f"(batch 64, max_length 128, torch threads {torch.get_num_threads()})"

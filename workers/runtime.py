@@ -7,6 +7,7 @@ energy). Models are loaded once per worker process and kept warm in an LRU cache
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -95,32 +96,25 @@ def generate(
 ) -> tuple[generation.GenerationResult, EnergyReading]:
     """Generate one answer, streaming text deltas to on_token, and measure its energy."""
     lm = language_model_get(path=contender.model.prepared_path, precision=contender.precision)
-    meter, lock = _meter_and_lock(lm.device)
     timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
-    if lock:
-        lock.acquire()
-    try:
+    with _measured(lm.device) as measurement:
         deadline = time.monotonic() + timeout_s
-        with meter.measure() as measurement:
-            result = generation.generate(
-                lm, prompt, decoding_config(contender), on_token=on_token, deadline=deadline,
-                should_stop=should_stop,
-            )
-    finally:
-        if lock:
-            lock.release()
+        result = generation.generate(
+            lm, prompt, decoding_config(contender), on_token=on_token, deadline=deadline, should_stop=should_stop,
+        )
     return result, measurement.reading
 
 
 def embed(contender: Contender, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
     encoder = encoder_get(path=contender.model.prepared_path, precision=contender.precision)
-    meter, lock = _meter_and_lock(encoder.device)
-    if lock:
-        lock.acquire()
-    try:
-        with meter.measure() as measurement:
-            vectors = embedding.embed(encoder, texts, **kwargs)
-    finally:
-        if lock:
-            lock.release()
+    with _measured(encoder.device) as measurement:
+        vectors = embedding.embed(encoder, texts, **kwargs)
     return vectors, measurement.reading
+
+
+@contextmanager
+def _measured(device: str):
+    """Measure one request's energy; on a device whose counter sees everything, take turns."""
+    meter, lock = _meter_and_lock(device)
+    with lock or nullcontext(), meter.measure() as measurement:
+        yield measurement

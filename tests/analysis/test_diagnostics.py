@@ -381,9 +381,9 @@ def _minilm_folder() -> Path:
 
 @pytest.mark.models
 def test_minilm_sts_benchmark(sts_test_file):
-    import torch
 
     from workers.embedding import embed
+    from workers.embedding import token_states as states_of
     from workers.loading import load_encoder
 
     start = time.perf_counter()
@@ -397,19 +397,7 @@ def test_minilm_sts_benchmark(sts_test_file):
     metrics = diag.embedding_metrics(np.vstack([emb1, emb2]), positives=(emb1[positives], emb2[positives]))
 
     # Token-level isotropy on the last-layer states of the first 200 first sentences (no padding).
-    token_states = []
-    with torch.inference_mode():
-        for i in range(0, 200, 50):
-            batch = encoder.tokenizer(
-                [p.sentence1 for p in pairs[i : i + 50]],
-                padding=True,
-                truncation=True,
-                max_length=128,
-                return_tensors="pt",
-            )
-            hidden = encoder.model(**batch).last_hidden_state.numpy()
-            for row, mask in zip(hidden, batch["attention_mask"].numpy().astype(bool), strict=True):
-                token_states.append(row[mask])
+    token_states, _ = states_of(encoder, [p.sentence1 for p in pairs[:200]], max_length=128, pool=False)
     token_isotropy = diag.isotropy(token_states)
 
     summary = {k: v for k, v in metrics.items() if "spectrum" not in k}
