@@ -15,8 +15,9 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt
 	@cp requirements.txt $(STAMP)
 
+# `make run WORKERS=2`: two worker processes, each holding its own share of the models.
 run: $(STAMP)
-	$(BIN)/python -u manage.py runarena
+	$(BIN)/python -u manage.py runarena $(if $(WORKERS),--workers $(WORKERS))
 
 # Browser tests drive Debian's chromium; install it when missing (needs root and apt).
 browser-deps:

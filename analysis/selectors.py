@@ -773,7 +773,10 @@ def counted_battles_q(prefix: str = "") -> Q:
     """``Battle.counts_for_ranking`` as a query (mode anonymous, no error, no identity leak)."""
     from arena.models import Battle
 
-    return Q(**{f"{prefix}mode": Battle.Mode.ANONYMOUS, f"{prefix}has_error": False, f"{prefix}identity_leak": False})
+    return Q(**{
+        f"{prefix}mode": Battle.Mode.ANONYMOUS, f"{prefix}has_error": False, f"{prefix}identity_leak": False,
+        f"{prefix}repeated_prompt": False,
+    })
 
 
 def _own_records(*, kind, start, end) -> Iterator[BattleRecord]:

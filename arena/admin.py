@@ -94,8 +94,8 @@ class ResponseInline(admin.TabularInline):
 @admin.register(Battle)
 class BattleAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "mode", "policy", "contender_a", "contender_b", "has_error", "identity_leak",
-                    "vote_summary"]
-    list_filter = ["mode", "policy", "has_error", "identity_leak"]
+                    "repeated_prompt", "vote_summary"]
+    list_filter = ["mode", "policy", "has_error", "identity_leak", "repeated_prompt"]
     search_fields = ["prompt"]
     readonly_fields = ["prompt", "contender_a", "contender_b", "policy", "mode", "session_key", "client_ip",
                        "created_at"]

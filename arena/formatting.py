@@ -39,3 +39,11 @@ def mentions_identity(text: str, terms: set[str]) -> bool:
     lowered = text.lower()
     squashed = re.sub(r"[\s\-_]+", "", lowered)
     return any(re.search(rf"\b{re.escape(term)}", lowered) or term in squashed for term in terms)
+
+
+def prompt_fingerprint(prompt: str) -> str:
+    """The same prompt up to case and spacing hashes the same (for flagging repeated prompts)."""
+    import hashlib
+
+    normalised = " ".join(prompt.casefold().split())
+    return hashlib.sha256(normalised.encode()).hexdigest()

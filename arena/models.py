@@ -108,16 +108,23 @@ class Battle(models.Model):
     # Exclusion flags (FastChat filters the same): any of them keeps the battle out of rankings.
     has_error = models.BooleanField(default=False)
     identity_leak = models.BooleanField(default=False)
+    # The same session asked the same prompt earlier today: not an independent judgement (vote spam).
+    repeated_prompt = models.BooleanField(default=False)
+    prompt_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["session_key", "prompt_hash"], name="battle_session_prompt")]
 
     def __str__(self) -> str:
         return f"Battle {self.pk}"
 
     @property
     def counts_for_ranking(self) -> bool:
-        return self.mode == self.Mode.ANONYMOUS and not self.has_error and not self.identity_leak
+        return (
+            self.mode == self.Mode.ANONYMOUS and not self.has_error and not self.identity_leak
+            and not self.repeated_prompt
+        )
 
     @property
     def group_name(self) -> str:

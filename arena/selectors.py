@@ -3,11 +3,11 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from arena.formatting import energy_ratio
-from arena.models import Battle, Response
+from arena.models import Battle, Response, Vote
 
 
 class Stage:
@@ -129,13 +129,40 @@ def responses_overdue() -> QuerySet[Response]:
     )
 
 
-def battles_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 60) -> int:
+def responses_worker_lost() -> QuerySet[Response]:
+    """Running sides whose worker stopped beating, stopped, or was restarted after the side began.
+
+    Both timestamps of the restart check come from the worker's own clock.
+    """
+    from workers.models import WorkerHeartbeat
+    from workers.selectors import worker_lost_cutoff
+
+    gone = WorkerHeartbeat.objects.filter(hostname=OuterRef("worker")).filter(
+        Q(last_seen__lt=worker_lost_cutoff()) | Q(stopped_at__isnull=False) | Q(started_at__gt=OuterRef("started_at"))
+    )
+    return Response.objects.filter(status=Response.Status.RUNNING).filter(Exists(gone))
+
+
+def votes_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400) -> int:
+    """Blind votes cast in the last `seconds` by one session or one network address (the daily cap)."""
+    return _recent_count(Vote.objects, "blind_at", "battle__", session_key, client_ip, seconds)
+
+
+def prompt_asked_before(*, session_key: str, prompt_hash: str, seconds: int) -> bool:
     since = timezone.now() - timedelta(seconds=seconds)
-    queryset = Battle.objects.filter(created_at__gte=since)
+    return Battle.objects.filter(session_key=session_key, prompt_hash=prompt_hash, created_at__gte=since).exists()
+
+
+def battles_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 60) -> int:
+    return _recent_count(Battle.objects, "created_at", "", session_key, client_ip, seconds)
+
+
+def _recent_count(queryset, time_field: str, battle_prefix: str, session_key, client_ip, seconds: int) -> int:
+    queryset = queryset.filter(**{f"{time_field}__gte": timezone.now() - timedelta(seconds=seconds)})
     if session_key is not None:
-        queryset = queryset.filter(session_key=session_key)
+        queryset = queryset.filter(**{f"{battle_prefix}session_key": session_key})
     if client_ip is not None:
-        queryset = queryset.filter(client_ip=client_ip)
+        queryset = queryset.filter(**{f"{battle_prefix}client_ip": client_ip})
     return queryset.count()
 
 
@@ -157,3 +184,46 @@ def corpora_searchable() -> list[dict]:
         }
         for c in corpora
     ]
+
+
+def health_report() -> dict:
+    """What /healthz shows: each part of the system, and the lengths of the Celery queues.
+
+    "ok" needs the database, Redis and at least one live worker; "degraded" means pages work but
+    battles may not; "down" means the database is unreachable, so this web server cannot serve.
+    """
+    import time
+
+    from django.db import connection
+
+    from arena.health import queue_lengths, redis_ping_ms
+    from modelhub.models import Model
+    from workers.selectors import workers_all
+
+    report: dict = {"web": {"ok": True}}
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        report["database"] = {"ok": True, "vendor": connection.vendor,
+                              "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+        queue_names = ["default"] + sorted({model.queue_name for model in Model.objects.all()})
+        workers = workers_all()
+    except Exception as error:  # noqa: BLE001 - reported, not raised: this is the health check
+        report["database"] = {"ok": False, "error": type(error).__name__}
+        queue_names, workers = ["default"], []
+    try:
+        report["redis"] = {"ok": True, "latency_ms": round(redis_ping_ms(settings.REDIS_URL), 2)}
+        report["queues"] = queue_lengths(settings.REDIS_URL, queue_names)
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        report["redis"] = {"ok": False, "error": type(error).__name__}
+        report["queues"] = None
+    alive = [worker for worker in workers if worker["alive"]]
+    report["workers"] = {"ok": bool(alive), "alive": len(alive), "seen": workers}
+    if not report["database"]["ok"]:
+        report["status"] = "down"
+    elif report["redis"]["ok"] and alive:
+        report["status"] = "ok"
+    else:
+        report["status"] = "degraded"
+    return report

@@ -3,6 +3,7 @@
 import logging
 import random
 import time
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -10,10 +11,19 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.formatting import identity_terms, mentions_identity
+from arena.formatting import identity_terms, mentions_identity, prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
 from arena.sampling import Candidate, SamplingError, sample_pair
-from arena.selectors import Stage, battle_responses, battle_stage, battles_recent_count, responses_overdue
+from arena.selectors import (
+    Stage,
+    battle_responses,
+    battle_stage,
+    battles_recent_count,
+    prompt_asked_before,
+    responses_overdue,
+    responses_worker_lost,
+    votes_recent_count,
+)
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
 
@@ -27,6 +37,27 @@ class ArenaError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def _check_daily_vote_cap(*, session_key: str, client_ip: str | None) -> None:
+    if votes_recent_count(session_key=session_key) >= settings.ARENA_VOTES_PER_DAY_PER_SESSION:
+        raise ArenaError(
+            f"You have cast today's {settings.ARENA_VOTES_PER_DAY_PER_SESSION} votes. Thank you! Come back tomorrow.",
+            429,
+        )
+    if client_ip and votes_recent_count(client_ip=client_ip) >= settings.ARENA_VOTES_PER_DAY_PER_IP:
+        raise ArenaError("Your network has reached today's vote limit. Please come back tomorrow.", 429)
+
+
+def _check_queue_reachable() -> None:
+    from arena.health import redis_available
+
+    if not redis_available(settings.REDIS_URL):
+        raise ArenaError(
+            "The arena cannot start battles right now (its job queue is unavailable). "
+            "Your earlier votes are safe; please try again in a minute.",
+            503,
+        )
 
 
 def _check_rate_limits(*, session_key: str, client_ip: str | None) -> None:
@@ -102,11 +133,14 @@ def battle_create(
         if chosen_corpus is None:
             raise ArenaError("Pick a corpus to search.")
     _check_rate_limits(session_key=session_key, client_ip=client_ip)
+    _check_daily_vote_cap(session_key=session_key, client_ip=client_ip)
+    _check_queue_reachable()
     if named and chosen_corpus is None:
         first, second = _pick_named(contender_a, contender_b)
     else:
         first, second = _pick_anonymous(rng, chosen_corpus)
     task = retrieve_response if chosen_corpus else generate_response
+    fingerprint = prompt_fingerprint(prompt)
     battle = Battle.objects.create(
         kind=Battle.Kind.RETRIEVAL if chosen_corpus else Battle.Kind.CHAT,
         corpus=chosen_corpus,
@@ -117,11 +151,24 @@ def battle_create(
         mode=Battle.Mode.NAMED if named else Battle.Mode.ANONYMOUS,
         session_key=session_key,
         client_ip=client_ip,
+        prompt_hash=fingerprint,
+        repeated_prompt=prompt_asked_before(
+            session_key=session_key, prompt_hash=fingerprint, seconds=settings.ARENA_REPEAT_WINDOW_S
+        ),
     )
     for side, contender in (("a", first), ("b", second)):
         response = Response.objects.create(battle=battle, side=side, contender=contender)
-        task.apply_async_on_commit(args=[response.id], queue=contender.model.queue_name)
+        transaction.on_commit(partial(_response_dispatch, task, response.id, contender.model.queue_name))
     return battle
+
+
+def _response_dispatch(task, response_id: int, queue: str) -> None:
+    """Queue one side; if Redis refuses it, the side fails visibly instead of waiting for its timeout."""
+    try:
+        task.apply_async(args=[response_id], queue=queue)
+    except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
+        logger.warning("Could not queue response %s on %s", response_id, queue, exc_info=True)
+        response_fail(response_id=response_id, error="This answer could not be queued (the job queue is unavailable).")
 
 
 def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: str) -> Battle:
@@ -139,6 +186,7 @@ def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: st
                 raise ArenaError("Only the person who started this battle can vote on it.", 403)
             current = battle_stage(battle=battle, responses=battle_responses(battle=battle))
             if stage == "blind":
+                _check_daily_vote_cap(session_key=session_key, client_ip=battle.client_ip)
                 _vote_blind(battle, current, choice)
             else:
                 _vote_final(battle, current, choice)
@@ -365,8 +413,11 @@ def _announce_finished(response: Response) -> None:
 
 
 def responses_expire_overdue() -> int:
-    """Give up on sides that a dead or hung worker never finished: shown as timed out."""
+    """Give up on sides that a dead or hung worker never finished: shown as failed or timed out."""
     expired = 0
+    for response_id in responses_worker_lost().values_list("id", flat=True):
+        response_fail(response_id=response_id, error="The worker writing this answer stopped. Try another battle.")
+        expired += 1
     for response_id in responses_overdue().values_list("id", flat=True):
         response_fail(
             response_id=response_id,

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arena.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
@@ -123,6 +124,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = ARENA_DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+# Behind HTTPS (production, docs/deploy.md): secure cookies, HSTS and a redirect to https. The
+# reverse proxy must set X-Forwarded-Proto. `python manage.py check --deploy` passes with it on.
+ARENA_HTTPS = env_bool("ARENA_HTTPS")
+if ARENA_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -169,6 +182,10 @@ ARENA_CPU_WATTS_PER_CORE = env_float("ARENA_CPU_WATTS_PER_CORE", 15.0)
 ARENA_GENERATION_TIMEOUT_S = env_int("ARENA_GENERATION_TIMEOUT_S", 120)
 ARENA_PREPARE_TIMEOUT_S = env_int("ARENA_PREPARE_TIMEOUT_S", 900)
 ARENA_MODELS_DIR = ARENA_DATA_DIR / "models"
+# Workers write a heartbeat this often; one silent for ARENA_WORKER_LOST_S is lost, and answers it was
+# writing are shown as failed.
+ARENA_HEARTBEAT_S = env_float("ARENA_HEARTBEAT_S", 5.0)
+ARENA_WORKER_LOST_S = env_float("ARENA_WORKER_LOST_S", 30.0)
 
 LOGGING = {
     "version": 1,
@@ -185,6 +202,11 @@ ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "uniform")  # un
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 2000)
 ARENA_BATTLES_PER_MINUTE_PER_SESSION = env_int("ARENA_BATTLES_PER_MINUTE_PER_SESSION", 10)
 ARENA_BATTLES_PER_MINUTE_PER_IP = env_int("ARENA_BATTLES_PER_MINUTE_PER_IP", 30)
+# The daily vote cap (rolling 24 hours); battles are refused too once it is reached.
+ARENA_VOTES_PER_DAY_PER_SESSION = env_int("ARENA_VOTES_PER_DAY_PER_SESSION", 200)
+ARENA_VOTES_PER_DAY_PER_IP = env_int("ARENA_VOTES_PER_DAY_PER_IP", 1000)
+# A prompt the same session already asked within this window is flagged, and its battle not ranked.
+ARENA_REPEAT_WINDOW_S = env_int("ARENA_REPEAT_WINDOW_S", 86400)
 ARENA_STREAM_FLUSH_S = env_float("ARENA_STREAM_FLUSH_S", 0.05)  # batch tokens to the channel layer
 ARENA_STREAM_SAVE_S = env_float("ARENA_STREAM_SAVE_S", 0.25)  # save partial text for reloads
 # A side that has not finished this long after its battle started is shown as timed out.

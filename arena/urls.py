@@ -6,6 +6,7 @@ from arena import views
 
 urlpatterns = [
     path("", views.battle_page, name="home"),
+    path("healthz", views.healthz, name="healthz"),
     path("arena/", views.battle_page, name="battle-page"),
     path("arena/compare/", views.compare_page, name="compare-page"),
     path("arena/retrieval/", views.retrieval_page, name="retrieval-page"),

@@ -1,14 +1,16 @@
 """Thin views: parse the request, call a service or selector, answer as a page or JSON."""
 
 import json
+import sys
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
-from arena.selectors import battle_get_for_session, battle_state, corpora_searchable
+from arena.selectors import battle_get_for_session, battle_state, corpora_searchable, health_report
 from arena.services import ArenaError, battle_create, responses_expire_overdue, vote_cast
 from modelhub.selectors import contenders_ready
 
@@ -111,10 +113,31 @@ def battle_vote(request: HttpRequest, battle_id: int) -> JsonResponse:
     return JsonResponse({"battle": battle_state(battle=battle)})
 
 
-def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith(("/arena/battles", "/api/")) or "application/json" in request.headers.get(
-        "Accept", ""
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report = health_report()
+    response = JsonResponse(report, status=503 if report["status"] == "down" else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# The database server is down or refused the connection (not a bad query): answer 503, not 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    response = _error_response(
+        request, 503, "Temporarily unavailable",
+        "The arena's database is unavailable right now, so nothing from this request was saved. "
+        "Your earlier votes are safe; please try again in a minute.",
     )
+    response["Retry-After"] = "30"
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    json_paths = ("/arena/battles", "/api/", "/healthz")
+    return request.path.startswith(json_paths) or "application/json" in request.headers.get("Accept", "")
 
 
 def _error_response(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
@@ -143,6 +166,10 @@ def error_404(request: HttpRequest, exception=None) -> HttpResponse:
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    # Called inside Django's exception handler: an unreachable database (say, while saving the
+    # session after the view) is a 503, not our bug.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return database_unavailable(request)
     return _error_response(
         request, 500, "Something went wrong", "Something went wrong on our side. Your votes are safe; please try again."
     )

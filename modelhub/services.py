@@ -47,7 +47,18 @@ def model_prepare_queue(*, model: Model) -> None:
     Model.objects.filter(id=model.id).update(
         status=Model.Status.REGISTERED, error="", progress=0.0, progress_text="Waiting for a worker"
     )
-    prepare_model.delay_on_commit(model.id)
+    transaction.on_commit(lambda: _prepare_dispatch(prepare_model, model.id))
+
+
+def _prepare_dispatch(task, model_id: int) -> None:
+    try:
+        task.delay(model_id)
+    except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
+        logger.warning("Could not queue the preparation of model %s", model_id, exc_info=True)
+        Model.objects.filter(id=model_id).update(
+            status=Model.Status.FAILED, progress_text="",
+            error="Could not queue the preparation: the job queue (Redis) is unavailable. Use 'Prepare again'.",
+        )
 
 
 def model_progress_set(*, model_id: int, fraction: float, text: str) -> None:

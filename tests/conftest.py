@@ -2,6 +2,12 @@
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +28,18 @@ def _shared_data() -> Path:
 
 
 SHARED_DATA = _shared_data()
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +58,15 @@ def redis_url(tmp_path_factory):
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_reachable(redis_url):
+    """battle_create refuses battles when Redis is unreachable: point that check at the test Redis."""
+    from django.conf import settings
+
+    settings.REDIS_URL = redis_url
+    return redis_url
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +157,106 @@ def bundled_ready(db):
         return models
 
     return prepare
+
+
+@pytest.fixture
+def asgi_server(redis_services, transactional_db):
+    """The project's ASGI application under uvicorn in a thread of this process (so it shares the
+    test database and settings)."""
+    import uvicorn
+
+    from arena.asgi import application
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                           ws="wsproto", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser_page(chromium_path):
+    """A page in Debian's chromium. Request it last: Playwright's sync API runs an event loop in
+    this thread, so fixtures that use the ORM must be set up before it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _database_url() -> str:
+    """The test database as a URL, for worker processes started by a test."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    credentials = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    return f"postgres://{credentials}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
+@pytest.fixture
+def worker_processes(redis_services, transactional_db, tmp_path):
+    """Start real Celery worker processes, as `make run` does, on the test database and Redis.
+
+    `start(name, queues)` returns the process once its first heartbeat is stored; every process is
+    stopped at the end (killed if it does not stop). Logs are in tmp_path/<name>.log.
+    """
+    from django.conf import settings
+
+    from workers.models import WorkerHeartbeat
+
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, queues: list[str], env: dict | None = None, timeout_s: float = 90) -> subprocess.Popen:
+        from workers.celery import app
+
+        hostname = f"{name}@test"
+        # A shared Redis may hold tasks of an earlier run whose rows no longer exist: start clean.
+        with app.connection_for_write() as connection:
+            for queue in queues:
+                connection.default_channel.queue_purge(queue)
+        process_env = dict(
+            os.environ, DATABASE_URL=_database_url(), REDIS_URL=redis_services, CHANNELS_PREFIX=f"test{os.getpid()}",
+            ARENA_DATA_DIR=str(settings.ARENA_DATA_DIR), ARENA_HEARTBEAT_S="1", ARENA_WARM_MODELS="1",
+            DJANGO_SETTINGS_MODULE="arena.settings", PYTHONUNBUFFERED="1", **(env or {}),
+        )
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery", "worker", "--pool", "threads",
+             "--concurrency", "2", "--queues", ",".join(queues), "--hostname", hostname, "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        process.log_path = tmp_path / f"{name}.log"
+        started.append(process)
+        deadline = time.monotonic() + timeout_s
+        while not WorkerHeartbeat.objects.filter(hostname=hostname, pid=process.pid).exists():
+            assert process.poll() is None, process.log_path.read_text()
+            assert time.monotonic() < deadline, f"{name} never sent a heartbeat:\n{process.log_path.read_text()}"
+            time.sleep(0.2)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

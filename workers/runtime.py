@@ -118,3 +118,8 @@ def _measured(device: str):
     meter, lock = _meter_and_lock(device)
     with lock or nullcontext(), meter.measure() as measurement:
         yield measurement
+
+
+def loaded_model_paths() -> list[str]:
+    """Prepared paths of the models this process holds warm."""
+    return sorted({key.split("|")[1] for key in model_cache.keys()})

@@ -91,6 +91,10 @@
   let refreshAgain = false;
   let resyncTimer = null;
   const RESYNC_RETRY_MS = 700;
+  // While answers are being written, a silent stream for this long makes the page ask the server
+  // over HTTP: that is where a side whose worker died is noticed and shown as failed.
+  const STALL_CHECK_MS = 8000;
+  let lastMessageAt = Date.now();
   const MAX_PENDING = 5000;
 
   // What the page shows of each answer. Offsets on the wire count characters as Python does
@@ -633,6 +637,7 @@
   }
 
   function handleMessage(msg) {
+    lastMessageAt = Date.now();
     switch (msg.type) {
       case "snapshot":
         wsRetry = 0;
@@ -972,6 +977,13 @@
   window.addEventListener("pageshow", (event) => {
     if (event.persisted && battle) refresh(); // back from the back/forward cache
   });
+
+  setInterval(() => {
+    if (battle && battle.stage === "generating" && Date.now() - lastMessageAt > STALL_CHECK_MS) {
+      lastMessageAt = Date.now();
+      refresh();
+    }
+  }, 2000);
 
   renderControls();
 

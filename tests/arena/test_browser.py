@@ -4,8 +4,6 @@ The server is the project's ASGI application under uvicorn in a thread of the te
 shares the test database; the worker is a real Celery worker on the real Redis.
 """
 
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,18 +13,6 @@ from arena.models import Battle, Vote
 from modelhub.models import Contender
 
 pytestmark = [pytest.mark.browser, pytest.mark.models]
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture
 def smollm2_contenders(bundled_ready):
@@ -41,39 +27,15 @@ def arena_server(smollm2_contenders, live_arena):
 
 
 @pytest.fixture
-def live_arena(celery_worker_threads):
-    import uvicorn
-
-    from arena.asgi import application
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="wsproto", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def live_arena(celery_worker_threads, asgi_server):
+    return asgi_server
 
 
 @pytest.fixture
-def page(chromium_path, live_arena):
+def page(live_arena, browser_page):
     # Request `page` last in a test: while Playwright's sync API runs, this thread hosts an event
     # loop, so fixtures that use the ORM must be set up before it (and tests use _db()).
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        context.close()
-        browser.close()
+    return browser_page
 
 
 def _db(query):

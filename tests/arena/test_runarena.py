@@ -1,8 +1,8 @@
 """`make run`'s launcher as a real process: up, serving, and stopped cleanly by Ctrl-C."""
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from arena.management.commands.runarena import worker_queue_plan
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _children(pid: int) -> set[int]:
@@ -44,16 +41,33 @@ def launcher_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     # A short data dir: the embedded Redis listens on a unix socket inside it.
     data_dir = Path(f"/tmp/arena-launch-{os.getpid()}")
-    env.update(ARENA_DATA_DIR=str(data_dir), ARENA_WARM_MODELS="0")
+    env.update(ARENA_DATA_DIR=str(data_dir), ARENA_WARM_MODELS="0", ARENA_HEARTBEAT_S="1")
     yield env, data_dir
     subprocess.run(["rm", "-rf", str(data_dir)], check=False)
 
 
-def test_runarena_serves_and_ctrl_c_stops_every_child(launcher_env):
+def test_worker_queue_plan_deals_model_queues_out_once_and_default_to_all():
+    queues = ["model.a", "model.b", "model.c"]
+    assert worker_queue_plan(queues, 1) == [["default", "model.a", "model.b", "model.c"]]
+    assert worker_queue_plan(queues, 2) == [["default", "model.a", "model.c"], ["default", "model.b"]]
+    assert worker_queue_plan([], 3) == [["default"], ["default"], ["default"]]
+    assert worker_queue_plan(queues, 0) == [["default", *queues]]
+
+
+def _healthz(port: int, workers: int, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        report = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        if report["workers"]["alive"] >= workers or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
+
+
+def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_env):
     env, data_dir = launcher_env
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port)],
+        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = []
@@ -71,7 +85,18 @@ def test_runarena_serves_and_ctrl_c_stops_every_child(launcher_env):
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/arena/", timeout=10).read().decode()
         assert "Energy Arena" in page
         children = _children(process.pid)
-        assert len(children) >= 3  # redis-server, the Celery worker, the web server
+        assert len(children) >= 4  # redis-server, two Celery workers, the web server
+
+        # Both workers beat; each holds its own model queues, and every model queue has one worker.
+        report = _healthz(port, workers=2)
+        assert report["status"] == "ok", report
+        assert report["database"]["ok"] and report["redis"]["ok"]
+        workers = [worker for worker in report["workers"]["seen"] if worker["alive"]]
+        assert sorted(worker["hostname"].split("@")[0] for worker in workers) == ["arena-worker-1", "arena-worker-2"]
+        model_queues = [set(worker["queues"]) - {"default"} for worker in workers]
+        assert all(model_queues) and not model_queues[0] & model_queues[1]
+        assert model_queues[0] | model_queues[1] == set(report["queues"]) - {"default"}
+        assert all("default" in worker["queues"] for worker in workers)
 
         # A second launcher on the same port is refused before it touches anything.
         second = subprocess.run(

@@ -183,3 +183,109 @@ def test_overdue_sides_are_timed_out(two_chat, settings, monkeypatch):
     battle.refresh_from_db()
     assert battle.has_error
     assert set(battle.responses.values_list("status", flat=True)) == {"timeout"}
+
+
+def test_daily_vote_cap_per_session_refuses_votes_and_new_battles(two_chat, settings):
+    settings.ARENA_VOTES_PER_DAY_PER_SESSION = 2
+    battles = [battle_create(prompt=f"question {n}", session_key="eager") for n in range(3)]
+    for battle in battles:
+        finish(battle)
+    for battle in battles[:2]:
+        vote_cast(battle_id=battle.id, session_key="eager", stage="blind", choice="a")
+    with pytest.raises(ArenaError, match="today's 2 votes") as error:
+        vote_cast(battle_id=battles[2].id, session_key="eager", stage="blind", choice="a")
+    assert error.value.status == 429
+    assert not Vote.objects.filter(battle=battles[2]).exists()
+    with pytest.raises(ArenaError, match="today's 2 votes"):
+        battle_create(prompt="one more", session_key="eager")
+    assert Battle.objects.count() == 3
+    # The final vote of a battle already voted on is still allowed; other sessions are unaffected.
+    vote_cast(battle_id=battles[0].id, session_key="eager", stage="final", choice="b")
+    assert battle_create(prompt="question", session_key="someone else")
+
+
+def test_daily_vote_cap_per_network(two_chat, settings):
+    settings.ARENA_VOTES_PER_DAY_PER_IP = 1
+    first = battle_create(prompt="one", session_key="s1", client_ip="10.0.0.1")
+    second = battle_create(prompt="two", session_key="s2", client_ip="10.0.0.1")
+    finish(first)
+    finish(second)
+    vote_cast(battle_id=first.id, session_key="s1", stage="blind", choice="a")
+    with pytest.raises(ArenaError, match="network") as error:
+        vote_cast(battle_id=second.id, session_key="s2", stage="blind", choice="a")
+    assert error.value.status == 429
+    assert battle_create(prompt="three", session_key="s3", client_ip="10.0.0.2")
+
+
+def test_repeated_prompt_from_one_session_is_flagged_and_not_ranked(two_chat):
+    from analysis.models import PairCount
+
+    first = battle_create(prompt="Which is better, tea or coffee?", session_key="spammer")
+    again = battle_create(prompt="  which is better,   TEA or coffee? ", session_key="spammer")
+    other = battle_create(prompt="Which is better, tea or coffee?", session_key="someone else")
+    assert (first.repeated_prompt, again.repeated_prompt, other.repeated_prompt) == (False, True, False)
+    assert first.counts_for_ranking and not again.counts_for_ranking
+    finish(again)
+    vote_cast(battle_id=again.id, session_key="spammer", stage="blind", choice="a")  # voting still works
+    assert not PairCount.objects.exists()
+    finish(first)
+    vote_cast(battle_id=first.id, session_key="spammer", stage="blind", choice="a")
+    assert PairCount.objects.filter(ladder="blind").count() == 1
+
+
+def test_no_battle_is_stored_when_the_job_queue_is_unreachable(two_chat, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+    with pytest.raises(ArenaError, match="job queue is unavailable") as error:
+        battle_create(prompt="hi", session_key="owner")
+    assert error.value.status == 503
+    assert not Battle.objects.exists()
+
+
+def test_a_side_that_cannot_be_queued_fails_visibly(two_chat, monkeypatch, django_capture_on_commit_callbacks):
+    """Redis goes away between the check and the publish: the publish is made to raise as kombu does."""
+    from kombu.exceptions import OperationalError
+
+    from workers.tasks import generate_response
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(generate_response, "apply_async", refuse)
+    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        battle = battle_create(prompt="hi", session_key="owner")
+    battle.refresh_from_db()
+    assert battle.has_error
+    assert {r.status for r in battle.responses.all()} == {Response.Status.FAILED}
+    assert "could not be queued" in battle.responses.first().error
+
+
+def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.models import WorkerHeartbeat
+
+    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    now = timezone.now()
+    beats = {
+        "silent@h": now - timedelta(seconds=120),  # stopped beating
+        "restarted@h": now,  # beats, but started after the answer began
+        "alive@h": now,
+    }
+    for hostname, last_seen in beats.items():
+        started = now if hostname == "restarted@h" else now - timedelta(hours=1)
+        WorkerHeartbeat.objects.create(hostname=hostname, pid=1, started_at=started, last_seen=last_seen)
+    responses = {}
+    for hostname in beats:
+        battle = battle_create(prompt=f"hi {hostname}", session_key="owner")
+        response = battle.responses.get(side="a")
+        Response.objects.filter(id=response.id).update(
+            status=Response.Status.RUNNING, worker=hostname, started_at=now - timedelta(seconds=10)
+        )
+        responses[hostname] = response.id
+    assert services.responses_expire_overdue() == 2
+    status = dict(Response.objects.filter(id__in=responses.values()).values_list("worker", "status"))
+    assert status == {"silent@h": "failed", "restarted@h": "failed", "alive@h": "running"}
+    assert "worker writing this answer stopped" in Response.objects.get(id=responses["silent@h"]).error

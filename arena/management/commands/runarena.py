@@ -27,13 +27,25 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def worker_queue_plan(model_queues: list[str], workers: int) -> list[list[str]]:
+    """Which queues each worker consumes: every worker takes `default` (preparation, corpora,
+    diagnostics), and the model queues are dealt out in turn, so each model is held by one worker."""
+    plan = [["default"] for _ in range(max(1, workers))]
+    for index, queue in enumerate(model_queues):
+        plan[index % len(plan)].append(queue)
+    return plan
+
+
 class Command(BaseCommand):
     help = "Run the whole arena on this machine (what `make run` calls)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=os.environ.get("ARENA_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("ARENA_PORT", "8000")))
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("ARENA_WORKER_CONCURRENCY", "2")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("ARENA_WORKER_CONCURRENCY", "2")),
+                            help="Threads per worker process.")
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("ARENA_WORKERS", "1")),
+                            help="Worker processes; each holds its own share of the models.")
         parser.add_argument("--skip-prepare", action="store_true", help="Don't prepare models before starting.")
 
     def handle(self, *args, **options) -> None:
@@ -100,23 +112,30 @@ class Command(BaseCommand):
             self.redis = EmbeddedRedis(settings.EMBEDDED_REDIS_SOCKET, preexec_fn=_die_with_parent).start()
             self.stdout.write(f"Embedded Redis on {self.redis.url}")
         env["REDIS_URL"] = settings.REDIS_URL
-        queues = ["default"] + [model.queue_name for model in Model.objects.all()]
-        self._spawn("worker", [
-            sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
-            "--pool", "threads", "--concurrency", str(options["concurrency"]),
-            "--queues", ",".join(queues), "--hostname", "arena-worker-1@%h",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-        ], env)
+        # Chat models first, so that with two workers the two sides of a battle usually run in
+        # different processes.
+        models = Model.objects.order_by("kind", "name")
+        plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
+        for number, queues in enumerate(plan, start=1):
+            self._spawn(f"worker {number}", [
+                sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+                "--pool", "threads", "--concurrency", str(options["concurrency"]),
+                "--queues", ",".join(queues), "--hostname", f"arena-worker-{number}@%h",
+                "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            ], env)
+            if len(plan) > 1:
+                self.stdout.write(f"Worker {number} serves: {', '.join(queues)}")
         self._spawn("web", [
             sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
             "arena.asgi:application",
         ], env)
 
     def _wait_until_ready(self, options, timeout_s: float = 120.0) -> None:
-        """Print the URL only once the web server answers and the worker replies to a ping."""
+        """Print the URL only once the web server answers and every worker replies to a ping."""
         from workers.celery import app
 
         deadline = time.monotonic() + timeout_s
+        workers = sum(1 for name, _ in self.children if name.startswith("worker"))
         web_up = worker_up = False
         while time.monotonic() < deadline and not (web_up and worker_up):
             for name, process in self.children:
@@ -127,7 +146,7 @@ class Command(BaseCommand):
                     probe.settimeout(0.5)
                     web_up = probe.connect_ex((options["host"], options["port"])) == 0
             if not worker_up:
-                worker_up = bool(app.control.ping(timeout=0.5))
+                worker_up = len(app.control.ping(timeout=0.5)) >= workers
             if not (web_up and worker_up):
                 time.sleep(0.3)
         if not (web_up and worker_up):
