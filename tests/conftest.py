@@ -226,15 +226,17 @@ def worker_processes(redis_services, transactional_db, tmp_path):
 
         hostname = f"{name}@test"
         # A shared Redis may hold tasks of an earlier run whose rows no longer exist: start clean.
-        with app.connection_for_write() as connection:
-            for queue in queues:
-                connection.default_channel.queue_purge(queue)
+        if not env or "REDIS_URL" not in env:
+            with app.connection_for_write() as connection:
+                for queue in queues:
+                    connection.default_channel.queue_purge(queue)
         process_env = dict(
             os.environ, DATABASE_URL=_database_url(), REDIS_URL=redis_services, CHANNELS_PREFIX=f"test{os.getpid()}",
             ARENA_DATA_DIR=str(settings.ARENA_DATA_DIR), ARENA_HEARTBEAT_S="1", ARENA_WARM_MODELS="1",
-            DJANGO_SETTINGS_MODULE="arena.settings", PYTHONUNBUFFERED="1", **(env or {}),
+            DJANGO_SETTINGS_MODULE="arena.settings", PYTHONUNBUFFERED="1",
         )
-        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        process_env.update(env or {})
+        log = open(tmp_path / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.celery", "worker", "--pool", "threads",
              "--concurrency", "2", "--queues", ",".join(queues), "--hostname", hostname, "--loglevel", "INFO",

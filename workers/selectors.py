@@ -31,6 +31,7 @@ def workers_all() -> list[dict]:
             "stopped": heartbeat.stopped_at is not None,
             "last_seen_s_ago": round((now - heartbeat.last_seen).total_seconds(), 1),
             "machine": heartbeat.machine,
+            "pid": heartbeat.pid,
             "device": heartbeat.device,
             "queues": heartbeat.queues,
             "models_loaded": heartbeat.models_loaded,

@@ -98,6 +98,20 @@ def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_
         assert model_queues[0] | model_queues[1] == set(report["queues"]) - {"default"}
         assert all("default" in worker["queues"] for worker in workers)
 
+        # A worker that dies is restarted by the launcher, as a supervisor would.
+        killed = next(worker for worker in workers if worker["hostname"].startswith("arena-worker-2@"))
+        os.kill(killed["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            report = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+            again = [w for w in report["workers"]["seen"] if w["hostname"] == killed["hostname"]]
+            if again and again[0]["alive"] and again[0]["pid"] != killed["pid"]:
+                break
+            assert time.monotonic() < deadline, report
+            time.sleep(0.5)
+        assert process.poll() is None
+        children = _children(process.pid)
+
         # A second launcher on the same port is refused before it touches anything.
         second = subprocess.run(
             [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port)],

@@ -51,6 +51,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         started = time.monotonic()
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.commands: dict[str, tuple[list[str], dict]] = {}
+        self.restarts: list[float] = []
         self.redis: EmbeddedRedis | None = None
         # Ctrl-C and SIGTERM both stop everything; SIGINT may arrive ignored from a background shell.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -154,14 +156,28 @@ class Command(BaseCommand):
 
     def _spawn(self, name: str, command: list[str], env: dict) -> None:
         process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent, start_new_session=True)
-        self.children.append((name, process))
+        self.children = [(n, p) for n, p in self.children if n != name] + [(name, process)]
+        self.commands[name] = (command, env)
 
-    def _watch(self) -> None:
+    def _watch(self, max_restarts_per_minute: int = 5) -> None:
+        """Restart a worker or the embedded Redis that dies, as a supervisor would (a Celery worker
+        can exit when its Redis connection drops); stop everything if the web server dies or a
+        process keeps dying."""
         while True:
-            for name, process in self.children:
-                if process.poll() is not None:
-                    self.stderr.write(self.style.ERROR(f"The {name} process exited ({process.returncode})."))
+            dead = [(name, process) for name, process in self.children if process.poll() is not None]
+            if self.redis and self.redis.process and self.redis.process.poll() is not None:
+                dead.append(("redis", self.redis.process))
+            for name, process in dead:
+                self.stderr.write(self.style.ERROR(f"The {name} process exited ({process.returncode})."))
+                now = time.monotonic()
+                self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+                if name == "web" or len(self.restarts) > max_restarts_per_minute:
                     return
+                self.stdout.write(f"Restarting the {name} process.")
+                if name == "redis":
+                    self.redis.start()
+                else:
+                    self._spawn(name, *self.commands[name])
             time.sleep(0.5)
 
     def _stop_all(self) -> None:
