@@ -1,6 +1,6 @@
 """Settings of the energy-aware model arena, read from the environment.
 
-Every setting a deployment may change is an environment variable; docs/configuration.md lists them.
+Every setting a deployment may change is an environment variable; docs/deploy.md lists them.
 """
 
 import os
