@@ -78,12 +78,24 @@ def _clean_prompt(prompt: str | None) -> str:
     return prompt
 
 
+def _contenders_served(kind: str):
+    """Ready contenders whose model's queue a live worker consumes: a side nobody would serve is
+    never drawn (it would only time out)."""
+    from workers.selectors import queues_served
+
+    queryset = contenders_ready(kind=kind)
+    served = queues_served()
+    if served is None:
+        return queryset
+    return [c for c in queryset if c.model.queue_name in served]
+
+
 def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Contender, Contender]:
     if not contender_a or not contender_b:
         raise ArenaError("Pick both contenders.")
     if contender_a == contender_b:
         raise ArenaError("Pick two different contenders.")
-    ready = {c.slug: c for c in contenders_ready(kind="language").filter(slug__in=[contender_a, contender_b])}
+    ready = {c.slug: c for c in _contenders_served("language") if c.slug in (contender_a, contender_b)}
     missing = [slug for slug in (contender_a, contender_b) if slug not in ready]
     if missing:
         raise ArenaError(f"Not available right now: {', '.join(missing)}.", 400)
@@ -92,14 +104,12 @@ def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Conte
 
 def _pick_anonymous(rng: random.Random | None, corpus: Corpus | None = None) -> tuple[Contender, Contender]:
     if corpus is None:
-        contenders = {c.id: c for c in contenders_ready(kind="chat")}
+        contenders = {c.id: c for c in _contenders_served("chat")}
     else:
         # Encoders whose vectors of this corpus are ready.
-        contenders = {
-            c.id: c for c in contenders_ready(kind="encoder").filter(
-                corpus_embeddings__corpus=corpus, corpus_embeddings__status=CorpusEmbedding.Status.READY
-            )
-        }
+        embedded = set(CorpusEmbedding.objects.filter(corpus=corpus, status=CorpusEmbedding.Status.READY)
+                       .values_list("contender_id", flat=True))
+        contenders = {c.id: c for c in _contenders_served("encoder") if c.id in embedded}
     candidates = [Candidate(id=c.id, family=c.model.family, weight=c.sampling_weight) for c in contenders.values()]
     try:
         first, second = sample_pair(candidates, settings.ARENA_SAMPLING_POLICY, rng)

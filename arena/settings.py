@@ -185,6 +185,7 @@ ARENA_MODELS_DIR = ARENA_DATA_DIR / "models"
 # Workers write a heartbeat this often; one silent for ARENA_WORKER_LOST_S is lost, and answers it was
 # writing are shown as failed.
 ARENA_HEARTBEAT_S = env_float("ARENA_HEARTBEAT_S", 5.0)
+ARENA_WARM_MODELS = env_bool("ARENA_WARM_MODELS", True)  # a worker loads its queues' models at start-up
 ARENA_WORKER_LOST_S = env_float("ARENA_WORKER_LOST_S", 30.0)
 
 LOGGING = {
@@ -214,3 +215,8 @@ ARENA_SIDE_TIMEOUT_S = env_int("ARENA_SIDE_TIMEOUT_S", ARENA_GENERATION_TIMEOUT_
 CSRF_FAILURE_VIEW = "arena.views.csrf_failure"
 ARENA_MAX_CORPUS_BYTES = env_int("ARENA_MAX_CORPUS_BYTES", 20 * 1024 * 1024)
 ARENA_RETRIEVAL_TOP_K = env_int("ARENA_RETRIEVAL_TOP_K", 5)
+
+# --- Leaderboard ---------------------------------------------------------------------------------
+ANALYSIS_REFIT_DELAY_S = env_float("ANALYSIS_REFIT_DELAY_S", 2.0)  # debounce: refit this long after a vote
+ANALYSIS_REFIT_STALE_S = env_float("ANALYSIS_REFIT_STALE_S", 60.0)  # a refit pending longer is queued again
+ANALYSIS_BOOTSTRAP_ROUNDS = env_int("ANALYSIS_BOOTSTRAP_ROUNDS", 100)

@@ -39,3 +39,14 @@ def workers_all() -> list[dict]:
         }
         for heartbeat in WorkerHeartbeat.objects.order_by("-last_seen")
     ]
+
+
+def queues_served() -> set[str] | None:
+    """Queues that a live worker consumes, or None when no worker has ever sent a heartbeat (a
+    worker without heartbeats, e.g. eager mode: then nothing can be said)."""
+    if not WorkerHeartbeat.objects.exists():
+        return None
+    served: set[str] = set()
+    for queues in workers_alive().values_list("queues", flat=True):
+        served.update(queues)
+    return served

@@ -73,7 +73,7 @@ def worker_started(sender=None, **kwargs) -> None:
         return
     _stop_beating.clear()
     threading.Thread(target=_beat, args=(sender,), name="heartbeat", daemon=True).start()
-    if os.environ.get("ARENA_WARM_MODELS", "1") == "1":
+    if settings.ARENA_WARM_MODELS:
         # In the background: the worker takes tasks at once; a request for a model still loading
         # waits for that load (the model cache loads each key once).
         threading.Thread(target=_warm, args=(_queue_names(sender),), name="warm-models", daemon=True).start()

@@ -274,9 +274,6 @@ def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, mo
         "restarted@h": now,  # beats, but started after the answer began
         "alive@h": now,
     }
-    for hostname, last_seen in beats.items():
-        started = now if hostname == "restarted@h" else now - timedelta(hours=1)
-        WorkerHeartbeat.objects.create(hostname=hostname, pid=1, started_at=started, last_seen=last_seen)
     responses = {}
     for hostname in beats:
         battle = battle_create(prompt=f"hi {hostname}", session_key="owner")
@@ -285,7 +282,35 @@ def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, mo
             status=Response.Status.RUNNING, worker=hostname, started_at=now - timedelta(seconds=10)
         )
         responses[hostname] = response.id
+    for hostname, last_seen in beats.items():
+        started = now if hostname == "restarted@h" else now - timedelta(hours=1)
+        WorkerHeartbeat.objects.create(hostname=hostname, pid=1, started_at=started, last_seen=last_seen)
     assert services.responses_expire_overdue() == 2
     status = dict(Response.objects.filter(id__in=responses.values()).values_list("worker", "status"))
     assert status == {"silent@h": "failed", "restarted@h": "failed", "alive@h": "running"}
     assert "worker writing this answer stopped" in Response.objects.get(id=responses["silent@h"]).error
+
+
+def test_only_models_that_a_live_worker_serves_are_drawn(two_chat, make_contender):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.models import WorkerHeartbeat
+
+    served, unserved = two_chat
+    third = make_contender(family="Fam")
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="w@h", pid=1, started_at=now, last_seen=now,
+                                   queues=["default", served.model.queue_name, third.model.queue_name])
+    WorkerHeartbeat.objects.create(hostname="gone@h", pid=2, started_at=now, last_seen=now - timedelta(hours=1),
+                                   queues=[unserved.model.queue_name])
+    for _ in range(10):
+        battle = battle_create(prompt="hi", session_key="s")
+        assert {battle.contender_a, battle.contender_b} == {served, third}
+    with pytest.raises(ArenaError, match="Not available right now"):
+        battle_create(prompt="hi", session_key="s2", named=True, contender_a=served.slug, contender_b=unserved.slug)
+    WorkerHeartbeat.objects.filter(hostname="w@h").update(last_seen=now - timedelta(hours=1))
+    with pytest.raises(ArenaError) as error:
+        battle_create(prompt="hi", session_key="s3")
+    assert error.value.status == 503
