@@ -147,6 +147,21 @@ class LeaderboardSnapshot(models.Model):
         return f"Leaderboard of {self.computed_at:%Y-%m-%d %H:%M:%S}"
 
 
+class PendingVote(models.Model):
+    """A counted vote not yet folded into the aggregates.
+
+    The vote's transaction only inserts this row, so concurrent votes lock no shared row; the refit
+    task folds pending votes into PairCount, Elo, energy and GEA in one transaction, in id order.
+    """
+
+    battle = models.ForeignKey("arena.Battle", on_delete=models.CASCADE, related_name="+")
+    ladder = models.CharField(max_length=10, choices=Ladder.choices)
+    choice = models.CharField(max_length=10, choices=Choice.choices)
+
+    def __str__(self) -> str:
+        return f"{self.ladder} vote {self.choice} on battle {self.battle_id}"
+
+
 class RefitState(models.Model):
     """A single row: when a refit was last scheduled and has not started yet (the debounce)."""
 

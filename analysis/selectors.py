@@ -688,7 +688,11 @@ class Filters:
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """[start, end) in UTC; ``until`` is inclusive."""
         start = dt.datetime.combine(self.since, dt.time(), tzinfo=dt.UTC) if self.since else None
-        end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC) if self.until else None
+        # The last day of the calendar has no day after it: no upper bound then.
+        if self.until and self.until < dt.date.max:
+            end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        else:
+            end = None
         return start, end
 
     def as_dict(self) -> dict:

@@ -1,15 +1,16 @@
-"""Writes of the analysis app: the running aggregates of each vote, the refit, imports.
+"""Writes of the analysis app: the running aggregates of the votes, the refit, imports.
 
-Every counted vote moves, inside the vote's own transaction (so a rolled-back vote leaves nothing):
-its pair-outcome count, the online Elo of both sides (in commit order), and, on the blind vote,
-the energy sums of both responses; on the vote after the energy reveal, the GEA switch counts.
-A refit then reads O(contenders²) rows; it runs in a Celery task scheduled at most once per
-``ANALYSIS_REFIT_DELAY_S`` seconds (the debounce) after the vote commits.
+A counted vote inserts one ``PendingVote`` row inside the vote's own transaction (so a rolled-back
+vote leaves nothing, and concurrent votes lock no shared row: with the aggregates updated in the
+vote itself, every vote locked the same few Elo and energy rows and votes queued behind each other,
+bench/load_votes.py). The refit task, scheduled at most once per ``ANALYSIS_REFIT_DELAY_S`` seconds
+after a vote commits, first folds the pending votes into the aggregates, in id order: the
+pair-outcome counts, the online Elo of both sides, and, on the blind vote, the energy sums of both
+responses; on the vote after the energy reveal, the GEA switch counts. It then reads O(contenders²)
+rows to fit the leaderboard.
 
-Concurrency: increments are ``UPDATE ... SET n = n + 1`` (a row lock on PostgreSQL; SQLite
-writes one transaction at a time), with an insert in a savepoint when the row does not exist yet
-and a retry of the update when a concurrent vote inserted it first. Elo rows are locked in id
-order (no deadlock between two votes).
+Concurrency: folds take the RefitState row lock, so they run one at a time; increments are
+``UPDATE ... SET n = n + 1`` with an insert in a savepoint when the row does not exist yet.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from analysis.models import (
     ImportedBattle,
     LeaderboardSnapshot,
     PairCount,
+    PendingVote,
     RefitState,
 )
 from analysis.selectors import BLIND, LADDERS, EnergySums, GeaSums
@@ -173,12 +175,12 @@ def _gea_add(battle, a: Competitor, b: Competitor, choice: str) -> None:
     _increment(GeaCount, {"competitor_lo": lo, "competitor_hi": hi}, GeaSums.deltas(vote) or {})
 
 
-@transaction.atomic
 def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
-    """Move the leaderboard's aggregates by one vote, in the vote's transaction.
+    """Record one vote for the leaderboard, in the vote's transaction (folded by the next refit).
 
     ``ladder`` is "blind" (the first vote) or "energy" (the vote after the energy reveal).
-    Battles that do not count for ranking (named mode, an error, an identity leak) change nothing.
+    Battles that do not count for ranking (named mode, an error, an identity leak, a repeated
+    prompt) change nothing.
     """
     if not battle.counts_for_ranking:
         return
@@ -186,15 +188,35 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
         raise ValueError(f"unknown ladder {ladder!r}")
     if choice not in _SCORE:
         raise ValueError(f"unknown choice {choice!r}")
-    a = _competitor_for_contender(battle.contender_a_id)
-    b = _competitor_for_contender(battle.contender_b_id)
-    _increment(PairCount, {"ladder": ladder, "competitor_a": a, "competitor_b": b, "outcome": choice}, {"count": 1})
-    _elo_update(ladder, a, b, choice)
-    if ladder == BLIND:
-        _energy_add(battle, a, b)
-    else:
-        _gea_add(battle, a, b, choice)
+    PendingVote.objects.create(battle=battle, ladder=ladder, choice=choice)
     transaction.on_commit(leaderboard_refit_schedule, robust=True)
+
+
+@transaction.atomic
+def aggregates_fold(*, limit: int = 20_000) -> int:
+    """Fold pending votes into the aggregates, oldest first; returns how many were folded.
+
+    One fold at a time (the RefitState row lock), so Elo moves in vote order. A battle flagged
+    after its vote (an error, a leak) is skipped here.
+    """
+    RefitState.objects.get_or_create(pk=1)
+    RefitState.objects.select_for_update().get(pk=1)
+    pending = list(PendingVote.objects.select_related("battle").order_by("id")[:limit])
+    for vote in pending:
+        battle = vote.battle
+        if not battle.counts_for_ranking:
+            continue
+        a = _competitor_for_contender(battle.contender_a_id)
+        b = _competitor_for_contender(battle.contender_b_id)
+        _increment(PairCount, {"ladder": vote.ladder, "competitor_a": a, "competitor_b": b, "outcome": vote.choice},
+                   {"count": 1})
+        _elo_update(vote.ladder, a, b, vote.choice)
+        if vote.ladder == BLIND:
+            _energy_add(battle, a, b)
+        else:
+            _gea_add(battle, a, b, vote.choice)
+    PendingVote.objects.filter(id__in=[vote.id for vote in pending]).delete()
+    return len(pending)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +251,8 @@ def leaderboard_refit(*, rounds: int | None = None, push: bool = True, reuse: bo
     the same; a vote moves one ladder, so typically one of the two bootstraps is skipped).
     """
     RefitState.objects.filter(pk=1).update(scheduled_at=None)  # votes from now on schedule the next one
+    while aggregates_fold() == 20_000:
+        pass
     computed_at = timezone.now()
     started = time.perf_counter()
     latest = selectors.snapshot_latest() if reuse else None
@@ -260,7 +284,7 @@ def leaderboard_push(*, snapshot: LeaderboardSnapshot) -> None:
 # Rebuild and import
 
 
-_TABLES = (PairCount, EloRating, EnergyStat, GeaCount)
+_TABLES = (PairCount, EloRating, EnergyStat, GeaCount)  # PendingVote is cleared separately
 
 
 @dataclass(frozen=True)
@@ -279,6 +303,12 @@ def aggregates_rebuild() -> RebuildResult:
     """
     from arena.models import Battle
 
+    # The scan below counts every vote committed so far: their pending rows go. Votes that commit
+    # later wait for this transaction on PostgreSQL (the table lock) and are folded afterwards.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {PendingVote._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+    PendingVote.objects.all().delete()
     ids = set()
     for pair in Battle.objects.filter(selectors.counted_battles_q(), vote__isnull=False).values_list(
         "contender_a_id", "contender_b_id"

@@ -2,10 +2,27 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.exceptions import SuspiciousOperation
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpResponseBadRequest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
-django_asgi_app = get_asgi_application()
+
+
+class ArenaASGIHandler(ASGIHandler):
+    """Django reads the query string while it builds a request whose Content-Type names a charset, so
+    too many query fields raise TooManyFieldsSent before any middleware: a 400, not a 500."""
+
+    def create_request(self, scope, body_file):
+        try:
+            return super().create_request(scope, body_file)
+        except SuspiciousOperation:
+            return None, HttpResponseBadRequest()
+
+
+django.setup(set_prefix=False)
+django_asgi_app = ArenaASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

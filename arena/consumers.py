@@ -3,7 +3,7 @@
 import json
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 from arena.models import Battle
 from arena.selectors import battle_get_for_session, battle_state, tokens_per_second
@@ -51,12 +51,23 @@ class SendOnlyJsonConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json({"type": "error", "error": "This socket only sends; it accepts no messages."})
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        # channels raises ValueError on a binary or empty frame: answer it like bad JSON instead.
+        await self.receive_json(await self.decode_json(text_data) if text_data else None, **kwargs)
+
     @classmethod
     async def decode_json(cls, text_data):
         try:
             return json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError
             return None
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Any other socket path: refuse the handshake (403) instead of URLRouter's ValueError (a 500)."""
+
+    async def connect(self) -> None:
+        await self.close()
 
 
 class BattleConsumer(SendOnlyJsonConsumer):

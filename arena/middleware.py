@@ -2,9 +2,9 @@
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from arena.views import DATABASE_UNAVAILABLE, database_unavailable
+from arena.views import DATABASE_UNAVAILABLE, _wants_json, database_unavailable
 
 
 class DatabaseUnavailableMiddleware:
@@ -18,3 +18,18 @@ class DatabaseUnavailableMiddleware:
         if isinstance(exception, DATABASE_UNAVAILABLE):
             return database_unavailable(request)
         return None
+
+
+class JsonMethodNotAllowedMiddleware:
+    """require_GET/require_POST answer a wrong method with an empty page; JSON clients get JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and _wants_json(request) and "json" not in response.get("Content-Type", ""):
+            allowed = response.get("Allow", "")
+            response = JsonResponse({"error": f"This address accepts only {allowed}."}, status=405)
+            response["Allow"] = allowed
+        return response

@@ -114,7 +114,10 @@ class Battle(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["session_key", "prompt_hash"], name="battle_session_prompt")]
+        indexes = [
+            models.Index(fields=["session_key", "prompt_hash"], name="battle_session_prompt"),
+            models.Index(fields=["client_ip", "created_at"], name="battle_ip_created"),  # per-address limits
+        ]
 
     def __str__(self) -> str:
         return f"Battle {self.pk}"

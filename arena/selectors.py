@@ -143,9 +143,17 @@ def responses_worker_lost() -> QuerySet[Response]:
     return Response.objects.filter(status=Response.Status.RUNNING).filter(Exists(gone))
 
 
-def votes_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400) -> int:
-    """Blind votes cast in the last `seconds` by one session or one network address (the daily cap)."""
-    return _recent_count(Vote.objects, "blind_at", "battle__", session_key, client_ip, seconds)
+def votes_recent_count(
+    *, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400, limit: int | None = None
+) -> int:
+    """Blind votes cast in the last `seconds` by one session or one network address (the daily cap).
+
+    Counting stops at `limit` (the cap), so a busy address costs at most that many rows per vote.
+    """
+    since = timezone.now() - timedelta(seconds=seconds)
+    # A vote is cast after its battle starts: the battle's indexed time narrows the scan.
+    votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1))
+    return _recent_count(votes, "blind_at", "battle__", session_key, client_ip, seconds, limit)
 
 
 def prompt_asked_before(*, session_key: str, prompt_hash: str, seconds: int) -> bool:
@@ -157,13 +165,15 @@ def battles_recent_count(*, session_key: str | None = None, client_ip: str | Non
     return _recent_count(Battle.objects, "created_at", "", session_key, client_ip, seconds)
 
 
-def _recent_count(queryset, time_field: str, battle_prefix: str, session_key, client_ip, seconds: int) -> int:
+def _recent_count(
+    queryset, time_field: str, battle_prefix: str, session_key, client_ip, seconds: int, limit: int | None = None
+) -> int:
     queryset = queryset.filter(**{f"{time_field}__gte": timezone.now() - timedelta(seconds=seconds)})
     if session_key is not None:
         queryset = queryset.filter(**{f"{battle_prefix}session_key": session_key})
     if client_ip is not None:
         queryset = queryset.filter(**{f"{battle_prefix}client_ip": client_ip})
-    return queryset.count()
+    return queryset[:limit].count() if limit is not None else queryset.count()
 
 
 def corpora_searchable() -> list[dict]:

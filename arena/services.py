@@ -40,12 +40,13 @@ class ArenaError(Exception):
 
 
 def _check_daily_vote_cap(*, session_key: str, client_ip: str | None) -> None:
-    if votes_recent_count(session_key=session_key) >= settings.ARENA_VOTES_PER_DAY_PER_SESSION:
+    per_session, per_ip = settings.ARENA_VOTES_PER_DAY_PER_SESSION, settings.ARENA_VOTES_PER_DAY_PER_IP
+    if votes_recent_count(session_key=session_key, limit=per_session) >= per_session:
         raise ArenaError(
             f"You have cast today's {settings.ARENA_VOTES_PER_DAY_PER_SESSION} votes. Thank you! Come back tomorrow.",
             429,
         )
-    if client_ip and votes_recent_count(client_ip=client_ip) >= settings.ARENA_VOTES_PER_DAY_PER_IP:
+    if client_ip and votes_recent_count(client_ip=client_ip, limit=per_ip) >= per_ip:
         raise ArenaError("Your network has reached today's vote limit. Please come back tomorrow.", 429)
 
 

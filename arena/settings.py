@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arena.middleware.DatabaseUnavailableMiddleware",
+    "arena.middleware.JsonMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
@@ -99,6 +100,15 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# Under ASGI each request runs in a new thread, so a kept connection (DATABASE_CONN_MAX_AGE > 0) is
+# never reused and piles up until PostgreSQL refuses more (bench/load_votes.py). On PostgreSQL, a
+# pool (DATABASE_POOL_SIZE connections per process) hands connections from thread to thread instead.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server, worker and launcher write at once: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

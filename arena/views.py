@@ -29,12 +29,17 @@ def _payload(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting raises RecursionError
             raise ArenaError("The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ArenaError("The request body must be a JSON object.")
-        return {key: value if isinstance(value, str) else None for key, value in data.items()}
-    return request.POST.dict()
+        data = {key: value if isinstance(value, str) else None for key, value in data.items()}
+    else:
+        data = request.POST.dict()
+    # PostgreSQL cannot store (or even compare) text with NUL characters: refuse them here.
+    if any("\x00" in value for value in data.values() if value):
+        raise ArenaError("The request contains a NUL character.")
+    return data
 
 
 def _error(error: ArenaError) -> JsonResponse:
@@ -128,7 +133,7 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 def database_unavailable(request: HttpRequest) -> HttpResponse:
     response = _error_response(
         request, 503, "Temporarily unavailable",
-        "The arena's database is unavailable right now, so nothing from this request was saved. "
+        "The arena's database is unavailable or too busy right now, so nothing from this request was saved. "
         "Your earlier votes are safe; please try again in a minute.",
     )
     response["Retry-After"] = "30"
@@ -137,7 +142,10 @@ def database_unavailable(request: HttpRequest) -> HttpResponse:
 
 def _wants_json(request: HttpRequest) -> bool:
     json_paths = ("/arena/battles", "/api/", "/healthz")
-    return request.path.startswith(json_paths) or "application/json" in request.headers.get("Accept", "")
+    return (
+        request.path.startswith(json_paths) or request.path.endswith(".json")
+        or "application/json" in request.headers.get("Accept", "")
+    )
 
 
 def _error_response(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:

@@ -30,12 +30,15 @@ def make_battle(make_contender):  # noqa: F811
 
 @pytest.fixture
 def vote():
-    """Cast the blind vote and, if given, the vote after the energy reveal, through the arena service."""
+    """Cast the blind vote and, if given, the vote after the energy reveal, through the arena service;
+    then fold them into the aggregates, as the refit task does."""
+    from analysis.services import aggregates_fold
 
     def cast(battle: Battle, blind: str, final: str | None = None) -> Battle:
         vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice=blind)
         if final is not None:
             vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="final", choice=final)
+        aggregates_fold()
         return battle
 
     return cast

@@ -17,11 +17,13 @@ from analysis.models import (
     GeaCount,
     LeaderboardSnapshot,
     PairCount,
+    PendingVote,
     RefitState,
 )
 from analysis.ratings import PairCounts, leaderboard, online_elo
-from analysis.services import aggregates_rebuild, leaderboard_refit, pair_counts_record
+from analysis.services import aggregates_fold, aggregates_rebuild, leaderboard_refit, pair_counts_record
 from arena.models import Battle, Vote
+from arena.services import vote_cast
 
 
 def counts_table() -> dict:
@@ -61,6 +63,7 @@ def test_a_rolled_back_vote_leaves_no_count(trio, make_battle, vote):
         assert PairCount.objects.filter(ladder="energy").count() == 1
         raise RuntimeError("the request failed after the vote")
     # ... and gone with it
+    assert aggregates_fold() == 0
     assert not Vote.objects.exists()
     assert not PairCount.objects.exists()
     assert not EloRating.objects.exists()
@@ -78,8 +81,18 @@ def test_excluded_battles_never_count(trio, make_battle, vote, flags):
     battle = vote(make_battle(alpha, beta, **flags), "a", "b")
     assert Vote.objects.get(battle=battle).final_choice == "b"  # the vote itself is stored
     pair_counts_record(battle=battle, ladder="blind", choice="a")
-    for model in (PairCount, EloRating, EnergyStat, GeaCount, Competitor):
+    aggregates_fold()
+    for model in (PairCount, EloRating, EnergyStat, GeaCount, Competitor, PendingVote):
         assert not model.objects.exists(), model.__name__
+
+
+def test_a_battle_flagged_after_its_vote_is_not_folded(trio, make_battle):
+    battle = make_battle(*trio[:2])
+    vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
+    assert PendingVote.objects.count() == 1 and not PairCount.objects.exists()  # pending until the fold
+    Battle.objects.filter(id=battle.id).update(identity_leak=True)
+    assert aggregates_fold() == 1
+    assert not PairCount.objects.exists() and not PendingVote.objects.exists()
 
 
 def test_unknown_ladder_or_choice_is_refused(trio, make_battle):
@@ -280,6 +293,8 @@ def test_concurrent_votes_lose_no_count(make_contender, make_battle, monkeypatch
     for thread in threads:
         thread.join()
     assert errors == []
+    assert PendingVote.objects.count() == 24
+    assert aggregates_fold() == 24
     assert PairCount.objects.get().count == 24
     assert sorted(EloRating.objects.values_list("battles", flat=True)) == [24, 24]
     ratings = dict(EloRating.objects.values_list("competitor__name", "rating"))

@@ -218,7 +218,7 @@ def test_daily_vote_cap_per_network(two_chat, settings):
 
 
 def test_repeated_prompt_from_one_session_is_flagged_and_not_ranked(two_chat):
-    from analysis.models import PairCount
+    from analysis.models import PendingVote
 
     first = battle_create(prompt="Which is better, tea or coffee?", session_key="spammer")
     again = battle_create(prompt="  which is better,   TEA or coffee? ", session_key="spammer")
@@ -227,10 +227,10 @@ def test_repeated_prompt_from_one_session_is_flagged_and_not_ranked(two_chat):
     assert first.counts_for_ranking and not again.counts_for_ranking
     finish(again)
     vote_cast(battle_id=again.id, session_key="spammer", stage="blind", choice="a")  # voting still works
-    assert not PairCount.objects.exists()
+    assert not PendingVote.objects.exists()
     finish(first)
     vote_cast(battle_id=first.id, session_key="spammer", stage="blind", choice="a")
-    assert PairCount.objects.filter(ladder="blind").count() == 1
+    assert PendingVote.objects.filter(ladder="blind", battle=first).count() == 1
 
 
 def test_no_battle_is_stored_when_the_job_queue_is_unreachable(two_chat, settings):

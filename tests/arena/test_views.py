@@ -128,10 +128,10 @@ def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_co
     assert arena.status_code == 200
     for answer in (page, leaderboard):
         assert answer.status_code == 503 and answer["Retry-After"] == "30"
-        assert b"database is unavailable" in answer.content and b"Traceback" not in answer.content
+        assert b"database is unavailable or too busy" in answer.content and b"Traceback" not in answer.content
     for answer in (vote, create):
         assert answer.status_code == 503, answer.content
-        assert "database is unavailable" in answer.json()["error"]
+        assert "database is unavailable or too busy" in answer.json()["error"]
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["database"]["ok"] is False
     assert Battle.objects.count() == 1 and not battle.responses.exists()
