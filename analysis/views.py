@@ -56,7 +56,7 @@ def _context(request: HttpRequest) -> tuple[dict, int]:
         filters = _filters(request)
     except ValueError as exc:
         filters, error, status = Filters(), str(exc), 400
-    snapshot = _snapshot(filters)
+    snapshot = snapshot_latest() if error else _snapshot(filters)  # a refused request computes (stores) nothing
     board = leaderboard_view(filters=filters, snapshot=snapshot, figures=True)
     computed_at = snapshot.computed_at if snapshot and board["live"] else None
     query = request.GET.urlencode() if not error else ""
