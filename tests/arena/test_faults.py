@@ -3,13 +3,13 @@
 (The database being unreachable is in test_views.py: a real driver error, in-process.)
 """
 
+import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import Client
 
 from arena.models import Battle, Response, Vote
@@ -64,32 +64,23 @@ def test_a_killed_worker_fails_its_panes_and_a_new_worker_serves_the_next_battle
     assert latest == [("done", "arena-worker-2@test")] * 2
 
 
-def _ws_messages(battle_id: int, session_key: str) -> list[dict]:
-    """The battle's socket from connect until both sides are done."""
-    from channels.testing import WebsocketCommunicator
+def _ws_messages(server: str, battle_id: int, session_key: str) -> list[dict]:
+    """The battle's socket on the real server, from connect until both sides are done."""
+    from websockets.sync.client import connect
 
-    from arena.asgi import application
-
-    async def run() -> list[dict]:
-        headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"),
-                   (b"cookie", f"sessionid={session_key}".encode())]
-        communicator = WebsocketCommunicator(application, f"/ws/battles/{battle_id}/", headers=headers)
-        connected, _ = await communicator.connect(timeout=10)
-        assert connected
-        messages = [await communicator.receive_json_from(timeout=10)]
+    url = server.replace("http://", "ws://") + f"/ws/battles/{battle_id}/"
+    with connect(url, origin=server, additional_headers={"Cookie": f"sessionid={session_key}"}, proxy=None) as socket:
+        messages = [json.loads(socket.recv(timeout=10))]
         sides = messages[0]["battle"]["sides"]
         done = {side for side, data in sides.items() if data["status"] in ("done", "failed", "timeout")}
         while done != {"a", "b"}:
             try:
-                messages.append(await communicator.receive_json_from(timeout=60))
+                messages.append(json.loads(socket.recv(timeout=60)))
             except TimeoutError:
                 raise AssertionError(f"stream stalled after {[m['type'] for m in messages]}") from None
             if messages[-1]["type"] == "side_done":
                 done.add(messages[-1]["side"])
-        await communicator.disconnect()
-        return messages
-
-    return async_to_sync(run)()
+    return messages
 
 
 @pytest.fixture
@@ -116,7 +107,7 @@ def own_redis(redis_services, settings):
     channel_layers.backends = {}
 
 
-def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes):
+def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes, asgi_server):
     Contender.objects.update(max_new_tokens=12)
     queues = ["default", smollm2.queue_name]
     worker = worker_processes("arena-worker-1", queues, env={"REDIS_URL": own_redis.url})
@@ -129,7 +120,7 @@ def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes):
         answer = client.post("/arena/battles/", {"prompt": "Name a fruit."}, **csrf)
         assert answer.status_code == 201, answer.content
         battle_id = answer.json()["battle"]["id"]
-        messages = _ws_messages(battle_id, session_key)
+        messages = _ws_messages(asgi_server, battle_id, session_key)
         assert any(message["type"] == "tokens" for message in messages)  # streamed live over the socket
         assert Battle.objects.get(id=battle_id).responses.filter(status="done").count() == 2
         return battle_id
