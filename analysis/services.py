@@ -9,8 +9,9 @@ pair-outcome counts, the online Elo of both sides, and, on the blind vote, the e
 responses; on the vote after the energy reveal, the GEA switch counts. It then reads O(contenders²)
 rows to fit the leaderboard.
 
-Concurrency: folds take the RefitState row lock, so they run one at a time; increments are
-``UPDATE ... SET n = n + 1`` with an insert in a savepoint when the row does not exist yet.
+Concurrency: folds and rebuilds run one at a time (an advisory lock on PostgreSQL, which votes never
+take); increments are ``UPDATE ... SET n = n + 1`` with an insert in a savepoint when the row does
+not exist yet.
 """
 
 from __future__ import annotations
@@ -135,45 +136,27 @@ def _increment(model, key: dict, deltas: dict) -> None:
         model.objects.filter(**key).update(**update)
 
 
-def _elo_update(ladder: str, a: Competitor, b: Competitor, choice: str) -> None:
-    for competitor in sorted((a, b), key=lambda c: c.id):
-        try:
-            with transaction.atomic():
-                EloRating.objects.get_or_create(ladder=ladder, competitor=competitor)
-        except IntegrityError:
-            pass
-    rows = {
-        row.competitor_id: row
-        for row in EloRating.objects.select_for_update().filter(ladder=ladder, competitor__in=[a, b]).order_by("id")
-    }
-    ra, rb = rows[a.id], rows[b.id]
-    expected = 1.0 / (1.0 + math.exp(math.log(ELO_BASE) / ELO_SCALE * (rb.rating - ra.rating)))
-    update = ELO_K * (_SCORE[choice] - expected)
-    EloRating.objects.filter(id=ra.id).update(rating=ra.rating + update, battles=F("battles") + 1)
-    EloRating.objects.filter(id=rb.id).update(rating=rb.rating - update, battles=F("battles") + 1)
+def _elo_step(ra: float, rb: float, choice: str) -> float:
+    """How much A's online Elo moves (B moves the opposite way)."""
+    expected = 1.0 / (1.0 + math.exp(math.log(ELO_BASE) / ELO_SCALE * (rb - ra)))
+    return ELO_K * (_SCORE[choice] - expected)
 
 
-def _energy_add(battle, a: Competitor, b: Competitor) -> None:
-    from arena.models import Response
-
-    competitors = {"a": a, "b": b}
-    responses = Response.objects.filter(battle_id=battle.id).values_list("side", "joules", "output_tokens")
-    for side, joules, tokens in sorted(responses, key=lambda r: competitors[r[0]].id):
-        _increment(EnergyStat, {"competitor": competitors[side]}, EnergySums.deltas(joules, tokens) or {})
+def _sum_into(totals: dict, key, deltas: dict | None) -> None:
+    row = totals.setdefault(key, {})
+    for name, value in (deltas or {}).items():
+        row[name] = row.get(name, 0) + value
 
 
-def _gea_add(battle, a: Competitor, b: Competitor, choice: str) -> None:
-    from analysis.gea import GeaVote
-    from arena.models import Response, Vote
+def _fold_lock() -> None:
+    """One fold (or rebuild) at a time. Not a row lock that votes touch: votes never wait for it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK_KEY])
+    # SQLite runs one write transaction at a time anyway.
 
-    blind = Vote.objects.filter(battle_id=battle.id).values_list("blind_choice", flat=True).first()
-    joules = dict(Response.objects.filter(battle_id=battle.id).values_list("side", "joules"))
-    if blind is None:
-        return
-    vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules.get("a"), joules.get("b"), blind, choice)
-    lo, hi = sorted((a, b), key=lambda c: c.id)
-    _increment(GeaCount, {"competitor_lo": lo, "competitor_hi": hi}, GeaSums.deltas(vote) or {})
 
+_FOLD_LOCK_KEY = 7_214_001
 
 def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
     """Record one vote for the leaderboard, in the vote's transaction (folded by the next refit).
@@ -196,25 +179,58 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
 def aggregates_fold(*, limit: int = 20_000) -> int:
     """Fold pending votes into the aggregates, oldest first; returns how many were folded.
 
-    One fold at a time (the RefitState row lock), so Elo moves in vote order. A battle flagged
-    after its vote (an error, a leak) is skipped here.
+    Sums are added up in memory and each touched row is written once; Elo is replayed in vote order.
+    A battle flagged after its vote (an error, a leak) is skipped here.
     """
-    RefitState.objects.get_or_create(pk=1)
-    RefitState.objects.select_for_update().get(pk=1)
+    from analysis.gea import GeaVote
+    from arena.models import Response, Vote
+
+    _fold_lock()
     pending = list(PendingVote.objects.select_related("battle").order_by("id")[:limit])
-    for vote in pending:
+    votes = [vote for vote in pending if vote.battle.counts_for_ranking]
+    battle_ids = {vote.battle_id for vote in votes}
+    contender_ids = sorted({cid for vote in votes for cid in (vote.battle.contender_a_id, vote.battle.contender_b_id)})
+    competitors = {cid: _competitor_for_contender(cid) for cid in contender_ids}  # created in id order
+    answers = {
+        (battle_id, side): (joules, tokens)
+        for battle_id, side, joules, tokens in Response.objects.filter(battle_id__in=battle_ids).values_list(
+            "battle_id", "side", "joules", "output_tokens"
+        )
+    }
+    blind_choices = dict(Vote.objects.filter(battle_id__in=battle_ids).values_list("battle_id", "blind_choice"))
+    elo = {
+        (row.ladder, row.competitor_id): [row.rating, row.battles]
+        for row in EloRating.objects.filter(competitor_id__in=[c.id for c in competitors.values()])
+    }
+    pairs: dict = {}
+    energy: dict = {}
+    gea: dict = {}
+    for vote in votes:
         battle = vote.battle
-        if not battle.counts_for_ranking:
-            continue
-        a = _competitor_for_contender(battle.contender_a_id)
-        b = _competitor_for_contender(battle.contender_b_id)
-        _increment(PairCount, {"ladder": vote.ladder, "competitor_a": a, "competitor_b": b, "outcome": vote.choice},
-                   {"count": 1})
-        _elo_update(vote.ladder, a, b, vote.choice)
+        a, b = competitors[battle.contender_a_id], competitors[battle.contender_b_id]
+        _sum_into(pairs, (vote.ladder, a.id, b.id, vote.choice), {"count": 1})
+        ra = elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
+        rb = elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
+        step = _elo_step(ra[0], rb[0], vote.choice)
+        ra[0], ra[1], rb[0], rb[1] = ra[0] + step, ra[1] + 1, rb[0] - step, rb[1] + 1
+        joules = {side: answers.get((battle.id, side), (None, None)) for side in ("a", "b")}
         if vote.ladder == BLIND:
-            _energy_add(battle, a, b)
-        else:
-            _gea_add(battle, a, b, vote.choice)
+            for side, competitor in (("a", a), ("b", b)):
+                _sum_into(energy, competitor.id, EnergySums.deltas(*joules[side]))
+        elif (blind := blind_choices.get(battle.id)) is not None:
+            gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules["a"][0], joules["b"][0],
+                               blind, vote.choice)
+            _sum_into(gea, tuple(sorted((a.id, b.id))), GeaSums.deltas(gea_vote))
+    for (ladder, a_id, b_id, outcome), deltas in pairs.items():
+        _increment(PairCount, {"ladder": ladder, "competitor_a_id": a_id, "competitor_b_id": b_id,
+                               "outcome": outcome}, deltas)
+    for (ladder, competitor_id), (rating, battles) in elo.items():
+        EloRating.objects.update_or_create(ladder=ladder, competitor_id=competitor_id,
+                                           defaults={"rating": rating, "battles": battles})
+    for competitor_id, deltas in energy.items():
+        _increment(EnergyStat, {"competitor_id": competitor_id}, deltas)
+    for (lo, hi), deltas in gea.items():
+        _increment(GeaCount, {"competitor_lo_id": lo, "competitor_hi_id": hi}, deltas)
     PendingVote.objects.filter(id__in=[vote.id for vote in pending]).delete()
     return len(pending)
 
@@ -305,6 +321,7 @@ def aggregates_rebuild() -> RebuildResult:
 
     # The scan below counts every vote committed so far: their pending rows go. Votes that commit
     # later wait for this transaction on PostgreSQL (the table lock) and are folded afterwards.
+    _fold_lock()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {PendingVote._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
