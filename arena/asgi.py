@@ -5,7 +5,6 @@ import os
 import django
 from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpResponseBadRequest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 
@@ -18,7 +17,11 @@ class ArenaASGIHandler(ASGIHandler):
         try:
             return super().create_request(scope, body_file)
         except SuspiciousOperation:
-            return None, HttpResponseBadRequest()
+            from arena.views import error_400
+
+            # Rebuilt without the query string: the app's own 400, JSON where JSON is promised.
+            request, _ = super().create_request({**scope, "query_string": b""}, body_file)
+            return None, error_400(request)
 
 
 django.setup(set_prefix=False)
