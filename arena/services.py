@@ -5,12 +5,11 @@ import random
 import time
 from functools import partial
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arena.broadcast import sender
 from arena.formatting import identity_terms, mentions_identity, prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
 from arena.sampling import Candidate, SamplingError, sample_pair
@@ -242,10 +241,8 @@ def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
 
 
 def _group_send(group: str, message: dict) -> None:
-    try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-    except Exception:  # noqa: BLE001 - the page recovers from the database on reconnect
-        logger.warning("Could not send to %s", group, exc_info=True)
+    """Queued for the page; the token loop never waits for Redis (arena/broadcast.py)."""
+    sender.send(group, message)
 
 
 class _Stream:
@@ -269,7 +266,8 @@ class _Stream:
             self.first_piece_at = now
         self.text += delta
         self.pieces += 1
-        if now - self.last_flush >= settings.ARENA_STREAM_FLUSH_S:
+        # The first piece goes at once: the flush interval must not delay the first token on the page.
+        if self.sent == 0 or now - self.last_flush >= settings.ARENA_STREAM_FLUSH_S:
             self.flush(now)
         if now - self.last_save >= settings.ARENA_STREAM_SAVE_S:
             self.last_save = now
@@ -421,6 +419,7 @@ def _announce_finished(response: Response) -> None:
     response.refresh_from_db()
     _group_send(response.battle.group_name, {"type": "battle.side_done", "side": response.side})
     _group_send(response.battle.group_name, {"type": "battle.changed"})
+    sender.flush()  # in order after the tokens, and sent before the task returns
 
 
 def responses_expire_overdue() -> int:

@@ -168,12 +168,15 @@ def celery_broker_url(redis_url: str) -> str:
     return redis_url
 
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "asgi")},
-    }
-}
+def channel_layer_settings(redis_url: str, prefix: str) -> dict:
+    # redis-py 8 reads with a 5 s socket timeout, the same as channels_redis's wait for new messages:
+    # a socket that heard nothing for ~5 s was closed (1011), so the timeout is raised.
+    hosts = [{"address": redis_url, "socket_timeout": 30}]
+    config = {"hosts": hosts, "prefix": prefix}
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
+
+
+CHANNEL_LAYERS = channel_layer_settings(REDIS_URL, os.environ.get("CHANNELS_PREFIX", "asgi"))
 
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_RESULT_BACKEND = None

@@ -75,16 +75,11 @@ def redis_services(redis_url, django_db_setup):
     from channels.layers import channel_layers
     from django.conf import settings
 
-    from arena.settings import celery_broker_url
+    from arena.settings import celery_broker_url, channel_layer_settings
     from workers.celery import app
 
     settings.REDIS_URL = redis_url
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": f"test{os.getpid()}"},
-        }
-    }
+    settings.CHANNEL_LAYERS = channel_layer_settings(redis_url, f"test{os.getpid()}")
     channel_layers.backends = {}
     app.conf.broker_url = celery_broker_url(redis_url)
     app.conf.task_always_eager = False

@@ -89,14 +89,13 @@ def own_redis(redis_services, settings):
     from channels.layers import channel_layers
 
     from arena.embedded_redis import EmbeddedRedis
-    from arena.settings import celery_broker_url
+    from arena.settings import celery_broker_url, channel_layer_settings
     from workers.celery import app
 
     directory = Path(tempfile.mkdtemp(prefix="rf", dir="/tmp"))  # unix socket paths must be short
     server = EmbeddedRedis(directory / "r.sock").start()
     settings.REDIS_URL = server.url
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [server.url], "prefix": f"test{os.getpid()}"}}}
+    settings.CHANNEL_LAYERS = channel_layer_settings(server.url, f"test{os.getpid()}")
     channel_layers.backends = {}
     broker_url, app.conf.broker_url = app.conf.broker_url, celery_broker_url(server.url)
     app._after_fork()  # drops the pooled connections to the shared Redis
