@@ -114,8 +114,8 @@ class Command(BaseCommand):
             self.redis = EmbeddedRedis(settings.EMBEDDED_REDIS_SOCKET, preexec_fn=_die_with_parent).start()
             self.stdout.write(f"Embedded Redis on {self.redis.url}")
         env["REDIS_URL"] = settings.REDIS_URL
-        # Chat models first, so that with two workers the two sides of a battle usually run in
-        # different processes.
+        # Dealt out in kind order, so the chat models spread over the workers (a battle between two
+        # models then runs its sides in different processes; the contenders of one model share one).
         models = Model.objects.order_by("kind", "name")
         plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
         for number, queues in enumerate(plan, start=1):
