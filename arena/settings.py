@@ -169,10 +169,7 @@ def celery_broker_url(redis_url: str) -> str:
 
 
 def channel_layer_settings(redis_url: str, prefix: str) -> dict:
-    # redis-py 8 reads with a 5 s socket timeout, the same as channels_redis's wait for new messages:
-    # a socket that heard nothing for ~5 s was closed (1011), so the timeout is raised.
-    hosts = [{"address": redis_url, "socket_timeout": 30}]
-    config = {"hosts": hosts, "prefix": prefix}
+    config = {"hosts": [redis_url], "prefix": prefix}
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
 
 
