@@ -62,7 +62,7 @@ Z95 = 1.959963984540054
 
 
 def bootstrap_rounds() -> int:
-    return int(getattr(settings, "ANALYSIS_BOOTSTRAP_ROUNDS", 100))
+    return settings.ANALYSIS_BOOTSTRAP_ROUNDS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,12 +53,12 @@ _SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5, "bothbad": 0.5}
 
 
 def refit_delay_s() -> float:
-    return float(getattr(settings, "ANALYSIS_REFIT_DELAY_S", 2.0))
+    return settings.ANALYSIS_REFIT_DELAY_S
 
 
 def refit_stale_s() -> float:
     """A refit scheduled this long ago that never started is taken as lost and scheduled again."""
-    return float(getattr(settings, "ANALYSIS_REFIT_STALE_S", 60.0))
+    return settings.ANALYSIS_REFIT_STALE_S
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,6 +148,10 @@ def _sum_into(totals: dict, key, deltas: dict | None) -> None:
         row[name] = row.get(name, 0) + value
 
 
+_FOLD_LOCK_KEY = 7_214_001  # the advisory lock of folds and rebuilds
+FOLD_BATCH = 20_000  # pending votes per fold transaction
+
+
 def _fold_lock() -> None:
     """One fold (or rebuild) at a time. Not a row lock that votes touch: votes never wait for it."""
     if connection.vendor == "postgresql":
@@ -155,8 +159,6 @@ def _fold_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK_KEY])
     # SQLite runs one write transaction at a time anyway.
 
-
-_FOLD_LOCK_KEY = 7_214_001
 
 def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
     """Record one vote for the leaderboard, in the vote's transaction (folded by the next refit).
@@ -176,7 +178,7 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
 
 
 @transaction.atomic
-def aggregates_fold(*, limit: int = 20_000) -> int:
+def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     """Fold pending votes into the aggregates, oldest first; returns how many were folded.
 
     Sums are added up in memory and each touched row is written once; Elo is replayed in vote order.
@@ -267,7 +269,7 @@ def leaderboard_refit(*, rounds: int | None = None, push: bool = True, reuse: bo
     the same; a vote moves one ladder, so typically one of the two bootstraps is skipped).
     """
     RefitState.objects.filter(pk=1).update(scheduled_at=None)  # votes from now on schedule the next one
-    while aggregates_fold() == 20_000:
+    while aggregates_fold() == FOLD_BATCH:
         pass
     computed_at = timezone.now()
     started = time.perf_counter()

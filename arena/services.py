@@ -78,16 +78,13 @@ def _clean_prompt(prompt: str | None) -> str:
     return prompt
 
 
-def _contenders_served(kind: str):
+def _contenders_served(kind: str) -> list[Contender]:
     """Ready contenders whose model's queue a live worker consumes: a side nobody would serve is
     never drawn (it would only time out)."""
     from workers.selectors import queues_served
 
-    queryset = contenders_ready(kind=kind)
     served = queues_served()
-    if served is None:
-        return queryset
-    return [c for c in queryset if c.model.queue_name in served]
+    return [c for c in contenders_ready(kind=kind) if served is None or c.model.queue_name in served]
 
 
 def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Contender, Contender]:
