@@ -79,10 +79,15 @@ def comparison_figures(runs: list[DiagnosticsRun]) -> dict:
 
 
 def contender_card(*, contender: Contender) -> dict:
-    """What the contender page shows: the model, energy per request, and its diagnostics."""
-    from arena.models import Response
+    """What the contender page shows: the model, energy per request, and its diagnostics.
 
-    done = Response.objects.filter(contender=contender, status=Response.Status.DONE)
+    Energy counts only answers of battles the public may see (revealed, or closed to votes): the
+    page must not tell which contenders a battle still being voted on drew, nor their joules.
+    """
+    from arena.models import Response
+    from arena.selectors import responses_public
+
+    done = responses_public().filter(contender=contender, status=Response.Status.DONE)
     energy = done.aggregate(
         responses=Count("id"), mean_joules=Avg("joules"), tokens=Sum("output_tokens"), total_joules=Sum("joules"),
     )

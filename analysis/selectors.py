@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
+import hmac
 import html
 import json
 import math
@@ -783,12 +784,21 @@ def counted_battles_q(prefix: str = "") -> Q:
     })
 
 
-def _own_records(*, kind, start, end) -> Iterator[BattleRecord]:
+def battle_export_key(battle_id: int) -> str:
+    """The key of one of our battles in exported logs: this arena's prefix (so a re-import is
+    recognised) and a keyed hash of the battle id, which nobody without the secret key can tie back
+    to the battle, its page or its session."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"battle:{battle_id}".encode(), hashlib.sha256).hexdigest()
+    return f"{instance_prefix()}-{digest[:20]}"
+
+
+def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterator[BattleRecord]:
     from arena.models import Vote
+    from arena.selectors import battles_public_q
 
     contenders = _contender_names()
-    prefix = instance_prefix()
-    votes = Vote.objects.filter(counted_battles_q("battle__"))
+    # Counted, and public under the blind protocol: revealed, or no longer open to votes.
+    votes = Vote.objects.filter(counted_battles_q("battle__"), battles_public_q("battle__", vote_path="", now=now))
     if kind:
         votes = votes.filter(battle__contender_a__model__kind=kind)
     if start:
@@ -808,7 +818,7 @@ def _own_records(*, kind, start, end) -> Iterator[BattleRecord]:
         name_a, family_a, kind_a = contenders[ca]
         name_b, family_b, _ = contenders[cb]
         yield BattleRecord(
-            key=f"{prefix}-{bid}", kind=kind_a, model_a=name_a, model_b=name_b, family_a=family_a,
+            key=battle_export_key(bid), kind=kind_a, model_a=name_a, model_b=name_b, family_a=family_a,
             family_b=family_b, winner=blind, tstamp=blind_at.timestamp(), winner_after=final or None,
             tstamp_after=final_at.timestamp() if final and final_at else None, energy_a_j=ja, energy_b_j=jb,
             output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa or "", energy_source_b=sb or "",
@@ -837,13 +847,15 @@ def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
 
 
 def battle_records(
-    *, kind: str | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None
+    *, kind: str | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> Iterator[BattleRecord]:
     """Every counted battle with a vote (ours and imported), in time order of the first vote.
 
-    A scan: O(votes). Named-mode battles, battles with an error or an identity leak never appear.
+    A scan: O(votes). Named-mode battles, battles with an error or an identity leak never appear, nor
+    battles still open to votes and not yet revealed (``arena.selectors.battles_public_q`` at ``now``).
     """
-    own = _own_records(kind=kind, start=start, end=end)
+    own = _own_records(kind=kind, start=start, end=end, now=now)
     imported = _imported_records(kind=kind, start=start, end=end)
     return heapq.merge(own, imported, key=lambda r: r.tstamp)
 

@@ -17,6 +17,7 @@ not exist yet.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -174,7 +176,33 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
     if choice not in _SCORE:
         raise ValueError(f"unknown choice {choice!r}")
     PendingVote.objects.create(battle=battle, ladder=ladder, choice=choice)
-    transaction.on_commit(leaderboard_refit_schedule, robust=True)
+    # The blind protocol: a vote is folded (made public) only once its battle is revealed or closed.
+    # The final vote reveals it now; a battle left after its blind vote is released by
+    # pending_votes_release when its vote window ends.
+    if _battle_public(battle.id):
+        transaction.on_commit(leaderboard_refit_schedule, robust=True)
+
+
+def _battle_public(battle_id: int, now: datetime | None = None) -> bool:
+    from arena.models import Battle
+    from arena.selectors import battles_public_q
+
+    return Battle.objects.filter(battles_public_q(now=now), id=battle_id).exists()
+
+
+def _pending_public(now: datetime | None = None):
+    """Pending votes whose battles the public may see counted (``arena.selectors.battles_public_q``)."""
+    from arena.selectors import battles_public_q
+
+    return PendingVote.objects.filter(battles_public_q("battle__", now=now))
+
+
+def pending_votes_release() -> bool:
+    """Schedule a refit when pending votes became public without a vote (their battle's window ended).
+
+    Run periodically by the workers (the heartbeat loop). Returns True when a refit was queued.
+    """
+    return _pending_public().exists() and leaderboard_refit_schedule()
 
 
 @transaction.atomic
@@ -188,7 +216,7 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     from arena.models import Response, Vote
 
     _fold_lock()
-    pending = list(PendingVote.objects.select_related("battle").order_by("id")[:limit])
+    pending = list(_pending_public().select_related("battle").order_by("id")[:limit])
     votes = [vote for vote in pending if vote.battle.counts_for_ranking]
     battle_ids = {vote.battle_id for vote in votes}
     contender_ids = sorted({cid for vote in votes for cid in (vote.battle.contender_a_id, vote.battle.contender_b_id)})
@@ -273,8 +301,10 @@ def leaderboard_refit(*, rounds: int | None = None, push: bool = True, reuse: bo
         pass
     computed_at = timezone.now()
     started = time.perf_counter()
-    latest = selectors.snapshot_latest() if reuse else None
-    data = selectors.leaderboard_compute(rounds=rounds, previous=latest.data if latest else None)
+    latest = selectors.snapshot_latest()
+    data = selectors.leaderboard_compute(rounds=rounds, previous=latest.data if latest and reuse else None)
+    if latest is not None and latest.data == json.loads(json.dumps(data, cls=DjangoJSONEncoder)):
+        return latest  # nothing changed: no new snapshot, nothing pushed (a new one would say "a vote came")
     with transaction.atomic():
         snapshot = LeaderboardSnapshot.objects.create(
             computed_at=computed_at, seconds=time.perf_counter() - started, data=data
@@ -320,6 +350,7 @@ def aggregates_rebuild() -> RebuildResult:
     are locked for the duration, so concurrent votes wait and are counted after.
     """
     from arena.models import Battle
+    from arena.selectors import battles_public_q
 
     # The scan below counts every vote committed so far: their pending rows go. Votes that commit
     # later wait for this transaction on PostgreSQL (the table lock) and are folded afterwards.
@@ -327,9 +358,14 @@ def aggregates_rebuild() -> RebuildResult:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {PendingVote._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
-    PendingVote.objects.all().delete()
+    # One moment for the whole rebuild: the battles it scans are exactly those whose pending rows go
+    # (battles still open to votes keep theirs, to be folded once public).
+    now = timezone.now()
+    _pending_public(now).delete()
     ids = set()
-    for pair in Battle.objects.filter(selectors.counted_battles_q(), vote__isnull=False).values_list(
+    for pair in Battle.objects.filter(
+        selectors.counted_battles_q(), battles_public_q(now=now), vote__isnull=False
+    ).values_list(
         "contender_a_id", "contender_b_id"
     ).distinct():
         ids.update(pair)
@@ -343,7 +379,7 @@ def aggregates_rebuild() -> RebuildResult:
         model.objects.all().delete()
     competitors = dict(Competitor.objects.values_list("name", "id"))
     battles = pair_rows = 0
-    for inputs in selectors.board_inputs_from_records(selectors.battle_records()).values():
+    for inputs in selectors.board_inputs_from_records(selectors.battle_records(now=now)).values():
         pair_counts, elo_rows = [], []
         for ladder in LADDERS:
             played: dict[str, int] = {}

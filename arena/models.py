@@ -1,7 +1,7 @@
 from django.db import models
-from django.utils.text import slugify
 
 from modelhub.models import Contender
+from modelhub.slugs import slug_unique
 
 
 class Choice(models.TextChoices):
@@ -30,7 +30,7 @@ class Corpus(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slugify(self.name)
+            self.slug = slug_unique(model_class=Corpus, name=self.name, fallback="corpus", instance_pk=self.pk)
         super().save(*args, **kwargs)
 
 

@@ -1,6 +1,6 @@
 """Reads of the arena: what a voter may see of a battle, at each stage."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -16,6 +16,34 @@ class Stage:
     FINAL_VOTE = "final_vote"
     REVEALED = "revealed"
     FAILED = "failed"
+    CLOSED = "closed"  # not voted on within ARENA_VOTE_WINDOW_S: energy and names are shown, votes refused
+
+
+def vote_window_start(*, now: datetime | None = None) -> datetime:
+    """Battles created before this moment take no more votes."""
+    return (now or timezone.now()) - timedelta(seconds=settings.ARENA_VOTE_WINDOW_S)
+
+
+def battles_public_q(prefix: str = "", *, vote_path: str | None = None, now: datetime | None = None) -> Q:
+    """The blind protocol as one rule: a battle may count in anything a person other than its owner
+    can see (contender pages, leaderboards, exports, energy tables, plots, counts) only once it is
+    revealed (final vote stored) or can no longer be voted on (failed, or its vote window has passed).
+
+    Every read that aggregates battles, responses or votes for the public goes through this filter
+    (``prefix`` reaches the battle from another model, e.g. ``"battle__"``; ``vote_path`` reaches its
+    vote, ``""`` when filtering votes themselves, which saves a join).
+    """
+    vote_path = f"{prefix}vote__" if vote_path is None else vote_path
+    return (
+        Q(**{f"{vote_path}final_choice__gt": ""})
+        | Q(**{f"{prefix}has_error": True})
+        | Q(**{f"{prefix}created_at__lt": vote_window_start(now=now)})
+    )
+
+
+def responses_public() -> QuerySet[Response]:
+    """Responses of battles that the public may see counted (:func:`battles_public_q`)."""
+    return Response.objects.filter(battles_public_q("battle__"))
 
 
 def battle_get_for_session(*, battle_id: int, session_key: str | None) -> Battle | None:
@@ -36,11 +64,15 @@ def battle_responses(*, battle: Battle) -> dict[str, Response]:
 def battle_stage(*, battle: Battle, responses: dict[str, Response]) -> str:
     vote = getattr(battle, "vote", None)
     if vote is not None:
-        return Stage.REVEALED if vote.final_choice else Stage.FINAL_VOTE
+        if vote.final_choice:
+            return Stage.REVEALED
+        return Stage.CLOSED if battle.created_at < vote_window_start() else Stage.FINAL_VOTE
     if not all(response.is_finished for response in responses.values()):
         return Stage.GENERATING
     if any(response.status != Response.Status.DONE for response in responses.values()):
         return Stage.FAILED
+    if battle.created_at < vote_window_start():
+        return Stage.CLOSED
     return Stage.BLIND_VOTE
 
 
@@ -83,8 +115,8 @@ def battle_state(*, battle: Battle) -> dict:
     responses = battle_responses(battle=battle)
     stage = battle_stage(battle=battle, responses=responses)
     vote = getattr(battle, "vote", None)
-    show_energy = vote is not None
-    show_names = stage == Stage.REVEALED or battle.mode == Battle.Mode.NAMED
+    show_energy = vote is not None or stage == Stage.CLOSED
+    show_names = stage in (Stage.REVEALED, Stage.CLOSED) or battle.mode == Battle.Mode.NAMED
     sides = {}
     for side, response in sorted(responses.items()):
         sides[side] = {
@@ -154,6 +186,20 @@ def votes_recent_count(
     # A vote is cast after its battle starts: the battle's indexed time narrows the scan.
     votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1))
     return _recent_count(votes, "blind_at", "battle__", session_key, client_ip, seconds, limit)
+
+
+def vote_cap_frees_in_s(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400) -> int:
+    """Seconds until the oldest of the recent votes of this session (or address) leaves the daily window."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1), blind_at__gte=since)
+    if session_key is not None:
+        votes = votes.filter(battle__session_key=session_key)
+    if client_ip is not None:
+        votes = votes.filter(battle__client_ip=client_ip)
+    oldest = votes.order_by("blind_at").values_list("blind_at", flat=True).first()
+    if oldest is None:
+        return 60
+    return max(1, int((oldest - since).total_seconds()) + 1)
 
 
 def prompt_asked_before(*, session_key: str, prompt_hash: str, seconds: int) -> bool:

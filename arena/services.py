@@ -21,6 +21,7 @@ from arena.selectors import (
     prompt_asked_before,
     responses_overdue,
     responses_worker_lost,
+    vote_cap_frees_in_s,
     votes_recent_count,
 )
 from modelhub.models import Contender
@@ -32,10 +33,11 @@ logger = logging.getLogger(__name__)
 class ArenaError(Exception):
     """A refusal with a message for the person and an HTTP status."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.retry_after_s = retry_after_s  # sent as Retry-After (429, 503)
 
 
 def _check_daily_vote_cap(*, session_key: str, client_ip: str | None) -> None:
@@ -43,10 +45,13 @@ def _check_daily_vote_cap(*, session_key: str, client_ip: str | None) -> None:
     if votes_recent_count(session_key=session_key, limit=per_session) >= per_session:
         raise ArenaError(
             f"You have cast today's {settings.ARENA_VOTES_PER_DAY_PER_SESSION} votes. Thank you! Come back tomorrow.",
-            429,
+            429, retry_after_s=vote_cap_frees_in_s(session_key=session_key),
         )
     if client_ip and votes_recent_count(client_ip=client_ip, limit=per_ip) >= per_ip:
-        raise ArenaError("Your network has reached today's vote limit. Please come back tomorrow.", 429)
+        raise ArenaError(
+            "Your network has reached today's vote limit. Please come back tomorrow.", 429,
+            retry_after_s=vote_cap_frees_in_s(client_ip=client_ip),
+        )
 
 
 def _check_queue_reachable() -> None:
@@ -56,15 +61,17 @@ def _check_queue_reachable() -> None:
         raise ArenaError(
             "The arena cannot start battles right now (its job queue is unavailable). "
             "Your earlier votes are safe; please try again in a minute.",
-            503,
+            503, retry_after_s=30,
         )
 
 
 def _check_rate_limits(*, session_key: str, client_ip: str | None) -> None:
     if battles_recent_count(session_key=session_key) >= settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION:
-        raise ArenaError("You are starting battles very quickly. Please wait a minute and try again.", 429)
+        raise ArenaError("You are starting battles very quickly. Please wait a minute and try again.", 429,
+                         retry_after_s=60)
     if client_ip and battles_recent_count(client_ip=client_ip) >= settings.ARENA_BATTLES_PER_MINUTE_PER_IP:
-        raise ArenaError("Too many battles from your network in the last minute. Please wait and try again.", 429)
+        raise ArenaError("Too many battles from your network in the last minute. Please wait and try again.", 429,
+                         retry_after_s=60)
 
 
 def _clean_prompt(prompt: str | None) -> str:
@@ -202,7 +209,17 @@ def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: st
     return Battle.objects.select_related("vote").get(id=battle_id)
 
 
+def _refuse_closed(current: str) -> None:
+    if current == Stage.CLOSED:
+        minutes = max(1, round(settings.ARENA_VOTE_WINDOW_S / 60))
+        raise ArenaError(
+            f"Voting on this battle has closed (battles take votes for {minutes} minutes after they start). "
+            "Start a new battle to vote again.", 409,
+        )
+
+
 def _vote_blind(battle: Battle, current: str, choice: str) -> None:
+    _refuse_closed(current)
     if current == Stage.GENERATING:
         raise ArenaError("Wait until both answers are complete before voting.", 409)
     if current == Stage.FAILED:
@@ -214,6 +231,7 @@ def _vote_blind(battle: Battle, current: str, choice: str) -> None:
 
 
 def _vote_final(battle: Battle, current: str, choice: str) -> None:
+    _refuse_closed(current)
     if current != Stage.FINAL_VOTE:
         message = "Vote on the answers first." if current in (Stage.BLIND_VOTE, Stage.GENERATING) else (
             "You already gave your final vote." if current == Stage.REVEALED else "This battle cannot be voted on."

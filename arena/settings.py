@@ -225,6 +225,12 @@ ARENA_SIDE_TIMEOUT_S = env_int("ARENA_SIDE_TIMEOUT_S", ARENA_GENERATION_TIMEOUT_
 CSRF_FAILURE_VIEW = "arena.views.csrf_failure"
 ARENA_MAX_CORPUS_BYTES = env_int("ARENA_MAX_CORPUS_BYTES", 20 * 1024 * 1024)
 ARENA_RETRIEVAL_TOP_K = env_int("ARENA_RETRIEVAL_TOP_K", 5)
+# A battle takes votes this long after it starts. Until its final vote is in (or this window has passed,
+# or it failed) nothing public counts it: the blind protocol (arena.selectors.battles_public_q).
+ARENA_VOTE_WINDOW_S = env_int("ARENA_VOTE_WINDOW_S", 3600)
+# /healthz shows its details (workers, queues per model) to staff, or to a request carrying this token
+# ("Authorization: Bearer <token>"); everyone else sees the overall status only.
+ARENA_HEALTH_TOKEN = os.environ.get("ARENA_HEALTH_TOKEN", "")
 
 # --- Leaderboard ---------------------------------------------------------------------------------
 ANALYSIS_REFIT_DELAY_S = env_float("ANALYSIS_REFIT_DELAY_S", 2.0)  # debounce: refit this long after a vote

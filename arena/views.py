@@ -1,5 +1,6 @@
 """Thin views: parse the request, call a service or selector, answer as a page or JSON."""
 
+import hmac
 import json
 import sys
 
@@ -43,7 +44,10 @@ def _payload(request: HttpRequest) -> dict:
 
 
 def _error(error: ArenaError) -> JsonResponse:
-    return JsonResponse({"error": error.message}, status=error.status)
+    response = JsonResponse({"error": error.message}, status=error.status)
+    if error.retry_after_s is not None:
+        response["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 def _page_context(mode: str) -> dict:
@@ -118,10 +122,26 @@ def battle_vote(request: HttpRequest, battle_id: int) -> JsonResponse:
     return JsonResponse({"battle": battle_state(battle=battle)})
 
 
+def _health_details_allowed(request: HttpRequest) -> bool:
+    """Staff, or a request carrying ARENA_HEALTH_TOKEN: worker and queue details name the models of
+    waiting battles, so strangers see the overall status only."""
+    token = settings.ARENA_HEALTH_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and hmac.compare_digest(given.encode(), token.encode()):
+        return True
+    try:
+        return bool(request.user.is_staff)
+    except DATABASE_UNAVAILABLE:  # the session lives in the database: while it is down, no staff
+        return False
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health_report()
-    response = JsonResponse(report, status=503 if report["status"] == "down" else 200)
+    status = 503 if report["status"] == "down" else 200
+    if not _health_details_allowed(request):
+        report = {"status": report["status"]}
+    response = JsonResponse(report, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -155,10 +175,19 @@ def _error_response(request: HttpRequest, status: int, title: str, message: str)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return _error_response(
-        request, 403, "Request refused",
-        "Your request was missing its security token. Reload the page and try again.",
-    )
+    """Say which check failed: a missing token, a wrong (stale) one, a missing cookie, another site."""
+    reason = reason.lower()
+    if "cookie" in reason:
+        message = ("Your browser did not send the arena's security cookie. Allow cookies for this site, "
+                   "reload the page and try again.")
+    elif "missing" in reason:
+        message = "Your request was missing its security token. Reload the page and try again."
+    elif "referer" in reason or "origin" in reason:
+        message = "This request came from another site or page, so it was refused. Open the arena itself and try again."
+    else:  # incorrect, wrong length, invalid characters: a token from an old page or an old session
+        message = ("Your request's security token did not match (the page may be out of date, or your session "
+                   "changed). Reload the page and try again.")
+    return _error_response(request, 403, "Request refused", message)
 
 
 def error_400(request: HttpRequest, exception=None) -> HttpResponse:

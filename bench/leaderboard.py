@@ -235,6 +235,9 @@ def ours_without_figures(rounds: int):
 
 def vote_cast_one(ids, rng, ladder: str) -> None:
     """One more vote, through the same service the arena calls (its own transaction)."""
+    from datetime import timedelta
+
+    from django.conf import settings
     from django.db import transaction
 
     from analysis.services import pair_counts_record
@@ -247,6 +250,9 @@ def vote_cast_one(ids, rng, ladder: str) -> None:
         for side, cid, joules in (("a", a, 12.0), ("b", b, 4.0)):
             Response.objects.create(battle=battle, side=side, contender_id=cid, status="done", output_tokens=80,
                                     joules=joules, energy_source="estimate")
+        if ladder != "energy":  # a blind vote is public (folded) once its battle's vote window has closed
+            closed = battle.created_at - timedelta(seconds=settings.ARENA_VOTE_WINDOW_S + 1)
+            Battle.objects.filter(id=battle.id).update(created_at=closed)
         Vote.objects.create(battle=battle, blind_choice="a", final_choice="b" if ladder == "energy" else "")
         pair_counts_record(battle=battle, ladder="blind", choice="a")
         if ladder == "energy":

@@ -1,13 +1,22 @@
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from modelhub.catalogue import CATALOGUE
 from modelhub.models import Contender, Model
-from modelhub.services import model_prepare_queue
+from modelhub.selectors import models_status
+from modelhub.services import contender_create_default, model_prepare_queue
 
 
 class ModelForm(forms.ModelForm):
+    create_contender = forms.BooleanField(
+        required=False, initial=True, label="Also create its contender",
+        help_text="A model battles through contenders (a model plus how it is run). Tick to create one now: "
+                  "greedy decoding, float32, named after the model. Add others later under Contenders.",
+    )
+
     class Meta:
         model = Model
         fields = ["name", "family", "maker", "kind", "source_type", "source"]
@@ -35,18 +44,43 @@ class ModelAdmin(admin.ModelAdmin):
         "prepared_path", "load_seconds", "prepare_seconds", "smoke_test_output", "created_at", "updated_at",
     ]
 
+    class Media:
+        js = ["modelhub/model_status.js"]  # polls status.json: status, progress and errors update live
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and "create_contender" in form.base_fields:  # offered when a model is added
+            form.base_fields = {k: v for k, v in form.base_fields.items() if k != "create_contender"}
+        return form
+
+    def get_urls(self):
+        status = path("status.json", self.admin_site.admin_view(self.status_json), name="modelhub_model_status")
+        return [status, *super().get_urls()]
+
+    def status_json(self, request: HttpRequest) -> JsonResponse:
+        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:500]
+        return JsonResponse({"models": models_status(ids=ids)})
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Model) -> str:
-        return format_html('<span class="model-status model-status-{}">{}</span>', obj.status, obj.status)
+        return format_html(
+            '<span class="model-status model-status-{}" data-model-id="{}" data-status-url="{}">{}</span>',
+            obj.status, obj.pk, reverse("admin:modelhub_model_status"), obj.status,
+        )
 
     @admin.display(description="Error")
     def error_display(self, obj: Model) -> str:
-        return format_html('<pre class="model-error" style="white-space: pre-wrap">{}</pre>', obj.error or "-")
+        return format_html(
+            '<pre class="model-error" data-model-id="{}" style="white-space: pre-wrap">{}</pre>',
+            obj.pk, obj.error or "-",
+        )
 
     @admin.display(description="Progress")
     def progress_display(self, obj: Model) -> str:
         return format_html(
-            '<progress max="100" value="{}"></progress> {}', round(obj.progress * 100), obj.progress_text
+            '<span class="model-progress" data-model-id="{}"><progress max="100" value="{}"></progress> '
+            '<span class="model-progress-text">{}</span></span>',
+            obj.pk, round(obj.progress * 100), obj.progress_text,
         )
 
     def save_model(self, request, obj: Model, form, change: bool) -> None:
@@ -54,7 +88,15 @@ class ModelAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if source_changed:
             model_prepare_queue(model=obj)
-            messages.info(request, f"Preparation of {obj.name} queued; its status updates on this page.")
+            messages.info(request, f"Preparation of {obj.name} queued; its status updates live on this page.")
+        if not change and form.cleaned_data.get("create_contender"):
+            contender = contender_create_default(model=obj)
+            messages.info(request, f"Contender “{contender.name}” created: it enters battles once the model is ready.")
+        elif not obj.contenders.exists():
+            add_url = reverse("admin:modelhub_contender_add") + f"?model={obj.pk}"
+            messages.warning(request, format_html(
+                "{} has no contender, so it cannot battle. <a href=\"{}\">Add a contender</a>.", obj.name, add_url
+            ))
 
     @admin.action(description="Prepare again")
     def prepare_again(self, request, queryset) -> None:

@@ -1,6 +1,7 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils.text import slugify
+
+from modelhub.slugs import slug_unique
 
 
 class Model(models.Model):
@@ -57,7 +58,7 @@ class Model(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slugify(self.name)
+            self.slug = slug_unique(model_class=Model, name=self.name, fallback="model", instance_pk=self.pk)
         super().save(*args, **kwargs)
 
     @property
@@ -116,7 +117,7 @@ class Contender(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slugify(self.name)
+            self.slug = slug_unique(model_class=Contender, name=self.name, fallback="contender", instance_pk=self.pk)
         super().save(*args, **kwargs)
 
     @property

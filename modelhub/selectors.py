@@ -17,3 +17,9 @@ def contenders_ready(*, kind: str | None = None) -> QuerySet[Contender]:
 
 def models_not_ready() -> QuerySet[Model]:
     return Model.objects.exclude(status=Model.Status.READY)
+
+
+def models_status(*, ids: list[int]) -> list[dict]:
+    """Status, progress and error of some models: what the admin pages poll while they prepare."""
+    rows = Model.objects.filter(id__in=ids).values("id", "status", "progress", "progress_text", "error")
+    return [row | {"progress": round(row["progress"] * 100)} for row in rows]

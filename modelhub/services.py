@@ -40,6 +40,16 @@ def bundled_models_register(*, queue_preparation: bool = False) -> list[Model]:
 
 
 @transaction.atomic
+def contender_create_default(*, model: Model) -> Contender:
+    """The contender a new model needs before it can battle: greedy, float32, named after the model
+    (or "<model> (default)" when a contender already has that name)."""
+    name = model.name
+    if Contender.objects.filter(name=name).exists():
+        name = f"{model.name} (default)"[:120]
+    return Contender.objects.create(model=model, name=name)
+
+
+@transaction.atomic
 def model_prepare_queue(*, model: Model) -> None:
     """Mark the model as waiting for preparation and queue the prepare task after commit."""
     from workers.tasks import prepare_model

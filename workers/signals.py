@@ -55,11 +55,20 @@ def _beat_once(worker, started_at) -> None:
     )
 
 
+def _periodic() -> None:
+    """Work that waits on the clock rather than on a request: votes of battles whose vote window
+    ended become public (the blind protocol) and are folded into the leaderboard."""
+    from analysis.services import pending_votes_release
+
+    pending_votes_release()
+
+
 def _beat(worker) -> None:
     started_at = timezone.now()
     while not _stop_beating.is_set():
         try:
             _beat_once(worker, started_at)
+            _periodic()
         except Exception:  # noqa: BLE001 - a missed beat (database briefly away) is retried next time
             logger.warning("Heartbeat failed", exc_info=True)
         finally:

@@ -474,6 +474,8 @@
         return "Thanks for voting! The names are revealed below.";
       case "failed":
         return "One of the models did not finish, so this battle cannot be voted on. Try another battle.";
+      case "closed":
+        return "Voting on this battle has closed. Here is the energy each answer used, and who wrote it.";
       default:
         return "";
     }
@@ -515,7 +517,7 @@
     // Energy: shown once the blind vote is in (the server sends it only then).
     const sides = battle.sides || {};
     const hasEnergy = SIDES.some((side) => sides[side] && sides[side].energy);
-    const showEnergy = (stage === "final_vote" || stage === "revealed") && hasEnergy;
+    const showEnergy = (stage === "final_vote" || stage === "revealed" || stage === "closed") && hasEnergy;
     setHidden(els.energyPanel, !showEnergy);
     if (showEnergy) {
       const summary = battle.energy_summary && typeof battle.energy_summary === "object" ? battle.energy_summary : null;
@@ -523,7 +525,7 @@
       if (els.blindChoiceText) els.blindChoiceText.textContent = blind ? "Your blind vote: " + choiceLabel(blind) + "." : "";
       for (const side of SIDES) renderEnergySide(side, sides[side] && sides[side].energy, blind === side);
     }
-    setHidden(els.finalVote, !showEnergy);
+    setHidden(els.finalVote, !showEnergy || stage === "closed");
 
     // Names: the server sends them only after the final vote.
     for (const side of SIDES) renderName(side, sides[side] ? sides[side].contender : null);

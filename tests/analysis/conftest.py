@@ -1,6 +1,10 @@
 """Fixtures of the analysis tests: contenders (the arena's factory), finished battles, votes."""
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.db.models import F
 
 from arena.models import Battle, Response
 from arena.services import vote_cast
@@ -28,16 +32,25 @@ def make_battle(make_contender):  # noqa: F811
     return make
 
 
+def close_voting(battle: Battle) -> None:
+    """Move a battle's start past the vote window: it is closed, hence public (the blind protocol)."""
+    window = timedelta(seconds=settings.ARENA_VOTE_WINDOW_S + 1)
+    Battle.objects.filter(id=battle.id).update(created_at=F("created_at") - window)
+
+
 @pytest.fixture
 def vote():
     """Cast the blind vote and, if given, the vote after the energy reveal, through the arena service;
-    then fold them into the aggregates, as the refit task does."""
+    then fold them into the aggregates, as the refit task does. A battle left without its final vote
+    is closed first (its vote window passed), since only then may the public see it counted."""
     from analysis.services import aggregates_fold
 
     def cast(battle: Battle, blind: str, final: str | None = None) -> Battle:
         vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice=blind)
         if final is not None:
             vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="final", choice=final)
+        else:
+            close_voting(battle)
         aggregates_fold()
         return battle
 

@@ -66,7 +66,7 @@ async def test_a_vote_reaches_open_pages_through_the_debounced_celery_refit(
     await communicator.receive_json_from(timeout=5)
 
     battle = await sync_to_async(make_battle)(alpha, beta)
-    await sync_to_async(vote)(battle, "b")  # commits: the refit task is queued, a worker runs it
+    await sync_to_async(vote)(battle, "b", "b")  # the final vote commits: the refit task is queued, a worker runs it
     message = await _receive_update(communicator, timeout=60)
     names = [row["name"] for row in message["summary"]["chat"]["blind"]]
     assert names == ["Beta", "Alpha"]

@@ -24,6 +24,7 @@ from analysis.ratings import PairCounts, leaderboard, online_elo
 from analysis.services import aggregates_fold, aggregates_rebuild, leaderboard_refit, pair_counts_record
 from arena.models import Battle, Vote
 from arena.services import vote_cast
+from tests.analysis.conftest import close_voting
 
 
 def counts_table() -> dict:
@@ -91,6 +92,7 @@ def test_a_battle_flagged_after_its_vote_is_not_folded(trio, make_battle):
     vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
     assert PendingVote.objects.count() == 1 and not PairCount.objects.exists()  # pending until the fold
     Battle.objects.filter(id=battle.id).update(identity_leak=True)
+    close_voting(battle)
     assert aggregates_fold() == 1
     assert not PairCount.objects.exists() and not PendingVote.objects.exists()
 
@@ -199,16 +201,16 @@ def test_refit_is_scheduled_once_per_pending_window(trio, make_battle, vote, mon
     with django_capture_on_commit_callbacks(execute=True):
         vote(make_battle(alpha, beta), "a", "b")
     with django_capture_on_commit_callbacks(execute=True):
-        vote(make_battle(alpha, beta), "b")
-    assert calls == [{"countdown": 1.5}]  # three votes, one refit pending
+        vote(make_battle(alpha, beta), "b", "b")
+    assert calls == [{"countdown": 1.5}]  # four votes, one refit pending
     leaderboard_refit(push=False, rounds=1)  # the refit clears the flag ...
     with django_capture_on_commit_callbacks(execute=True):
-        vote(make_battle(alpha, beta), "tie")
+        vote(make_battle(alpha, beta), "tie", "tie")
     assert len(calls) == 2  # ... so the next vote schedules the next one
     # a refit scheduled long ago that never ran (a lost task) is scheduled again
     RefitState.objects.update(scheduled_at=timezone.now() - timedelta(minutes=10))
     with django_capture_on_commit_callbacks(execute=True):
-        vote(make_battle(alpha, beta), "tie")
+        vote(make_battle(alpha, beta), "tie", "tie")
     assert len(calls) == 3
 
 
@@ -219,7 +221,7 @@ def test_a_broker_failure_does_not_fail_the_vote(trio, make_battle, vote, monkey
 
     monkeypatch.setattr("analysis.tasks.refit_leaderboard.apply_async", refuse)
     with django_capture_on_commit_callbacks(execute=True):
-        battle = vote(make_battle(*trio[:2]), "a")
+        battle = vote(make_battle(*trio[:2]), "a", "a")  # the final vote makes it public: a refit is due
     assert Vote.objects.filter(battle=battle).exists()
     assert RefitState.objects.get().scheduled_at is None  # the next vote tries again
 
@@ -272,6 +274,8 @@ def test_concurrent_votes_lose_no_count(make_contender, make_battle, monkeypatch
     monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: False)
     alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
     battles = [make_battle(alpha, beta) for _ in range(24)]
+    for battle in battles:
+        close_voting(battle)  # public: folded without a final vote
     errors, barrier = [], threading.Barrier(8)
 
     def work(chunk):
@@ -319,3 +323,58 @@ def test_reusing_the_previous_snapshot_gives_the_same_board(trio, make_battle, v
     warm = leaderboard_refit(push=False, rounds=8).data
     assert warm == leaderboard_refit(push=False, rounds=8, reuse=False).data
     assert warm["boards"]["chat"]["ladders"]["blind"]["battles"] == 22
+
+
+def test_votes_stay_pending_until_the_battle_is_revealed_or_closed(trio, make_battle, monkeypatch):
+    from analysis.services import pending_votes_release
+
+    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: True)  # its own tests are above
+    revealed, left = make_battle(*trio[:2]), make_battle(*trio[:2])
+    for battle in (revealed, left):
+        vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
+    assert aggregates_fold() == 0 and PendingVote.objects.count() == 2  # blind votes: nothing public yet
+    assert pending_votes_release() is False
+    vote_cast(battle_id=revealed.id, session_key=revealed.session_key, stage="final", choice="b")
+    assert aggregates_fold() == 2  # the revealed battle's two votes
+    assert sorted(PairCount.objects.values_list("ladder", "count")) == [("blind", 1), ("energy", 1)]
+    close_voting(left)  # its vote window ends without a final vote
+    assert pending_votes_release() is True  # the workers' periodic check queues the refit
+    assert aggregates_fold() == 1
+    assert PairCount.objects.get(ladder="blind", outcome="a").count == 2 and not PendingVote.objects.exists()
+
+
+def test_the_blind_vote_queues_no_refit_and_the_final_vote_does(
+    trio, make_battle, monkeypatch, django_capture_on_commit_callbacks
+):
+    scheduled = []
+    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: scheduled.append(1))
+    battle = make_battle(*trio[:2])
+    with django_capture_on_commit_callbacks(execute=True):
+        vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
+    assert scheduled == []
+    with django_capture_on_commit_callbacks(execute=True):
+        vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="final", choice="a")
+    assert scheduled == [1]
+
+
+def test_a_refit_that_changes_nothing_keeps_the_snapshot(trio, make_battle, vote):
+    vote(make_battle(*trio[:2]), "a", "b")
+    first = leaderboard_refit(push=False, rounds=8)
+    assert leaderboard_refit(push=False, rounds=8).id == first.id
+    unrevealed = make_battle(*trio[:2])
+    vote_cast(battle_id=unrevealed.id, session_key=unrevealed.session_key, stage="blind", choice="b")
+    assert leaderboard_refit(push=False, rounds=8).id == first.id  # a blind vote shows nowhere
+    vote(make_battle(*trio[:2]), "b", "b")
+    assert leaderboard_refit(push=False, rounds=8).id != first.id
+
+
+def test_a_rebuild_keeps_the_votes_of_battles_still_open(trio, make_battle, vote):
+    vote(make_battle(*trio[:2]), "a", "a")
+    open_battle = make_battle(*trio[:2])
+    vote_cast(battle_id=open_battle.id, session_key=open_battle.session_key, stage="blind", choice="b")
+    aggregates_rebuild()
+    assert PendingVote.objects.filter(battle=open_battle).count() == 1
+    assert PairCount.objects.get(ladder="blind").outcome == "a"
+    vote_cast(battle_id=open_battle.id, session_key=open_battle.session_key, stage="final", choice="b")
+    aggregates_fold()
+    assert sorted(PairCount.objects.filter(ladder="blind").values_list("outcome", "count")) == [("a", 1), ("b", 1)]

@@ -106,7 +106,8 @@ def own_redis(redis_services, settings):
     channel_layers.backends = {}
 
 
-def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes, asgi_server):
+def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes, asgi_server, settings):
+    settings.ARENA_HEALTH_TOKEN = "faults-token"
     Contender.objects.update(max_new_tokens=12)
     queues = ["default", smollm2.queue_name]
     worker = worker_processes("arena-worker-1", queues, env={"REDIS_URL": own_redis.url})
@@ -135,7 +136,7 @@ def test_redis_stopped_then_started_again(smollm2, own_redis, worker_processes, 
     assert Battle.objects.count() == 1
     # The vote after the energy reveal needs only the database.
     assert client.post(f"/arena/battles/{first}/vote/", {"stage": "final", "choice": "b"}, **csrf).status_code == 200
-    health = client.get("/healthz").json()
+    health = client.get("/healthz", HTTP_AUTHORIZATION="Bearer faults-token").json()
     assert health["status"] == "degraded" and health["redis"]["ok"] is False
 
     own_redis.start()

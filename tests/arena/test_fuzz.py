@@ -24,7 +24,6 @@ from django.contrib import admin
 from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpResponse
 from django.test import Client
-from django.urls import URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as fuzz_settings
@@ -34,6 +33,7 @@ from analysis.models import LeaderboardSnapshot
 from arena.asgi import application
 from arena.models import Battle, Response, Vote
 from tests.arena.test_services import finish
+from tests.routes import routes
 
 # Rows a refused request must never create or delete (the issue's list), plus a few neighbours.
 STORED = [
@@ -53,19 +53,7 @@ def _counts() -> dict[str, int]:
 # --- the routes -----------------------------------------------------------------------------------
 
 
-def _routes(patterns, prefix=()):
-    """Chains of patterns down to every view; the admin has its own test below."""
-    for entry in patterns:
-        chain = (*prefix, entry.pattern)
-        if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
-                continue
-            yield from _routes(entry.url_patterns, chain)
-        else:
-            yield chain
-
-
-ROUTES = {"/" + "".join(str(pattern) for pattern in chain): chain for chain in _routes(get_resolver().url_patterns)}
+ROUTES = routes()
 JSON_PREFIXES = ("/arena/battles", "/api/", "/healthz")
 
 

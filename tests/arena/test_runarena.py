@@ -41,7 +41,8 @@ def launcher_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     # A short data dir: the embedded Redis listens on a unix socket inside it.
     data_dir = Path(f"/tmp/arena-launch-{os.getpid()}")
-    env.update(ARENA_DATA_DIR=str(data_dir), ARENA_WARM_MODELS="0", ARENA_HEARTBEAT_S="1")
+    env.update(ARENA_DATA_DIR=str(data_dir), ARENA_WARM_MODELS="0", ARENA_HEARTBEAT_S="1",
+               ARENA_HEALTH_TOKEN=HEALTH_TOKEN)
     yield env, data_dir
     subprocess.run(["rm", "-rf", str(data_dir)], check=False)
 
@@ -54,10 +55,19 @@ def test_worker_queue_plan_deals_model_queues_out_once_and_default_to_all():
     assert worker_queue_plan(queues, 0) == [["default", *queues]]
 
 
+HEALTH_TOKEN = "launcher-test-token"
+
+
+def _health_details(port: int) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz",
+                                     headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
+    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+
 def _healthz(port: int, workers: int, timeout_s: float = 30) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
-        report = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        report = _health_details(port)
         if report["workers"]["alive"] >= workers or time.monotonic() > deadline:
             return report
         time.sleep(0.5)
@@ -103,7 +113,7 @@ def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_
         os.kill(killed["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while True:
-            report = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+            report = _health_details(port)
             again = [w for w in report["workers"]["seen"] if w["hostname"] == killed["hostname"]]
             if again and again[0]["alive"] and again[0]["pid"] != killed["pid"]:
                 break

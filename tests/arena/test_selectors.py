@@ -52,3 +52,61 @@ def test_battle_is_only_visible_to_its_session(battle):
     assert battle_get_for_session(battle_id=battle.id, session_key="owner") == battle
     assert battle_get_for_session(battle_id=battle.id, session_key="other") is None
     assert battle_get_for_session(battle_id=battle.id, session_key=None) is None
+
+
+def _close(battle, settings) -> None:
+    from datetime import timedelta
+
+    from arena.models import Battle
+
+    Battle.objects.filter(id=battle.id).update(
+        created_at=battle.created_at - timedelta(seconds=settings.ARENA_VOTE_WINDOW_S + 1)
+    )
+
+
+def _public_ids() -> set[int]:
+    from arena.models import Battle
+    from arena.selectors import battles_public_q
+
+    return set(Battle.objects.filter(battles_public_q()).values_list("id", flat=True))
+
+
+def test_a_battle_is_public_once_revealed_failed_or_closed(make_contender, settings):
+    from arena.models import Battle
+    from arena.selectors import responses_public
+
+    make_contender(family="Fam"), make_contender(family="Fam")
+    revealed, blind_only, unvoted, failed, closed = (battle_create(prompt=f"p{i}", session_key="owner")
+                                                     for i in range(5))
+    for battle in (revealed, blind_only, unvoted, closed):
+        finish(battle)
+    finish(failed, status="failed")
+    Battle.objects.filter(id=failed.id).update(has_error=True)
+    assert _public_ids() == {failed.id}
+    vote_cast(battle_id=revealed.id, session_key="owner", stage="blind", choice="a")
+    vote_cast(battle_id=blind_only.id, session_key="owner", stage="blind", choice="a")
+    assert _public_ids() == {failed.id}  # a blind vote reveals nothing yet
+    vote_cast(battle_id=revealed.id, session_key="owner", stage="final", choice="a")
+    _close(closed, settings)
+    assert _public_ids() == {failed.id, revealed.id, closed.id}
+    assert {r.battle_id for r in responses_public()} == {failed.id, revealed.id, closed.id}
+    settings.ARENA_VOTE_WINDOW_S = 0  # every window has passed: everything is public
+    assert _public_ids() == {revealed.id, blind_only.id, unvoted.id, failed.id, closed.id}
+
+
+@pytest.mark.parametrize("voted", [False, True], ids=["unvoted", "after-the-blind-vote"])
+def test_a_closed_battle_refuses_votes_and_shows_energy_and_names(battle, settings, voted):
+    from arena.services import ArenaError
+
+    finish(battle, joules=(6.0, 2.0))
+    if voted:
+        vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
+    _close(battle, settings)
+    state = battle_state(battle=battle_get_for_session(battle_id=battle.id, session_key="owner"))
+    assert state["stage"] == "closed"
+    assert state["sides"]["a"]["energy"]["joules"] == 6.0
+    assert state["sides"]["b"]["contender"]["name"] == battle.contender_b.name
+    for stage in ("blind", "final"):
+        with pytest.raises(ArenaError, match="Voting on this battle has closed") as refused:
+            vote_cast(battle_id=battle.id, session_key="owner", stage=stage, choice="b")
+        assert refused.value.status == 409

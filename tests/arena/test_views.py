@@ -73,11 +73,13 @@ def test_unknown_page_is_a_friendly_404(browser):
     assert b"Traceback" not in page.content
 
 
-def test_healthz_reports_each_part(client, redis_services, transactional_db):
+def test_healthz_reports_each_part(client, redis_services, transactional_db, settings):
     from django.utils import timezone
 
     from workers.models import WorkerHeartbeat
 
+    settings.ARENA_HEALTH_TOKEN = "s3cret"
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer s3cret"
     report = client.get("/healthz").json()
     assert report["database"]["ok"] and report["redis"]["ok"] and report["web"]["ok"]
     assert report["status"] == "degraded" and report["workers"]["alive"] == 0  # no worker yet
@@ -90,13 +92,37 @@ def test_healthz_reports_each_part(client, redis_services, transactional_db):
     assert answer.json()["workers"]["seen"][0]["models_loaded"] == ["SmolLM2"]
 
 
+def test_healthz_details_only_for_staff_or_the_token(client, redis_services, transactional_db, settings,
+                                                     django_user_model):
+    from django.utils import timezone
+
+    from workers.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.create(hostname="w1@h", pid=7, started_at=timezone.now(), last_seen=timezone.now(),
+                                   queues=["default", "model.secret"], models_loaded=["SmolLM2"])
+    settings.ARENA_HEALTH_TOKEN = "s3cret"
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Bearer "}):
+        answer = client.get("/healthz", **headers)
+        assert answer.status_code == 200 and answer.json() == {"status": "ok"}, headers
+    assert "queues" in client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret").json()
+    settings.ARENA_HEALTH_TOKEN = ""  # no token set: none is accepted, not even an empty one
+    assert client.get("/healthz", HTTP_AUTHORIZATION="Bearer ").json() == {"status": "ok"}
+    client.force_login(django_user_model.objects.create_user("someone", password="x"))
+    assert client.get("/healthz").json() == {"status": "ok"}
+    client.force_login(django_user_model.objects.create_user("ops", password="x", is_staff=True))
+    report = client.get("/healthz").json()
+    assert report["workers"]["seen"][0]["queues"] == ["default", "model.secret"] and "default" in report["queues"]
+
+
 def test_healthz_when_redis_is_unreachable_is_degraded(client, transactional_db, settings):
     settings.REDIS_URL = "redis://127.0.0.1:9/0"
-    report = client.get("/healthz").json()
+    settings.ARENA_HEALTH_TOKEN = "s3cret"
+    report = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret").json()
     assert report["status"] == "degraded" and report["redis"]["ok"] is False and report["queues"] is None
 
 
-def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_contender, transactional_db):
+def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_contender, transactional_db, settings):
+    settings.ARENA_HEALTH_TOKEN = "s3cret"
     contender_a, contender_b = make_contender(family="Fam"), make_contender(family="Fam")
     client = Client(enforce_csrf_checks=True)
     client.get("/arena/")
@@ -120,7 +146,8 @@ def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_co
         vote = client.post(f"/arena/battles/{battle.id}/vote/", {"stage": "blind", "choice": "a"},
                            HTTP_X_CSRFTOKEN=token)
         create = client.post("/arena/battles/", {"prompt": "hello"}, HTTP_X_CSRFTOKEN=token)
-        health = client.get("/healthz")
+        health = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret")
+        public_health = client.get("/healthz")
     finally:
         connection.close()
         connection.settings_dict.clear()
@@ -134,5 +161,49 @@ def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_co
         assert "database is unavailable or too busy" in answer.json()["error"]
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["database"]["ok"] is False
+    assert public_health.status_code == 503 and public_health.json() == {"status": "down"}
     assert Battle.objects.count() == 1 and not battle.responses.exists()
     assert not Vote.objects.exists()
+
+
+def test_429_answers_say_when_to_retry(make_contender, settings):
+    make_contender(family="Fam"), make_contender(family="Fam")
+    settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION = 1
+    client = Client()
+    client.get("/arena/")
+    assert client.post("/arena/battles/", {"prompt": "one"}).status_code == 201
+    refused = client.post("/arena/battles/", {"prompt": "two"})
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+
+
+def test_429_of_the_daily_vote_cap_retries_when_the_oldest_vote_leaves_the_day(make_contender, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    make_contender(family="Fam"), make_contender(family="Fam")
+    settings.ARENA_VOTES_PER_DAY_PER_SESSION = 1
+    client = Client()
+    client.get("/arena/")
+    first = client.post("/arena/battles/", {"prompt": "one"}).json()["battle"]["id"]
+    finish(Battle.objects.get(id=first))
+    assert client.post(f"/arena/battles/{first}/vote/", {"stage": "blind", "choice": "a"}).status_code == 200
+    Vote.objects.update(blind_at=timezone.now() - timedelta(hours=23))  # leaves the day in about an hour
+    refused = client.post("/arena/battles/", {"prompt": "two"})
+    assert refused.status_code == 429
+    assert 3500 <= int(refused["Retry-After"]) <= 3700
+
+
+@pytest.mark.parametrize(("token", "message"), [
+    (None, "missing its security token"),
+    ("x" * 64, "did not match"),
+    ("short", "did not match"),
+])
+def test_csrf_failures_say_which_check_failed(token, message, transactional_db):
+    client = Client(enforce_csrf_checks=True)
+    client.get("/arena/")
+    headers = {"HTTP_X_CSRFTOKEN": token} if token else {}
+    refused = client.post("/arena/battles/", {"prompt": "hi"}, **headers)
+    assert refused.status_code == 403 and message in refused.json()["error"]
+    cookieless = Client(enforce_csrf_checks=True).post("/arena/battles/", {"prompt": "hi"}, HTTP_X_CSRFTOKEN="x" * 64)
+    assert cookieless.status_code == 403 and "cookie" in cookieless.json()["error"]

@@ -71,3 +71,74 @@ def test_registration_is_staff_only():
     answer = client.post("/admin/modelhub/model/add/", {"name": "X", "family": "f", "kind": "chat",
                                                           "source_type": "hf_folder", "source": "/x"})
     assert not Model.objects.filter(name="X").exists()
+
+
+def _add(client: Client, name: str, **extra) -> object:
+    return client.post("/admin/modelhub/model/add/", {
+        "name": name, "family": "f", "maker": "", "kind": "chat", "source_type": "hf_folder",
+        "source": f"/nonexistent/{abs(hash(name))}", **extra,
+    })
+
+
+def test_models_whose_names_share_a_slug_are_both_saved(staff_client, redis_services):
+    for name in ("My model", "My model!", "模型", "模型模型"):
+        answer = _add(staff_client, name, create_contender="on")
+        assert answer.status_code == 302, answer.content.decode()[:3000]
+    slugs = dict(Model.objects.values_list("name", "slug"))
+    assert slugs["My model"] == "my-model" and slugs["My model!"] == "my-model-2"
+    assert len(set(slugs.values())) == 4 and all(slugs.values())
+    assert all(model.queue_name != "model." for model in Model.objects.all())
+
+
+def test_adding_a_model_creates_its_contender_or_says_it_needs_one(staff_client, redis_services):
+    from modelhub.models import Contender
+
+    answer = _add(staff_client, "With", create_contender="on")
+    assert answer.status_code == 302
+    (contender,) = Contender.objects.filter(model__name="With")
+    assert contender.name == "With" and contender.decoding == "greedy" and contender.precision == "float32"
+    page = staff_client.get(answer["Location"]).content.decode()
+    assert "Contender “With” created" in page
+
+    answer = _add(staff_client, "Without")
+    assert answer.status_code == 302 and not Contender.objects.filter(model__name="Without").exists()
+    page = staff_client.get(answer["Location"]).content.decode()
+    without = Model.objects.get(name="Without")
+    assert "has no contender, so it cannot battle" in page
+    assert f"/admin/modelhub/contender/add/?model={without.id}" in page
+
+
+def test_status_json_is_for_staff_only(staff_client, redis_services):
+    model = Model.objects.create(name="Poll", family="f", kind="chat", source_type="hf_folder", source="/x",
+                                 status=Model.Status.PREPARING, progress=0.42, progress_text="Converting")
+    answer = staff_client.get(f"/admin/modelhub/model/status.json?ids={model.id},nonsense")
+    assert answer.json() == {"models": [{"id": model.id, "status": "preparing", "progress": 42,
+                                         "progress_text": "Converting", "error": ""}]}
+    stranger = Client().get(f"/admin/modelhub/model/status.json?ids={model.id}")
+    assert stranger.status_code == 302 and "/admin/login/" in stranger["Location"]
+    non_staff = Client()
+    non_staff.force_login(get_user_model().objects.create_user("plain", password="x"))
+    assert b"preparing" not in non_staff.get(f"/admin/modelhub/model/status.json?ids={model.id}").content
+
+
+@pytest.mark.browser
+def test_the_model_list_updates_its_status_live(staff_client, asgi_server, browser_page):
+    from tests.arena.test_browser import _db
+
+    model = _db(lambda: Model.objects.create(name="Live", family="f", kind="chat", source_type="hf_folder",
+                                             source="/x", status=Model.Status.PREPARING, progress=0.1,
+                                             progress_text="Loading"))
+    page = browser_page
+    page.goto(f"{asgi_server}/admin/login/?next=/admin/modelhub/model/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "a-long-password-1")
+    page.click("input[type=submit]")
+    badge = f".model-status[data-model-id='{model.id}']"
+    page.wait_for_selector(badge)
+    assert page.text_content(badge) == "preparing"
+    _db(lambda: Model.objects.filter(id=model.id).update(progress=0.6, progress_text="Smoke test"))
+    bar = f".model-progress[data-model-id='{model.id}'] progress"
+    page.wait_for_function(f"document.querySelector(\"{bar}\").value == 60", timeout=10_000)
+    ready = {"status": Model.Status.READY, "progress": 1.0, "progress_text": ""}
+    _db(lambda: Model.objects.filter(id=model.id).update(**ready))
+    page.wait_for_function(f"document.querySelector(\"{badge}\").textContent === 'ready'", timeout=10_000)
