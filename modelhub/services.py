@@ -42,10 +42,11 @@ def bundled_models_register(*, queue_preparation: bool = False) -> list[Model]:
 @transaction.atomic
 def contender_create_default(*, model: Model) -> Contender:
     """The contender a new model needs before it can battle: greedy, float32, named after the model
-    (or "<model> (default)" when a contender already has that name)."""
-    name = model.name
-    if Contender.objects.filter(name=name).exists():
-        name = f"{model.name} (default)"[:120]
+    (or "<model> (default)", "<model> (default 2)"… when a contender already has that name)."""
+    name, number = model.name, 1
+    while Contender.objects.filter(name=name).exists():
+        name = f"{model.name} (default{f' {number}' if number > 1 else ''})"
+        number += 1
     return Contender.objects.create(model=model, name=name)
 
 

@@ -105,3 +105,15 @@ def test_prepared_minilm_embeds_by_meaning(bundled_ready):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
     assert reading.source in {"estimate", "rapl", "nvml"} and reading.joules >= 0
+
+
+def test_the_default_contender_gets_a_free_name(db):
+    from modelhub.models import Contender, Model
+    from modelhub.services import contender_create_default
+
+    other = Model.objects.create(name="Other", family="f", kind="chat", source_type="hf_folder", source="/o")
+    Contender.objects.create(model=other, name="Same")
+    Contender.objects.create(model=other, name="Same (default)")
+    model = Model.objects.create(name="Same", family="f", kind="chat", source_type="hf_folder", source="/s")
+    contender = contender_create_default(model=model)
+    assert contender.name == "Same (default 2)" and contender.model == model and contender.slug == "same-default-2"
