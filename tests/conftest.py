@@ -87,6 +87,17 @@ def redis_services(redis_url, django_db_setup):
     channel_layers.backends = {}
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new channel layer object for each test. channels_redis binds its receive lock to the event
+    loop of the first receiver; a receiver left waiting in an earlier test's loop (a server thread that
+    stopped mid-receive) made a later test's websocket fail: "Lock ... bound to a different event loop"."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+
+
 @pytest.fixture
 def celery_worker_threads(redis_services, transactional_db):
     """A real Celery worker (threads pool, as `make run` uses) consuming every queue of the test."""
