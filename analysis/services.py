@@ -45,7 +45,7 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
-from analysis.selectors import BLIND, LADDERS, EnergySums, GeaSums
+from analysis.selectors import BLIND, ENERGY, LADDERS, EnergySums, GeaSums
 
 logger = logging.getLogger(__name__)
 
@@ -177,17 +177,10 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
         raise ValueError(f"unknown choice {choice!r}")
     PendingVote.objects.create(battle=battle, ladder=ladder, choice=choice)
     # The blind protocol: a vote is folded (made public) only once its battle is revealed or closed.
-    # The final vote reveals it now; a battle left after its blind vote is released by
-    # pending_votes_release when its vote window ends.
-    if _battle_public(battle.id):
+    # The final vote reveals it now (votes on closed or failed battles are refused); a battle left
+    # after its blind vote is released by pending_votes_release when its vote window ends.
+    if ladder == ENERGY:
         transaction.on_commit(leaderboard_refit_schedule, robust=True)
-
-
-def _battle_public(battle_id: int, now: datetime | None = None) -> bool:
-    from arena.models import Battle
-    from arena.selectors import battles_public_q
-
-    return Battle.objects.filter(battles_public_q(now=now), id=battle_id).exists()
 
 
 def _pending_public(now: datetime | None = None):

@@ -30,7 +30,7 @@ class Corpus(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slug_unique(model_class=Corpus, name=self.name, fallback="corpus", instance_pk=self.pk)
+            self.slug = slug_unique(model_class=Corpus, name=self.name, instance_pk=self.pk)
         super().save(*args, **kwargs)
 
 

@@ -63,17 +63,16 @@ def battle_responses(*, battle: Battle) -> dict[str, Response]:
 
 def battle_stage(*, battle: Battle, responses: dict[str, Response]) -> str:
     vote = getattr(battle, "vote", None)
-    if vote is not None:
-        if vote.final_choice:
-            return Stage.REVEALED
-        return Stage.CLOSED if battle.created_at < vote_window_start() else Stage.FINAL_VOTE
-    if not all(response.is_finished for response in responses.values()):
-        return Stage.GENERATING
-    if any(response.status != Response.Status.DONE for response in responses.values()):
-        return Stage.FAILED
+    if vote is None:
+        if not all(response.is_finished for response in responses.values()):
+            return Stage.GENERATING
+        if any(response.status != Response.Status.DONE for response in responses.values()):
+            return Stage.FAILED
+    elif vote.final_choice:
+        return Stage.REVEALED
     if battle.created_at < vote_window_start():
         return Stage.CLOSED
-    return Stage.BLIND_VOTE
+    return Stage.BLIND_VOTE if vote is None else Stage.FINAL_VOTE
 
 
 def tokens_per_second(response: Response) -> float | None:
@@ -175,6 +174,14 @@ def responses_worker_lost() -> QuerySet[Response]:
     return Response.objects.filter(status=Response.Status.RUNNING).filter(Exists(gone))
 
 
+def _votes_recent(*, session_key: str | None, client_ip: str | None, seconds: int) -> QuerySet[Vote]:
+    """Blind votes cast in the last `seconds` by one session or one network address."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    # A vote is cast after its battle starts: the battle's indexed time narrows the scan.
+    votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1))
+    return _recent(votes, "blind_at", "battle__", session_key, client_ip, seconds)
+
+
 def votes_recent_count(
     *, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400, limit: int | None = None
 ) -> int:
@@ -182,24 +189,17 @@ def votes_recent_count(
 
     Counting stops at `limit` (the cap), so a busy address costs at most that many rows per vote.
     """
-    since = timezone.now() - timedelta(seconds=seconds)
-    # A vote is cast after its battle starts: the battle's indexed time narrows the scan.
-    votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1))
-    return _recent_count(votes, "blind_at", "battle__", session_key, client_ip, seconds, limit)
+    votes = _votes_recent(session_key=session_key, client_ip=client_ip, seconds=seconds)
+    return votes[:limit].count() if limit is not None else votes.count()
 
 
 def vote_cap_frees_in_s(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 86400) -> int:
     """Seconds until the oldest of the recent votes of this session (or address) leaves the daily window."""
-    since = timezone.now() - timedelta(seconds=seconds)
-    votes = Vote.objects.filter(battle__created_at__gte=since - timedelta(hours=1), blind_at__gte=since)
-    if session_key is not None:
-        votes = votes.filter(battle__session_key=session_key)
-    if client_ip is not None:
-        votes = votes.filter(battle__client_ip=client_ip)
+    votes = _votes_recent(session_key=session_key, client_ip=client_ip, seconds=seconds)
     oldest = votes.order_by("blind_at").values_list("blind_at", flat=True).first()
     if oldest is None:
         return 60
-    return max(1, int((oldest - since).total_seconds()) + 1)
+    return max(1, int((oldest + timedelta(seconds=seconds) - timezone.now()).total_seconds()) + 1)
 
 
 def prompt_asked_before(*, session_key: str, prompt_hash: str, seconds: int) -> bool:
@@ -208,18 +208,16 @@ def prompt_asked_before(*, session_key: str, prompt_hash: str, seconds: int) -> 
 
 
 def battles_recent_count(*, session_key: str | None = None, client_ip: str | None = None, seconds: int = 60) -> int:
-    return _recent_count(Battle.objects, "created_at", "", session_key, client_ip, seconds)
+    return _recent(Battle.objects, "created_at", "", session_key, client_ip, seconds).count()
 
 
-def _recent_count(
-    queryset, time_field: str, battle_prefix: str, session_key, client_ip, seconds: int, limit: int | None = None
-) -> int:
+def _recent(queryset, time_field: str, battle_prefix: str, session_key, client_ip, seconds: int) -> QuerySet:
     queryset = queryset.filter(**{f"{time_field}__gte": timezone.now() - timedelta(seconds=seconds)})
     if session_key is not None:
         queryset = queryset.filter(**{f"{battle_prefix}session_key": session_key})
     if client_ip is not None:
         queryset = queryset.filter(**{f"{battle_prefix}client_ip": client_ip})
-    return queryset[:limit].count() if limit is not None else queryset.count()
+    return queryset
 
 
 def corpora_searchable() -> list[dict]:

@@ -58,7 +58,7 @@ class Model(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slug_unique(model_class=Model, name=self.name, fallback="model", instance_pk=self.pk)
+            self.slug = slug_unique(model_class=Model, name=self.name, instance_pk=self.pk)
         super().save(*args, **kwargs)
 
     @property
@@ -117,7 +117,7 @@ class Contender(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slug_unique(model_class=Contender, name=self.name, fallback="contender", instance_pk=self.pk)
+            self.slug = slug_unique(model_class=Contender, name=self.name, instance_pk=self.pk)
         super().save(*args, **kwargs)
 
     @property

@@ -33,7 +33,7 @@ from analysis.models import LeaderboardSnapshot
 from arena.asgi import application
 from arena.models import Battle, Response, Vote
 from tests.arena.test_services import finish
-from tests.routes import routes
+from tests.routes import PARAMETER, routes
 
 # Rows a refused request must never create or delete (the list), plus a few neighbours.
 STORED = [
@@ -62,7 +62,7 @@ def _json_promised(path: str) -> bool:
 
 
 def _example_path(route: str) -> str:
-    return re.sub(r"<(?:(\w+):)?\w+>", lambda match: "1" if match.group(1) == "int" else "x", route)
+    return PARAMETER.sub(lambda match: "1" if match.group(1) == "int" else "x", route)
 
 
 JSON_ROUTES = sorted(route for route in ROUTES if _json_promised(_example_path(route)))

@@ -44,4 +44,4 @@ def test_a_long_name_keeps_its_suffix_within_the_field(db):
 
 def test_the_own_slug_is_not_a_conflict(db):
     model = _model("Keep")
-    assert slug_unique(model_class=Model, name="Keep", fallback="model", instance_pk=model.pk) == "keep"
+    assert slug_unique(model_class=Model, name="Keep", instance_pk=model.pk) == "keep"
