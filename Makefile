@@ -26,11 +26,14 @@ browser-deps:
 		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)) || \
 		echo "chromium is missing and could not be installed: browser tests will be skipped")
 
+# The import layering first (pyproject.toml, [tool.importlinter]): a wrong-way import fails at once.
 test: $(STAMP) browser-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf var .pytest_cache

@@ -31,7 +31,7 @@ def diagnostics_run_create(
 @transaction.atomic
 def diagnostics_run_queue(*, contender: Contender, limit: int | None = DEFAULT_LIMIT) -> DiagnosticsRun:
     """Queue diagnostics on the built-in corpus in the worker that serves the contender's model."""
-    from workers.tasks import run_diagnostics
+    from analysis.tasks import run_diagnostics
 
     run = diagnostics_run_create(contender=contender, source=DiagnosticsRun.Source.CORPUS, limit=limit)
     run_diagnostics.apply_async_on_commit(args=[run.id], queue=contender.model.queue_name)
@@ -99,7 +99,8 @@ def diagnostics_run_execute(*, run_id: int, progress: ProgressCallback | None = 
                 loaded = runtime.encoder_get(path=model.prepared_path, precision=contender.precision)
                 report(0.05, f"Embedding {len(texts)} texts")
                 vectors, reading = runtime.embed(
-                    contender, texts, progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Embedded {d}/{n} texts")
+                    path=model.prepared_path, precision=contender.precision, texts=texts,
+                    progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Embedded {d}/{n} texts")
                 )
                 states, _ = token_states(loaded, texts[:ISOTROPY_TEXTS], pool=False)
             else:

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from workers.signals import on_heartbeat
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def refit_leaderboard() -> None:
@@ -9,3 +11,18 @@ def refit_leaderboard() -> None:
     from analysis.services import leaderboard_refit
 
     leaderboard_refit()
+
+
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3660)
+def run_diagnostics(run_id: int) -> None:
+    from analysis.diagnostics_services import diagnostics_run_execute
+
+    diagnostics_run_execute(run_id=run_id)
+
+
+@on_heartbeat
+def release_pending_votes() -> None:
+    """Votes of battles whose vote window ended become public (the blind protocol) and are folded."""
+    from analysis.services import pending_votes_release
+
+    pending_votes_release()

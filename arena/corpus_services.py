@@ -68,7 +68,7 @@ def corpus_embeddings_queue_missing(*, corpus: Corpus | None = None, requeue_unf
     `requeue_unfinished` also re-queues queued or running ones: at start-up their tasks may have
     been lost with a Redis that keeps nothing on disk (the embedded one).
     """
-    from workers.tasks import embed_corpus
+    from arena.tasks import embed_corpus
 
     corpora = [corpus] if corpus else list(Corpus.objects.all())
     queued = 0
@@ -121,7 +121,10 @@ def corpus_embedding_build(
 
     try:
         started = time.monotonic()
-        vectors, reading = runtime.embed(embedding.contender, texts, progress=report)
+        vectors, reading = runtime.embed(
+            path=embedding.contender.model.prepared_path, precision=embedding.contender.precision, texts=texts,
+            progress=report,
+        )
         path = _vectors_path(embedding)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npy")
@@ -160,7 +163,9 @@ def retrieval_search(*, contender: Contender, corpus: Corpus, query: str, k: int
 
     embedding = CorpusEmbedding.objects.get(corpus=corpus, contender=contender, status=CorpusEmbedding.Status.READY)
     vectors = _vectors(embedding.path)
-    query_vector, reading = runtime.embed(contender, [query])
+    query_vector, reading = runtime.embed(
+        path=contender.model.prepared_path, precision=contender.precision, texts=[query]
+    )
     scores = np.asarray(vectors @ query_vector[0], dtype=np.float32)
     best = top_k(scores, k)
     documents = {

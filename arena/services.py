@@ -24,6 +24,7 @@ from arena.selectors import (
     vote_cap_frees_in_s,
     votes_recent_count,
 )
+from arena.signals import vote_recorded
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
 
@@ -138,7 +139,7 @@ def battle_create(
 
     With `corpus` (a slug) it is a retrieval battle between two encoders on that corpus.
     """
-    from workers.tasks import generate_response, retrieve_response
+    from arena.tasks import generate_response, retrieve_response
 
     prompt = _clean_prompt(prompt)
     chosen_corpus = None
@@ -246,10 +247,8 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
 
 
 def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
-    """Pair-outcome counts move with the vote, in its transaction (the leaderboard refits from them)."""
-    from analysis.services import pair_counts_record
-
-    pair_counts_record(battle=battle, ladder=ladder, choice=choice)
+    """The leaderboard records the vote in its transaction (analysis listens: arena.signals)."""
+    vote_recorded.send(sender=Battle, battle=battle, ladder=ladder, choice=choice)
 
 
 # --- the worker side -----------------------------------------------------------------------------
@@ -327,8 +326,12 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
     if response is None:
         return None
     stream = _Stream(response)
+    contender = response.contender
     try:
-        result, reading = runtime.generate(response.contender, response.battle.prompt, on_token=stream)
+        result, reading = runtime.generate(
+            path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
+            prompt=response.battle.prompt, on_token=stream,
+        )
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
         logger.exception("Generation failed for response %s", response_id)
         return response_fail(response_id=response_id, error=f"The model failed to answer ({type(error).__name__}).")

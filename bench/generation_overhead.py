@@ -92,7 +92,7 @@ def environment_set(tmp: Path) -> None:
     """Point this process, and the children that inherit its environment, at the temporary services."""
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'arena.sqlite3'}"  # an absolute path: sqlite:////tmp/...
     os.environ["REDIS_URL"] = f"unix://{tmp / 'redis' / 'redis.sock'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["PYTHONUNBUFFERED"] = "1"
@@ -224,17 +224,18 @@ class Services:
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        from arena.embedded_redis import EmbeddedRedis
-        from arena.management.commands.runarena import _die_with_parent
+        from config.management.commands.runarena import _die_with_parent
+
+        from config.embedded_redis import EmbeddedRedis
 
         self.redis = EmbeddedRedis(self.tmp / "redis" / "redis.sock", preexec_fn=_die_with_parent).start()
         self._spawn("worker", [
-            sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+            sys.executable, "-m", "celery", "-A", "config.celery", "worker",
             "--pool", "threads", "--concurrency", str(self.concurrency), "--queues", ",".join(self.queues),
             "--hostname", "genbench@%h", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
         ], _die_with_parent)
         self._spawn("web", [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "arena.asgi:application",
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application",
         ], _die_with_parent)
 
     def _spawn(self, name: str, command: list[str], preexec: Callable[[], None]) -> None:
@@ -266,7 +267,7 @@ class Services:
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
         """Until the web server accepts connections and the worker answers a ping."""
-        from workers.celery import app
+        from config.celery import app
 
         deadline = time.monotonic() + timeout_s
         web_up = worker_up = False

@@ -184,9 +184,9 @@ def server_start(kind: str, processes: int, env: dict[str, str], log: Path) -> t
     ports = [s.getsockname()[1] for s in sockets]
     for s in sockets:
         s.close()
-    commands = [[sys.executable, "-m", "daphne", "-p", str(p), "-v", "0", "arena.asgi:application"] for p in ports]
+    commands = [[sys.executable, "-m", "daphne", "-p", str(p), "-v", "0", "config.asgi:application"] for p in ports]
     if kind == "uvicorn":
-        commands = [[sys.executable, "-m", "uvicorn", "arena.asgi:application", "--port", str(ports[0]), "--workers",
+        commands = [[sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(ports[0]), "--workers",
                      str(processes), "--lifespan", "off", "--no-access-log", "--log-level", "warning"]]
     with log.open("ab") as out:  # sessions of their own: stopping the group stops uvicorn's workers too
         return ports, [subprocess.Popen(c, cwd=ROOT, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT,
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     env = server_env(f"{args.postgres.rstrip('/')}/{args.database}", args.redis)
-    os.environ.update(env, DJANGO_SETTINGS_MODULE="arena.settings")
+    os.environ.update(env, DJANGO_SETTINGS_MODULE="config.settings")
     import django
 
     django.setup()

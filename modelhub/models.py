@@ -124,6 +124,20 @@ class Contender(models.Model):
     def kind(self) -> str:
         return self.model.kind
 
+    def decoding_config(self):
+        """How the runtime decodes for this contender (a plain value: workers.generation.DecodingConfig)."""
+        from workers.generation import DecodingConfig
+
+        return DecodingConfig(
+            method=self.decoding,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            contrastive_k=self.contrastive_k,
+            penalty_alpha=self.penalty_alpha,
+        )
+
     @property
     def family(self) -> str:
         return self.model.family

@@ -53,7 +53,7 @@ def contender_create_default(*, model: Model) -> Contender:
 @transaction.atomic
 def model_prepare_queue(*, model: Model) -> None:
     """Mark the model as waiting for preparation and queue the prepare task after commit."""
-    from workers.tasks import prepare_model
+    from modelhub.tasks import prepare_model
 
     Model.objects.filter(id=model.id).update(
         status=Model.Status.REGISTERED, error="", progress=0.0, progress_text="Waiting for a worker"

@@ -48,7 +48,7 @@ def redis_url(tmp_path_factory):
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    from arena.embedded_redis import EmbeddedRedis
+    from config.embedded_redis import EmbeddedRedis
 
     # Unix socket paths are limited to ~107 bytes: keep it short.
     directory = Path(tmp_path_factory.mktemp("redis", numbered=True))
@@ -75,8 +75,8 @@ def redis_services(redis_url, django_db_setup):
     from channels.layers import channel_layers
     from django.conf import settings
 
-    from arena.settings import celery_broker_url, channel_layer_settings
-    from workers.celery import app
+    from config.celery import app
+    from config.settings import celery_broker_url, channel_layer_settings
 
     settings.REDIS_URL = redis_url
     settings.CHANNEL_LAYERS = channel_layer_settings(redis_url, f"test{os.getpid()}")
@@ -103,8 +103,8 @@ def celery_worker_threads(redis_services, transactional_db):
     """A real Celery worker (threads pool, as `make run` uses) consuming every queue of the test."""
     from celery.contrib.testing.worker import start_worker
 
+    from config.celery import app
     from modelhub.models import Model
-    from workers.celery import app
 
     queues = ["default"] + [model.queue_name for model in Model.objects.all()]
     # A shared Redis may hold tasks of an earlier run whose rows no longer exist: start clean.
@@ -171,7 +171,7 @@ def asgi_server(redis_services, transactional_db):
     test database and settings)."""
     import uvicorn
 
-    from arena.asgi import application
+    from config.asgi import application
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
@@ -228,7 +228,7 @@ def worker_processes(redis_services, transactional_db, tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(name: str, queues: list[str], env: dict | None = None, timeout_s: float = 90) -> subprocess.Popen:
-        from workers.celery import app
+        from config.celery import app
 
         hostname = f"{name}@test"
         # A shared Redis may hold tasks of an earlier run whose rows no longer exist: start clean.
@@ -239,12 +239,12 @@ def worker_processes(redis_services, transactional_db, tmp_path):
         process_env = dict(
             os.environ, DATABASE_URL=_database_url(), REDIS_URL=redis_services, CHANNELS_PREFIX=f"test{os.getpid()}",
             ARENA_DATA_DIR=str(settings.ARENA_DATA_DIR), ARENA_HEARTBEAT_S="1", ARENA_WARM_MODELS="1",
-            DJANGO_SETTINGS_MODULE="arena.settings", PYTHONUNBUFFERED="1",
+            DJANGO_SETTINGS_MODULE="config.settings", PYTHONUNBUFFERED="1",
         )
         process_env.update(env or {})
         log = open(tmp_path / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery", "worker", "--pool", "threads",
+            [sys.executable, "-m", "celery", "-A", "config.celery", "worker", "--pool", "threads",
              "--concurrency", "2", "--queues", ",".join(queues), "--hostname", hostname, "--loglevel", "INFO",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,7 +1,9 @@
-"""The worker's view of inference: contenders in, text/vectors and energy readings out.
+"""The worker's view of inference: a prepared model's path and how to run it in, text/vectors and
+energy readings out.
 
-This is the Django-aware glue over the plain modules (loading, model_cache, generation, embedding,
-energy). Models are loaded once per worker process and kept warm in an LRU cache.
+The glue over the plain modules (loading, model_cache, generation, embedding, energy), configured by
+Django settings; it takes plain values, never the apps' models (they call it: the runtime is below them).
+Models are loaded once per worker process and kept warm in an LRU cache.
 """
 
 import threading
@@ -14,7 +16,6 @@ import numpy as np
 import torch
 from django.conf import settings
 
-from modelhub.models import Contender
 from workers import embedding, generation, loading
 from workers.energy import EnergyReading, select_meter
 from workers.model_cache import ModelCache
@@ -75,38 +76,29 @@ def _bytes_of(loaded) -> int:
     return int(loaded.bytes)
 
 
-def decoding_config(contender: Contender) -> generation.DecodingConfig:
-    return generation.DecodingConfig(
-        method=contender.decoding,
-        max_new_tokens=contender.max_new_tokens,
-        temperature=contender.temperature,
-        top_p=contender.top_p,
-        top_k=contender.top_k,
-        contrastive_k=contender.contrastive_k,
-        penalty_alpha=contender.penalty_alpha,
-    )
-
-
 def generate(
-    contender: Contender,
+    *,
+    path: str | Path,
+    precision: str,
+    decoding: generation.DecodingConfig,
     prompt: str,
     on_token: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     timeout_s: float | None = None,
 ) -> tuple[generation.GenerationResult, EnergyReading]:
     """Generate one answer, streaming text deltas to on_token, and measure its energy."""
-    lm = language_model_get(path=contender.model.prepared_path, precision=contender.precision)
+    lm = language_model_get(path=path, precision=precision)
     timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
     with _measured(lm.device) as measurement:
         deadline = time.monotonic() + timeout_s
         result = generation.generate(
-            lm, prompt, decoding_config(contender), on_token=on_token, deadline=deadline, should_stop=should_stop,
+            lm, prompt, decoding, on_token=on_token, deadline=deadline, should_stop=should_stop,
         )
     return result, measurement.reading
 
 
-def embed(contender: Contender, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
-    encoder = encoder_get(path=contender.model.prepared_path, precision=contender.precision)
+def embed(*, path: str | Path, precision: str, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
+    encoder = encoder_get(path=path, precision=precision)
     with _measured(encoder.device) as measurement:
         vectors = embedding.embed(encoder, texts, **kwargs)
     return vectors, measurement.reading

@@ -1,9 +1,14 @@
-"""Worker start-up and shutdown: warm the models of this worker's queues, and beat a heartbeat."""
+"""Worker start-up and shutdown: beat a heartbeat, and run the apps' clock-driven work with it.
+
+The runtime imports no app: the apps register here what it runs (`on_heartbeat`) and how it names
+the models it holds (`models_named_by`), from their own tasks modules.
+"""
 
 import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
@@ -13,26 +18,25 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 _stop_beating = threading.Event()
+_heartbeat_work: list[Callable[[], None]] = []
+_model_names: list[Callable[[list[str]], list[str]]] = []
 
 
-def _warm(queue_names: set[str]) -> None:
-    from modelhub.models import Model
-    from workers import runtime
-
-    for model in Model.objects.filter(status=Model.Status.READY).exclude(prepared_path=""):
-        if model.queue_name not in queue_names:
-            continue
-        try:
-            if model.kind == Model.Kind.ENCODER:
-                runtime.encoder_get(path=model.prepared_path)
-            else:
-                runtime.language_model_get(path=model.prepared_path)
-            logger.info("Warmed %s", model.name)
-        except Exception:  # noqa: BLE001 - a model that fails here fails visibly on its first request
-            logger.warning("Could not warm %s", model.name, exc_info=True)
+def on_heartbeat(function: Callable[[], None]) -> Callable[[], None]:
+    """Run `function` in every worker at each heartbeat: work that waits on the clock, not on a
+    request (expiry of jobs whose worker died, votes whose window ended)."""
+    if function not in _heartbeat_work:
+        _heartbeat_work.append(function)
+    return function
 
 
-def _queue_names(worker) -> set[str]:
+def models_named_by(function: Callable[[list[str]], list[str]]) -> Callable[[list[str]], list[str]]:
+    """How the heartbeat names the models this process holds, from their prepared paths."""
+    _model_names[:] = [function]
+    return function
+
+
+def queue_names(worker) -> set[str]:
     # worker_ready's sender is the worker's Consumer; its task consumer lists the queues it serves now
     # (add_consumer adds to them when this worker prepares a new model).
     task_consumer = getattr(worker, "task_consumer", None)
@@ -42,25 +46,26 @@ def _queue_names(worker) -> set[str]:
 def _beat_once(worker, started_at) -> None:
     from celery.worker import state
 
-    from modelhub.models import Model
     from workers import runtime
     from workers.services import worker_heartbeat_record
 
     paths = runtime.loaded_model_paths()
-    names = list(Model.objects.filter(prepared_path__in=paths).values_list("name", flat=True)) if paths else []
+    names = _model_names[0](paths) if _model_names and paths else paths
     worker_heartbeat_record(
         hostname=worker.hostname, pid=os.getpid(), machine=socket.gethostname(), device=runtime.current_device(),
-        queues=list(_queue_names(worker)), models_loaded=names, active_tasks=len(state.active_requests),
+        queues=list(queue_names(worker)), models_loaded=names, active_tasks=len(state.active_requests),
         started_at=started_at,
     )
 
 
-def _periodic() -> None:
-    """Work that waits on the clock rather than on a request: votes of battles whose vote window
-    ended become public (the blind protocol) and are folded into the leaderboard."""
-    from analysis.services import pending_votes_release
-
-    pending_votes_release()
+def _run_heartbeat_work() -> None:
+    for work in list(_heartbeat_work):
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - one failing job must not stop the others; retried next beat
+            logger.warning("Heartbeat work %s failed", getattr(work, "__name__", work), exc_info=True)
+        finally:
+            close_old_connections()
 
 
 def _beat(worker) -> None:
@@ -68,7 +73,7 @@ def _beat(worker) -> None:
     while not _stop_beating.is_set():
         try:
             _beat_once(worker, started_at)
-            _periodic()
+            _run_heartbeat_work()
         except Exception:  # noqa: BLE001 - a missed beat (database briefly away) is retried next time
             logger.warning("Heartbeat failed", exc_info=True)
         finally:
@@ -82,10 +87,6 @@ def worker_started(sender=None, **kwargs) -> None:
         return
     _stop_beating.clear()
     threading.Thread(target=_beat, args=(sender,), name="heartbeat", daemon=True).start()
-    if settings.ARENA_WARM_MODELS:
-        # In the background: the worker takes tasks at once; a request for a model still loading
-        # waits for that load (the model cache loads each key once).
-        threading.Thread(target=_warm, args=(_queue_names(sender),), name="warm-models", daemon=True).start()
 
 
 @worker_shutdown.connect

@@ -8,8 +8,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 
-from arena.asgi import application
 from arena.services import battle_create, vote_cast
+from config.asgi import application
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 

@@ -88,9 +88,9 @@ def own_redis(redis_services, settings):
     """A Redis of this test's own (the shared one must not be stopped), used by web side and worker."""
     from channels.layers import channel_layers
 
-    from arena.embedded_redis import EmbeddedRedis
-    from arena.settings import celery_broker_url, channel_layer_settings
-    from workers.celery import app
+    from config.celery import app
+    from config.embedded_redis import EmbeddedRedis
+    from config.settings import celery_broker_url, channel_layer_settings
 
     directory = Path(tempfile.mkdtemp(prefix="rf", dir="/tmp"))  # unix socket paths must be short
     server = EmbeddedRedis(directory / "r.sock").start()

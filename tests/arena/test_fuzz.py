@@ -30,8 +30,8 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from analysis.models import LeaderboardSnapshot
-from arena.asgi import application
 from arena.models import Battle, Response, Vote
+from config.asgi import application
 from tests.arena.test_services import finish
 from tests.routes import PARAMETER, routes
 

@@ -245,7 +245,7 @@ def test_a_side_that_cannot_be_queued_fails_visibly(two_chat, monkeypatch, djang
     """Redis goes away between the check and the publish: the publish is made to raise as kombu does."""
     from kombu.exceptions import OperationalError
 
-    from workers.tasks import generate_response
+    from arena.tasks import generate_response
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")

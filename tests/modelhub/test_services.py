@@ -99,7 +99,8 @@ def test_prepared_minilm_embeds_by_meaning(bundled_ready):
     assert model.embedding_dim == 384
     contender = model.contenders.get()
     vectors, reading = runtime.embed(
-        contender, ["A man is playing a guitar.", "A person plays guitar.", "The stock market fell today."]
+        path=model.prepared_path, precision=contender.precision,
+        texts=["A man is playing a guitar.", "A person plays guitar.", "The stock market fell today."]
     )
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

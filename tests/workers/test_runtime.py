@@ -9,6 +9,14 @@ from modelhub.models import Contender
 from workers import runtime
 
 
+def _generate(contender: Contender, prompt: str, **kwargs):
+    """The runtime takes plain values: the prepared path and how to decode."""
+    return runtime.generate(
+        path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
+        prompt=prompt, **kwargs,
+    )
+
+
 @pytest.fixture
 def smol(bundled_ready):
     bundled_ready("smollm2-135m-instruct")
@@ -17,21 +25,21 @@ def smol(bundled_ready):
 
 @pytest.mark.models
 def test_second_request_does_not_load_the_model_again(smol):
-    runtime.generate(smol, "Hi", timeout_s=60)
+    _generate(smol, "Hi", timeout_s=60)
     loads = runtime.model_cache.stats().loads
-    runtime.generate(smol, "Hello again", timeout_s=60)
+    _generate(smol, "Hello again", timeout_s=60)
     assert runtime.model_cache.stats().loads == loads
 
 
 @pytest.mark.models
 def test_energy_of_two_concurrent_requests_is_attributed_to_each(smol):
-    runtime.generate(smol, "warm up", timeout_s=60)
+    _generate(smol, "warm up", timeout_s=60)
     short = Contender(model=smol.model, name="short", decoding="greedy", max_new_tokens=4)
     long = Contender(model=smol.model, name="long", decoding="greedy", max_new_tokens=64)
     results = {}
 
     def run(contender: Contender) -> None:
-        results[contender.name] = runtime.generate(contender, "Tell me a long story about a dragon.", timeout_s=120)
+        results[contender.name] = _generate(contender, "Tell me a long story about a dragon.", timeout_s=120)
 
     cpu_before = time.process_time()
     threads = [threading.Thread(target=run, args=(c,)) for c in (short, long)]
@@ -68,8 +76,10 @@ def test_two_models_load_at_once_in_two_threads(bundled_ready):
                 errors.append(repr(error))
 
         threads = [
-            threading.Thread(target=run, args=("lm", lambda: runtime.generate(smol, "Hi", timeout_s=60))),
-            threading.Thread(target=run, args=("enc", lambda: runtime.embed(minilm, ["a guitar", "a piano"]))),
+            threading.Thread(target=run, args=("lm", lambda: _generate(smol, "Hi", timeout_s=60))),
+            threading.Thread(target=run, args=("enc", lambda: runtime.embed(
+                path=minilm.model.prepared_path, precision=minilm.precision, texts=["a guitar", "a piano"]
+            ))),
         ]
         for thread in threads:
             thread.start()
@@ -111,7 +121,7 @@ def test_a_fresh_worker_process_loads_several_models_at_once(bundled_ready):
 
     models = bundled_ready("smollm2-135m-instruct", "all-minilm-l6-v2", "all-mpnet-base-v2")
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="arena.settings", PYTHONPATH=str(root))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=str(root))
     args = [f"{m.kind}={m.prepared_path}" for m in models]
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", LOAD_AT_ONCE, *args], cwd=root, env=env,

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "config",  # the project wiring: its `runarena` command
     "arena",
     "modelhub",
     "workers",
@@ -75,8 +76,8 @@ MIDDLEWARE = [
     "arena.middleware.JsonMethodNotAllowedMiddleware",
 ]
 
-ROOT_URLCONF = "arena.urls"
-ASGI_APPLICATION = "arena.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 
 TEMPLATES = [

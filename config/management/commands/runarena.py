@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from arena.corpus_services import corpus_builtin_ensure, corpus_embeddings_queue_missing
-from arena.embedded_redis import EmbeddedRedis
+from config.embedded_redis import EmbeddedRedis
 from modelhub.models import Model
 from modelhub.services import bundled_models_register
 
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
         for number, queues in enumerate(plan, start=1):
             self._spawn(f"worker {number}", [
-                sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+                sys.executable, "-m", "celery", "-A", "config.celery", "worker",
                 "--pool", "threads", "--concurrency", str(options["concurrency"]),
                 "--queues", ",".join(queues), "--hostname", f"arena-worker-{number}@%h",
                 "--loglevel", "INFO", "--without-gossip", "--without-mingle",
@@ -129,12 +129,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Worker {number} serves: {', '.join(queues)}")
         self._spawn("web", [
             sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
-            "arena.asgi:application",
+            "config.asgi:application",
         ], env)
 
     def _wait_until_ready(self, options, timeout_s: float = 120.0) -> None:
         """Print the URL only once the web server answers and every worker replies to a ping."""
-        from workers.celery import app
+        from config.celery import app
 
         deadline = time.monotonic() + timeout_s
         workers = sum(1 for name, _ in self.children if name.startswith("worker"))
