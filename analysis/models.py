@@ -171,4 +171,4 @@ class RefitState(models.Model):
         return f"Refit scheduled at {self.scheduled_at}" if self.scheduled_at else "No refit pending"
 
 
-from analysis.diagnostics_models import DiagnosticsRun  # noqa: E402,F401 - the diagnostics app tables
+from analysis.diagnostics.models import DiagnosticsRun  # noqa: E402,F401 - the diagnostics app tables

@@ -15,7 +15,7 @@ def refit_leaderboard() -> None:
 
 @shared_task(acks_late=True, soft_time_limit=3600, time_limit=3660)
 def run_diagnostics(run_id: int) -> None:
-    from analysis.diagnostics_services import diagnostics_run_execute
+    from analysis.diagnostics.services import diagnostics_run_execute
 
     diagnostics_run_execute(run_id=run_id)
 

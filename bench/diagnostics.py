@@ -1,4 +1,4 @@
-"""Benchmark of the representation diagnostics kernels (analysis.diagnostics).
+"""Benchmark of the representation diagnostics kernels (analysis.diagnostics.metrics).
 
 Run from the repository root:  python bench/diagnostics.py  [--n 10000 --d 384 --no-model]
 
@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis import diagnostics as diag  # noqa: E402
-from analysis.sts import read_sts  # noqa: E402
+from analysis.diagnostics import metrics as diag  # noqa: E402
+from analysis.diagnostics.sts import read_sts  # noqa: E402
 
 STS_TEST = next(
     (p for p in (ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv",

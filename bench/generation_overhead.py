@@ -224,9 +224,8 @@ class Services:
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        from config.management.commands.runarena import _die_with_parent
-
         from config.embedded_redis import EmbeddedRedis
+        from config.management.commands.runarena import _die_with_parent
 
         self.redis = EmbeddedRedis(self.tmp / "redis" / "redis.sock", preexec_fn=_die_with_parent).start()
         self._spawn("worker", [

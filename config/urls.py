@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from analysis import diagnostics_views
+from analysis.diagnostics import views as diagnostics_views
 from arena import views
 
 urlpatterns = [

@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from config.management.commands.runarena import worker_queue_plan
 
+from config.management.commands.runarena import worker_queue_plan
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from analysis.diagnostics_models import DiagnosticsRun
-from analysis.diagnostics_services import diagnostics_run_create, diagnostics_run_execute
+from analysis.diagnostics.models import DiagnosticsRun
+from analysis.diagnostics.services import diagnostics_run_create, diagnostics_run_execute
 from modelhub.models import Contender, Model
 
 TABLE_KEYS = [

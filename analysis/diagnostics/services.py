@@ -9,9 +9,9 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from analysis import diagnostics
-from analysis.diagnostics_models import DiagnosticsRun
-from analysis.sts import positive_pairs, read_sts
+from analysis.diagnostics.metrics import embedding_metrics, isotropy, sts_spearman
+from analysis.diagnostics.models import DiagnosticsRun
+from analysis.diagnostics.sts import positive_pairs, read_sts
 from modelhub.models import Contender, Model
 
 logger = logging.getLogger(__name__)
@@ -141,15 +141,15 @@ def _metrics(vectors: np.ndarray, states: list[np.ndarray], extra: dict, report:
         index = extra["positive_index"]
         positives = (first[index], second[index]) if len(index) else None
     report(0.62, "Computing uniformity, spectrum, RankMe, IsoScore and hubness")
-    metrics = diagnostics.embedding_metrics(
+    metrics = embedding_metrics(
         vectors, positives=positives,
         progress=lambda f, text: report(0.62 + 0.33 * f, text),
     )
     if "gold" in extra:
-        metrics["sts_spearman"] = round(diagnostics.sts_spearman(first, second, extra["gold"]), 2)
+        metrics["sts_spearman"] = round(sts_spearman(first, second, extra["gold"]), 2)
         metrics["sts_pairs"] = extra["pairs"]
     report(0.96, "Computing token isotropy")
-    value = diagnostics.isotropy(states) if states else None
+    value = isotropy(states) if states else None
     metrics["isotropy"] = value if value is not None and np.isfinite(value) else None
     metrics["isotropy_texts"] = len(states)
     return metrics
@@ -163,7 +163,7 @@ def diagnostics_embeddings_metrics(*, path: Path, progress: ProgressCallback | N
         raise ValueError(f"{path} is not a .npy matrix ({error}).") from None
     if matrix.ndim != 2 or matrix.shape[0] < 2:
         raise ValueError(f"{path} holds an array of shape {matrix.shape}; expected (n ≥ 2, d).")
-    metrics = diagnostics.embedding_metrics(matrix.astype(np.float64), progress=progress)
+    metrics = embedding_metrics(matrix.astype(np.float64), progress=progress)
     metrics["texts"] = int(matrix.shape[0])
     metrics["representation"] = "given matrix"
     return metrics

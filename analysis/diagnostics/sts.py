@@ -60,5 +60,5 @@ def read_sts(path: Path, limit: int | None = None) -> list[StsPair]:
 
 def positive_pairs(pairs: Iterable[StsPair], threshold: float = 4.0) -> list[StsPair]:
     """Pairs with gold score ``>= threshold``: near-paraphrases, used as the positive pairs of
-    :func:`analysis.diagnostics.alignment`."""
+    :func:`analysis.diagnostics.metrics.alignment`."""
     return [p for p in pairs if p.score >= threshold]

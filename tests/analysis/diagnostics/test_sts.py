@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.sts import StsPair, positive_pairs, read_sts
+from analysis.diagnostics.sts import StsPair, positive_pairs, read_sts
 
 
 def _parseable_lines(path: Path) -> int:

@@ -2,7 +2,7 @@
 
 from django.db.models import Avg, Count, Sum
 
-from analysis.diagnostics_models import DiagnosticsRun
+from analysis.diagnostics.models import DiagnosticsRun
 from modelhub.models import Contender
 
 METRIC_COLUMNS = [

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from analysis import diagnostics as diag
-from analysis.sts import positive_pairs, read_sts
+from analysis.diagnostics import metrics as diag
+from analysis.diagnostics.sts import positive_pairs, read_sts
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

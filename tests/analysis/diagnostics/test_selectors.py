@@ -1,4 +1,4 @@
-from analysis.diagnostics_selectors import contender_card
+from analysis.diagnostics.selectors import contender_card
 from analysis.services import leaderboard_refit
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from analysis.diagnostics_models import DiagnosticsRun
+from analysis.diagnostics.models import DiagnosticsRun
 from modelhub.models import Contender
 
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from analysis.diagnostics_selectors import (
+from analysis.diagnostics.selectors import (
     METRIC_COLUMNS,
     comparison_figures,
     contender_card,
@@ -14,7 +14,7 @@ from analysis.diagnostics_selectors import (
     runs_in_progress,
     runs_latest_per_contender,
 )
-from analysis.diagnostics_services import diagnostics_run_queue
+from analysis.diagnostics.services import diagnostics_run_queue
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
 
