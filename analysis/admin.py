@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
+from analysis.leaderboard.services import aggregates_rebuild, leaderboard_refit
 from analysis.models import Competitor, ImportedBattle, LeaderboardSnapshot, PairCount
-from analysis.services import aggregates_rebuild, leaderboard_refit
 
 
 @admin.register(Competitor)

@@ -1,6 +1,6 @@
 """Tables of the leaderboard: running aggregates kept by each vote, imported battles, snapshots.
 
-Each counted vote moves the aggregates in its own transaction (``analysis.services.pair_counts_record``),
+Each counted vote moves the aggregates in its own transaction (``analysis.leaderboard.services.pair_counts_record``),
 so a refit reads O(contenders²) rows and never scans the votes:
 
 * ``PairCount``: unique (ladder, a, b, outcome) rows with counts, the input of Bradley-Terry;

@@ -7,6 +7,6 @@ from arena.signals import vote_recorded
 
 @receiver(vote_recorded)
 def _vote_to_leaderboard(sender, battle, ladder: str, choice: str, **kwargs) -> None:
-    from analysis.services import pair_counts_record
+    from analysis.leaderboard.services import pair_counts_record
 
     pair_counts_record(battle=battle, ladder=ladder, choice=choice)

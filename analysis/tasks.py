@@ -8,7 +8,7 @@ from workers.signals import on_heartbeat
 @shared_task(acks_late=True, ignore_result=True)
 def refit_leaderboard() -> None:
     """The debounced refit queued after votes (``services.leaderboard_refit_schedule``)."""
-    from analysis.services import leaderboard_refit
+    from analysis.leaderboard.services import leaderboard_refit
 
     leaderboard_refit()
 
@@ -23,6 +23,6 @@ def run_diagnostics(run_id: int) -> None:
 @on_heartbeat
 def release_pending_votes() -> None:
     """Votes of battles whose vote window ended become public (the blind protocol) and are folded."""
-    from analysis.services import pending_votes_release
+    from analysis.leaderboard.services import pending_votes_release
 
     pending_votes_release()

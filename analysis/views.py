@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from analysis.selectors import (
+from analysis.leaderboard.selectors import (
     Filters,
     battle_log_lines,
     battle_records,
@@ -17,7 +17,7 @@ from analysis.selectors import (
     leaderboard_view,
     snapshot_latest,
 )
-from analysis.services import leaderboard_refit
+from analysis.leaderboard.services import leaderboard_refit
 from modelhub.models import Model
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"

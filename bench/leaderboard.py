@@ -21,7 +21,7 @@ Timed, in the same run and on the same battles:
   ``/api/leaderboard.json``. Also without the plotly figures, which the refit stores for the page.
 * FastChat-style: load every battle row (model_a, model_b, winner, second vote, tstamp) from the
   database, as FastChat's ``clean_battle_data`` loads its log, then aggregate and fit both ladders
-  with the same kernel (``analysis.ratings.leaderboard``, ``--rounds`` rounds) and compute online
+  with the same kernel (``analysis.leaderboard.ratings.leaderboard``, ``--rounds`` rounds) and compute online
   Elo in time order. This is the cost that grows with the number of votes.
 * also: our own full scan (every vote with its two responses -> the same board as ours), the path
   the date filters take; its ratings must equal ours (checked).
@@ -82,7 +82,7 @@ def django_setup(url: str) -> None:
 
     call_command("migrate", verbosity=0)
     # The refit is timed here directly: no Celery task from the rebuild's commit.
-    from analysis import services
+    from analysis.leaderboard import services
 
     services.leaderboard_refit_schedule = lambda: False
 
@@ -218,8 +218,8 @@ def rows_copy(data, chunk: int = 100_000) -> None:
 def ours(rounds: int, reuse: bool = False):
     """Refit from the aggregates (cold: nothing reused from the previous snapshot), store the
     snapshot, then the JSON of /api/leaderboard.json."""
-    from analysis.selectors import Filters, leaderboard_view
-    from analysis.services import leaderboard_refit
+    from analysis.leaderboard.selectors import Filters, leaderboard_view
+    from analysis.leaderboard.services import leaderboard_refit
 
     snapshot = leaderboard_refit(rounds=rounds, push=False, reuse=reuse)
     body = json.dumps(leaderboard_view(filters=Filters(), snapshot=snapshot, figures=False))
@@ -227,7 +227,7 @@ def ours(rounds: int, reuse: bool = False):
 
 
 def ours_without_figures(rounds: int):
-    from analysis import selectors
+    from analysis.leaderboard import selectors
 
     data = selectors.leaderboard_compute(rounds=rounds, figures=False)
     return data, json.dumps(data)
@@ -240,7 +240,7 @@ def vote_cast_one(ids, rng, ladder: str) -> None:
     from django.conf import settings
     from django.db import transaction
 
-    from analysis.services import pair_counts_record
+    from analysis.leaderboard.services import pair_counts_record
     from arena.models import Battle, Response, Vote
 
     a, b = (int(x) for x in rng.choice(ids, 2, replace=False))
@@ -263,8 +263,8 @@ def fastchat_style(rounds: int):
     """Load every battle row, then aggregate and fit both ladders, plus online Elo in time order."""
     from django.db.models import F
 
-    from analysis.ratings import PairCounts, leaderboard, online_elo
-    from analysis.selectors import counted_battles_q
+    from analysis.leaderboard.ratings import PairCounts, leaderboard, online_elo
+    from analysis.leaderboard.selectors import counted_battles_q
     from arena.models import Vote
 
     rows = list(
@@ -291,7 +291,7 @@ def fastchat_style(rounds: int):
 
 
 def full_scan(rounds: int):
-    from analysis import selectors
+    from analysis.leaderboard import selectors
 
     inputs = selectors.board_inputs_from_records(selectors.battle_records())
     return {k: selectors.board_compute(v, rounds=rounds, figures=False) for k, v in inputs.items()}
@@ -326,8 +326,8 @@ def run(args) -> None:
     django_setup(f"{args.server.rstrip('/')}/{args.database}")
     from django.db import connection
 
+    from analysis.leaderboard.services import aggregates_rebuild
     from analysis.models import PairCount
-    from analysis.services import aggregates_rebuild
 
     rng = np.random.default_rng(args.seed)
     ids, strength, jpt = contenders_create(args.contenders, rng)

@@ -2,7 +2,7 @@
 
 Run from the repository root:  python bench/ratings_kernel.py  [--battles 1000000 --contenders 50]
 
-Ours (analysis.ratings): aggregate the battles into unique (a, b, outcome) rows with counts, fit
+Ours (analysis.leaderboard.ratings): aggregate the battles into unique (a, b, outcome) rows with counts, fit
 Bradley-Terry by L-BFGS on those rows, bootstrap by multinomial draws over the rows.
 
 FastChat-style baseline: the Chatbot Arena notebook's ``compute_mle_elo`` is a logistic regression
@@ -31,7 +31,7 @@ from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.ratings import (  # noqa: E402
+from analysis.leaderboard.ratings import (  # noqa: E402
     PairCounts,
     bootstrap_bradley_terry,
     fit_bradley_terry,

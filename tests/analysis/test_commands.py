@@ -7,9 +7,9 @@ import random
 import pytest
 from django.core.management import CommandError, call_command
 
+from analysis.leaderboard.ratings import PairCounts, leaderboard
+from analysis.leaderboard.services import leaderboard_refit
 from analysis.models import Competitor, ImportedBattle, PairCount
-from analysis.ratings import PairCounts, leaderboard
-from analysis.services import leaderboard_refit
 
 KEYS = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses", "elo")
 

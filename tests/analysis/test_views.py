@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from analysis.leaderboard.services import leaderboard_refit
 from analysis.models import LeaderboardSnapshot
-from analysis.services import leaderboard_refit
 from arena.models import Battle
 
 FASTCHAT_WINNERS = {"model_a", "model_b", "tie", "tie (bothbad)"}

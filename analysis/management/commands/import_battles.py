@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.selectors import DEFAULT_KIND, BattleLogError
-from analysis.services import battles_import
+from analysis.leaderboard.selectors import DEFAULT_KIND, BattleLogError
+from analysis.leaderboard.services import battles_import
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis import selectors
+from analysis.leaderboard import selectors
 
 
 class Command(BaseCommand):

@@ -9,7 +9,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analysis import services
+from analysis.leaderboard import services
+from analysis.leaderboard.ratings import PairCounts, leaderboard, online_elo
+from analysis.leaderboard.services import aggregates_fold, aggregates_rebuild, leaderboard_refit, pair_counts_record
 from analysis.models import (
     Competitor,
     EloRating,
@@ -20,8 +22,6 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
-from analysis.ratings import PairCounts, leaderboard, online_elo
-from analysis.services import aggregates_fold, aggregates_rebuild, leaderboard_refit, pair_counts_record
 from arena.models import Battle, Vote
 from arena.services import vote_cast
 from tests.analysis.conftest import close_voting
@@ -326,7 +326,7 @@ def test_reusing_the_previous_snapshot_gives_the_same_board(trio, make_battle, v
 
 
 def test_votes_stay_pending_until_the_battle_is_revealed_or_closed(trio, make_battle, monkeypatch):
-    from analysis.services import pending_votes_release
+    from analysis.leaderboard.services import pending_votes_release
 
     monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: True)  # its own tests are above
     revealed, left = make_battle(*trio[:2]), make_battle(*trio[:2])

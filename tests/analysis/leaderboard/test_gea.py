@@ -1,11 +1,11 @@
-"""Tests of analysis.gea (GEA switch statistics)."""
+"""Tests of analysis.leaderboard.gea (GEA switch statistics)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from analysis.gea import GeaVote, mean_with_ci, switch_rate, switch_rate_by
+from analysis.leaderboard.gea import GeaVote, mean_with_ci, switch_rate, switch_rate_by
 
 
 def vote(blind, after, energy_a=10.0, energy_b=2.0, a="big", b="small", family_a="fam", family_b="fam"):

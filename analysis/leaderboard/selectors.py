@@ -31,7 +31,14 @@ import numpy as np
 from django.conf import settings
 from django.db.models import FilteredRelation, Q
 
-from analysis import gea
+from analysis.leaderboard import gea
+from analysis.leaderboard.ratings import (
+    PairCounts,
+    battle_count_matrix,
+    leaderboard,
+    online_elo,
+    win_rate_matrix,
+)
 from analysis.models import (
     Competitor,
     EloRating,
@@ -41,13 +48,6 @@ from analysis.models import (
     Ladder,
     LeaderboardSnapshot,
     PairCount,
-)
-from analysis.ratings import (
-    PairCounts,
-    battle_count_matrix,
-    leaderboard,
-    online_elo,
-    win_rate_matrix,
 )
 
 BLIND, ENERGY = Ladder.BLIND.value, Ladder.ENERGY.value

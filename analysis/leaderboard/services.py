@@ -33,7 +33,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from analysis import selectors
+from analysis.leaderboard import selectors
+from analysis.leaderboard.selectors import BLIND, ENERGY, LADDERS, EnergySums, GeaSums
 from analysis.models import (
     Competitor,
     EloRating,
@@ -45,7 +46,6 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
-from analysis.selectors import BLIND, ENERGY, LADDERS, EnergySums, GeaSums
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     Sums are added up in memory and each touched row is written once; Elo is replayed in vote order.
     A battle flagged after its vote (an error, a leak) is skipped here.
     """
-    from analysis.gea import GeaVote
+    from analysis.leaderboard.gea import GeaVote
     from arena.models import Response, Vote
 
     _fold_lock()

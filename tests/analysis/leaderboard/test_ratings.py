@@ -1,4 +1,4 @@
-"""Tests of analysis.ratings (plain numpy/scipy; no database)."""
+"""Tests of analysis.leaderboard.ratings (plain numpy/scipy; no database)."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from analysis.ratings import (
+from analysis.leaderboard.ratings import (
     A_WINS,
     B_WINS,
     BOTHBAD,

@@ -8,10 +8,9 @@ import statistics
 
 import pytest
 
-from analysis import gea
-from analysis.gea import GeaVote
-from analysis.models import ImportedBattle
-from analysis.selectors import (
+from analysis.leaderboard import gea
+from analysis.leaderboard.gea import GeaVote
+from analysis.leaderboard.selectors import (
     BattleLogError,
     BattleLogReader,
     Filters,
@@ -25,7 +24,8 @@ from analysis.selectors import (
     pareto_frontier,
     switch_stats_from_sums,
 )
-from analysis.services import leaderboard_refit
+from analysis.leaderboard.services import leaderboard_refit
+from analysis.models import ImportedBattle
 from arena.models import Vote
 from modelhub.models import Model
 
@@ -98,7 +98,7 @@ def test_gea_statistics_from_the_database_equal_the_kernel_on_the_same_votes(qua
 def test_switch_stats_from_sums_equal_switch_rate():
     votes = [GeaVote("x", "y", None, None, 2, 1, "a", after) for after in ["b", "b", "a", "tie", "bothbad"]]
     votes += [GeaVote("x", "y", None, None, 2, 1, "b", after) for after in ["a", "b", "b"]]
-    from analysis.selectors import GeaSums
+    from analysis.leaderboard.selectors import GeaSums
 
     sums = GeaSums()
     for v in votes:
