@@ -16,13 +16,14 @@ they never create contenders (which the model hub would try to prepare).
 
 from django.db import models
 
+from arena import choices
 from arena.models import Choice
 from modelhub.models import Contender
 
 
 class Ladder(models.TextChoices):
-    BLIND = "blind", "Blind (first vote)"
-    ENERGY = "energy", "Energy-aware (vote after the energy reveal)"
+    BLIND = choices.BLIND, "Blind (first vote)"
+    ENERGY = choices.ENERGY, "Energy-aware (vote after the energy reveal)"
 
 
 class Competitor(models.Model):

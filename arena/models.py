@@ -1,14 +1,11 @@
 from django.db import models
 
+from arena import choices
 from modelhub.models import Contender
 from modelhub.slugs import slug_unique
 
-
-class Choice(models.TextChoices):
-    A = "a", "A is better"
-    B = "b", "B is better"
-    TIE = "tie", "Tie"
-    BOTH_BAD = "bothbad", "Both are bad"
+# The answers of a vote: the codes and labels of arena.choices (plain Python, shared with the analysis).
+Choice = models.TextChoices("Choice", [(name, (code, label)) for name, code, label in choices.MEMBERS])
 
 
 class Corpus(models.Model):

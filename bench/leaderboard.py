@@ -44,6 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from analysis.leaderboard.ratings import OUTCOME_NAMES  # noqa: E402 - plain Python, no Django
+
 
 def timed(fn, *args, **kwargs):
     start = time.perf_counter()
@@ -103,7 +105,7 @@ def contenders_create(n: int, rng: np.random.Generator):
     return [c.id for c in contenders], strength, joules_per_token
 
 
-CHOICES = np.array(["b", "tie", "a", "bothbad"])  # indexed by outcome code (ratings.py)
+CHOICES = np.array(OUTCOME_NAMES)  # our choice codes, indexed by outcome code (ratings.py)
 
 
 def battles_generate(n_battles: int, ids, strength, jpt, rng: np.random.Generator):

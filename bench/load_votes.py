@@ -47,8 +47,9 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from arena.choices import CHOICES  # noqa: E402 - plain Python, no Django
+
 TARGET_VOTES_PER_S, TARGET_P99_MS = 500.0, 100.0
-CHOICES = ("a", "b", "tie", "bothbad")
 
 
 def admin_connect(server: str):

@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-CHOICES = ("a", "b", "tie", "bothbad")
-_OTHER = {"a": "b", "b": "a"}
+from arena.choices import CHOICES, OTHER_SIDE
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class GeaVote:
     def blind_side_energy(self) -> str | None:
         """ "more" or "less" when the blind choice was one side and energies differ, else None."""
         energies = self._energies()
-        if energies is None or self.blind not in _OTHER or self.after is None:
+        if energies is None or self.blind not in OTHER_SIDE or self.after is None:
             return None
         ea, eb = energies
         if ea == eb:
@@ -116,7 +115,7 @@ def switch_rate(votes: Iterable[GeaVote], seed: int = 0, rounds: int = 1000) -> 
         side = v.blind_side_energy()
         if side is None:
             continue
-        switched = v.after == _OTHER[v.blind]
+        switched = v.after == OTHER_SIDE[v.blind]
         if side == "more":
             n_elig += 1
             n_sw += switched

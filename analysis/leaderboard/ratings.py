@@ -35,21 +35,20 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from arena import choices
+
 # Outcome codes. FastChat uses 0 = b wins, 1 = tie, 2 = a wins; "both bad" gets its own code so
 # that it can be reported apart from ties, but it scores like a tie.
 B_WINS, TIE, A_WINS, BOTHBAD = 0, 1, 2, 3
-OUTCOME_NAMES = ("b", "tie", "a", "bothbad")
+_CHOICE_CODE = {choices.B: B_WINS, choices.TIE: TIE, choices.A: A_WINS, choices.BOTH_BAD: BOTHBAD}
+OUTCOME_NAMES = tuple(sorted(_CHOICE_CODE, key=_CHOICE_CODE.__getitem__))  # our choice code, by outcome code
 _SCORE = np.array([0.0, 0.5, 1.0, 0.5])  # score of side a, by outcome code
+# FastChat's spelling of the winner in its battle logs, by our choice code
+FASTCHAT_WINNER = {choices.A: "model_a", choices.B: "model_b", choices.TIE: "tie", choices.BOTH_BAD: "tie (bothbad)"}
 
 _OUTCOME_CODE: dict[object, int] = {
-    "a": A_WINS,
-    "b": B_WINS,
-    "tie": TIE,
-    "bothbad": BOTHBAD,
-    # FastChat's battle log spelling
-    "model_a": A_WINS,
-    "model_b": B_WINS,
-    "tie (bothbad)": BOTHBAD,
+    **_CHOICE_CODE,
+    **{FASTCHAT_WINNER[choice]: code for choice, code in _CHOICE_CODE.items()},
     # numeric score of side a
     1.0: A_WINS,
     0.0: B_WINS,
@@ -401,15 +400,28 @@ def ranks_from_intervals(lower: Sequence[float], upper: Sequence[float]) -> np.n
 # Online Elo
 
 
+ELO_K, ELO_BASE, ELO_SCALE, ELO_INIT = 4.0, 10.0, 400.0, 1000.0  # FastChat's compute_elo
+
+
+def elo_step(
+    rating_a: float, rating_b: float, winner: object, k: float = ELO_K, base: float = ELO_BASE,
+    scale: float = ELO_SCALE,
+) -> float:
+    """How much A's online Elo moves after one battle (B moves the opposite way): ``k`` times A's
+    score (the winner as for :func:`outcome_code`; ties and both-bad score 0.5) less its expected score."""
+    expected = 1.0 / (1.0 + math.exp(math.log(base) / scale * (rating_b - rating_a)))
+    return float(k * (_SCORE[outcome_code(winner)] - expected))
+
+
 def online_elo(
     battles: Iterable[tuple[str | int, str | int, object]],
     names: Sequence[str],
-    k: float = 4.0,
-    base: float = 10.0,
-    scale: float = 400.0,
-    init: float = 1000.0,
+    k: float = ELO_K,
+    base: float = ELO_BASE,
+    scale: float = ELO_SCALE,
+    init: float = ELO_INIT,
 ) -> dict[str, float]:
-    """FastChat's ``compute_elo``: sequential Elo updates in the given (time) order.
+    """FastChat's ``compute_elo``: sequential Elo updates (:func:`elo_step`) in the given (time) order.
 
     Contenders are given by name or by index into ``names``; the winner as for
     :func:`outcome_code` (ties and both-bad score 0.5).
@@ -417,13 +429,10 @@ def online_elo(
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
     ratings = [float(init)] * len(names)
-    alpha = math.log(base) / scale
     for a, b, winner in battles:
         ia = a if isinstance(a, (int, np.integer)) else index[a]
         ib = b if isinstance(b, (int, np.integer)) else index[b]
-        s = _SCORE[outcome_code(winner)]
-        p = 1.0 / (1.0 + math.exp(alpha * (ratings[ib] - ratings[ia])))
-        update = k * (s - p)
+        update = elo_step(ratings[ia], ratings[ib], winner, k, base, scale)
         ratings[ia] += update
         ratings[ib] -= update
     return dict(zip(names, ratings, strict=True))

@@ -33,6 +33,7 @@ from django.db.models import FilteredRelation, Q
 
 from analysis.leaderboard import gea
 from analysis.leaderboard.ratings import (
+    FASTCHAT_WINNER,
     PairCounts,
     battle_count_matrix,
     leaderboard,
@@ -45,16 +46,13 @@ from analysis.models import (
     EnergyStat,
     GeaCount,
     ImportedBattle,
-    Ladder,
     LeaderboardSnapshot,
     PairCount,
 )
+from arena.choices import BLIND, ENERGY, LADDERS, OTHER_SIDE
 
-BLIND, ENERGY = Ladder.BLIND.value, Ladder.ENERGY.value
-LADDERS = (BLIND, ENERGY)
-CHOICES = ("a", "b", "tie", "bothbad")
 # our choice codes <-> FastChat's clean-battle "winner" spelling
-TO_FASTCHAT = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
+TO_FASTCHAT = FASTCHAT_WINNER
 FROM_FASTCHAT = {value: key for key, value in TO_FASTCHAT.items()}
 DEFAULT_KIND = "chat"
 SNAPSHOT_VERSION = 1  # bump when the layout of a snapshot changes: older ones are then recomputed
@@ -119,7 +117,7 @@ class GeaSums:
         side = vote.blind_side_energy()
         if side is None:
             return None
-        switched = vote.after == {"a": "b", "b": "a"}[vote.blind]
+        switched = vote.after == OTHER_SIDE[vote.blind]
         if side == "more":
             return {
                 "eligible": 1,

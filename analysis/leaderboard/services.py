@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from analysis.leaderboard import selectors
+from analysis.leaderboard.ratings import ELO_INIT, elo_step
 from analysis.leaderboard.selectors import BLIND, ENERGY, LADDERS, EnergySums, GeaSums
 from analysis.models import (
     Competitor,
@@ -46,12 +46,11 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
+from arena.choices import CHOICES
 
 logger = logging.getLogger(__name__)
 
 GROUP = "leaderboard"
-ELO_K, ELO_BASE, ELO_SCALE, ELO_INIT = 4.0, 10.0, 400.0, 1000.0
-_SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5, "bothbad": 0.5}
 
 
 def refit_delay_s() -> float:
@@ -138,12 +137,6 @@ def _increment(model, key: dict, deltas: dict) -> None:
         model.objects.filter(**key).update(**update)
 
 
-def _elo_step(ra: float, rb: float, choice: str) -> float:
-    """How much A's online Elo moves (B moves the opposite way)."""
-    expected = 1.0 / (1.0 + math.exp(math.log(ELO_BASE) / ELO_SCALE * (rb - ra)))
-    return ELO_K * (_SCORE[choice] - expected)
-
-
 def _sum_into(totals: dict, key, deltas: dict | None) -> None:
     row = totals.setdefault(key, {})
     for name, value in (deltas or {}).items():
@@ -173,7 +166,7 @@ def pair_counts_record(*, battle, ladder: str, choice: str) -> None:
         return
     if ladder not in LADDERS:
         raise ValueError(f"unknown ladder {ladder!r}")
-    if choice not in _SCORE:
+    if choice not in CHOICES:
         raise ValueError(f"unknown choice {choice!r}")
     PendingVote.objects.create(battle=battle, ladder=ladder, choice=choice)
     # The blind protocol: a vote is folded (made public) only once its battle is revealed or closed.
@@ -234,7 +227,7 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
         _sum_into(pairs, (vote.ladder, a.id, b.id, vote.choice), {"count": 1})
         ra = elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
         rb = elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
-        step = _elo_step(ra[0], rb[0], vote.choice)
+        step = elo_step(ra[0], rb[0], vote.choice)
         ra[0], ra[1], rb[0], rb[1] = ra[0] + step, ra[1] + 1, rb[0] - step, rb[1] + 1
         joules = {side: answers.get((battle.id, side), (None, None)) for side in ("a", "b")}
         if vote.ladder == BLIND:

@@ -1,0 +1,20 @@
+"""What a vote says, as stored and as passed to the leaderboard: the one list of choice codes.
+
+Plain Python (no Django), so that the numeric code of the analysis can use it too; the model field
+choices (``arena.models.Choice``) are built from it.
+
+A battle takes two votes: the blind one, then one after the energy reveal (which may keep or change
+the first). Each is one of the four choices below, and each feeds its own ladder of the leaderboard.
+"""
+
+A, B, TIE, BOTH_BAD = "a", "b", "tie", "bothbad"
+# (member name, code, label) of arena.models.Choice
+MEMBERS = (
+    ("A", A, "A is better"), ("B", B, "B is better"), ("TIE", TIE, "Tie"), ("BOTH_BAD", BOTH_BAD, "Both are bad"),
+)
+CHOICES = tuple(code for _, code, _ in MEMBERS)
+OTHER_SIDE = {A: B, B: A}  # the choices that name one side, and the other side
+
+# The ladders the two votes feed: "blind" (the first vote) and "energy" (the vote after the reveal).
+BLIND, ENERGY = "blind", "energy"
+LADDERS = (BLIND, ENERGY)
