@@ -9,14 +9,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from analysis.leaderboard.selectors import (
-    Filters,
-    battle_log_lines,
-    battle_records,
-    filters_parse,
-    leaderboard_view,
-    snapshot_latest,
-)
+from analysis.leaderboard.battle_log import battle_log_lines
+from analysis.leaderboard.selectors import Filters, battle_records, filters_parse, leaderboard_view, snapshot_latest
 from analysis.leaderboard.services import leaderboard_refit
 from modelhub.models import Model
 

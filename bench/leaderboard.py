@@ -293,10 +293,11 @@ def fastchat_style(rounds: int):
 
 
 def full_scan(rounds: int):
-    from analysis.leaderboard import selectors
+    from analysis.leaderboard.board import board_compute, board_inputs_from_records
+    from analysis.leaderboard.selectors import battle_records
 
-    inputs = selectors.board_inputs_from_records(selectors.battle_records())
-    return {k: selectors.board_compute(v, rounds=rounds, figures=False) for k, v in inputs.items()}
+    inputs = board_inputs_from_records(battle_records())
+    return {k: board_compute(v, rounds=rounds, figures=False) for k, v in inputs.items()}
 
 
 def main(argv=None) -> None:

@@ -5,14 +5,18 @@ is shown, a second one that may keep or change the first. The headline figure is
 votes whose blind choice was the answer that used more energy and whose second choice moved to the
 answer that used less (about 46% in the paper).
 
+Which votes count, and how (:func:`vote_counts`), is written once here; the leaderboard keeps the
+counts per pair of contenders (:class:`GeaSums`) and draws the intervals from the counts
+(:func:`switch_stats_many`). The same statistics computed vote by vote, as the paper states them,
+are the reference the tests hold these to (``tests/analysis/leaderboard/gea_reference.py``).
+
 Plain Python/numpy, no Django.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,145 +64,139 @@ class GeaVote:
         return "more" if mine > other else "less"
 
 
-@dataclass(frozen=True)
-class SwitchStats:
-    """Switch statistics over a set of votes.
+GEA_FIELDS = ("eligible", "switched", "to_tie", "to_bothbad", "opposite_eligible", "opposite_switched")
+GEA_ROUNDS = 1000
 
-    Main direction ("eligible"): blind choice = the side that used strictly more energy;
-    ``n_switched`` moved to the other side. ``n_to_tie``/``n_to_bothbad`` moved to "tie" or
-    "both bad" instead (not counted as switches). Opposite direction: blind choice = the side
-    that used less energy; ``opposite_n_switched`` moved to the more energy-hungry side.
-    Rates and bounds are None when their denominator is 0.
+
+def vote_counts(vote: GeaVote) -> dict[str, int] | None:
+    """What one vote adds to the switch counts (the fields of :class:`GeaSums`), or None when it is
+    not eligible: the blind choice was not a single side, an energy is missing or not finite, both
+    energies are equal, or the second vote is missing.
+
+    Main direction ("eligible"): the blind choice used strictly more energy; "switched" moved to
+    the other side, "to_tie"/"to_bothbad" moved to "tie" or "both bad" instead (not switches).
+    Opposite direction: the blind choice used less energy; "switched" moved to the hungrier side.
     """
-
-    n_eligible: int
-    n_switched: int
-    rate: float | None
-    lower: float | None
-    upper: float | None
-    n_to_tie: int
-    n_to_bothbad: int
-    to_tie_or_bothbad_rate: float | None
-    opposite_n_eligible: int
-    opposite_n_switched: int
-    opposite_rate: float | None
-    opposite_lower: float | None
-    opposite_upper: float | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    side = vote.blind_side_energy()
+    if side is None:
+        return None
+    switched = vote.after == OTHER_SIDE[vote.blind]
+    if side == "more":
+        return {
+            "eligible": 1,
+            "switched": int(switched),
+            "to_tie": int(vote.after == "tie"),
+            "to_bothbad": int(vote.after == "bothbad"),
+        }
+    return {"opposite_eligible": 1, "opposite_switched": int(switched)}
 
 
-def _proportion_ci(k: int, n: int, rng: np.random.Generator, rounds: int):
-    """Rate and 95% percentile-bootstrap interval of k successes out of n votes.
+@dataclass
+class GeaSums:
+    """The switch counts of a group of votes (:func:`vote_counts` added up)."""
 
-    Resampling n votes with replacement and counting successes is exactly a Binomial(n, k/n)
-    draw, so we draw that directly instead of materialising rounds x n indices.
+    eligible: int = 0
+    switched: int = 0
+    to_tie: int = 0
+    to_bothbad: int = 0
+    opposite_eligible: int = 0
+    opposite_switched: int = 0
+
+    def add(self, other: GeaSums | dict) -> None:
+        items = other.items() if isinstance(other, dict) else ((f, getattr(other, f)) for f in GEA_FIELDS)
+        for name, value in items:
+            setattr(self, name, getattr(self, name) + value)
+
+    def key(self) -> tuple:
+        return tuple(getattr(self, f) for f in GEA_FIELDS)
+
+
+def stats_key(stats: dict) -> tuple:
+    """:meth:`GeaSums.key` of the counts behind one result of :func:`switch_stats_many`."""
+    return tuple(stats[k] for k in (
+        "n_eligible", "n_switched", "n_to_tie", "n_to_bothbad", "opposite_n_eligible", "opposite_n_switched"
+    ))
+
+
+def switch_stats_many(
+    groups: list[GeaSums], *, seed: int = 0, rounds: int = GEA_ROUNDS, memo: dict | None = None
+) -> list[dict]:
+    """The switch statistics of each group: counts, rates and 95% percentile-bootstrap intervals.
+
+    Resampling a group's n votes with replacement and counting successes is exactly a
+    Binomial(n, k/n) draw, so that is what is drawn. Each group draws from its own generator
+    seeded with ``seed``: the main direction first (only when it has votes), then the opposite
+    one, so the figures of a group do not depend on the other groups and equal a vote-by-vote
+    bootstrap of the same votes (tested). The percentiles of all groups are taken in one call (row
+    by row, the same values), which keeps a leaderboard of 1,000+ pairs fast. Rates and bounds are
+    None when their denominator is 0. ``memo`` maps :meth:`GeaSums.key` tuples to results already
+    computed with the same seed and rounds.
     """
-    if n == 0:
-        return None, None, None
-    rate = k / n
-    boot = rng.binomial(n, rate, size=rounds) / n
-    lower, upper = np.percentile(boot, [2.5, 97.5])
-    return rate, float(lower), float(upper)
-
-
-def switch_rate(votes: Iterable[GeaVote], seed: int = 0, rounds: int = 1000) -> SwitchStats:
-    """GEA switch rate towards the less energy-hungry answer, with a seeded bootstrap CI.
-
-    Votes are ineligible when the blind choice was not a single side, when an energy is missing
-    or not finite, when both energies are equal, or when the second vote is missing.
-    """
-    n_elig = n_sw = n_tie = n_bad = 0
-    n_opp = n_opp_sw = 0
-    for v in votes:
-        side = v.blind_side_energy()
-        if side is None:
+    memo = memo or {}
+    todo: list[tuple[np.random.Generator, int, float]] = []
+    slots: list[list[int | None] | None] = []
+    for sums in groups:
+        if sums.key() in memo:
+            slots.append(None)
             continue
-        switched = v.after == OTHER_SIDE[v.blind]
-        if side == "more":
-            n_elig += 1
-            n_sw += switched
-            n_tie += v.after == "tie"
-            n_bad += v.after == "bothbad"
-        else:
-            n_opp += 1
-            n_opp_sw += switched
-    rng = np.random.default_rng(seed)
-    rate, lower, upper = _proportion_ci(n_sw, n_elig, rng, rounds)
-    o_rate, o_lower, o_upper = _proportion_ci(n_opp_sw, n_opp, rng, rounds)
-    return SwitchStats(
-        n_eligible=n_elig,
-        n_switched=n_sw,
-        rate=rate,
-        lower=lower,
-        upper=upper,
-        n_to_tie=n_tie,
-        n_to_bothbad=n_bad,
-        to_tie_or_bothbad_rate=(n_tie + n_bad) / n_elig if n_elig else None,
-        opposite_n_eligible=n_opp,
-        opposite_n_switched=n_opp_sw,
-        opposite_rate=o_rate,
-        opposite_lower=o_lower,
-        opposite_upper=o_upper,
-    )
+        rng = np.random.default_rng(seed)
+        slot: list[int | None] = []
+        for k, n in _directions(sums):
+            if n == 0:
+                slot.append(None)
+                continue
+            slot.append(len(todo))
+            todo.append((rng, n, k / n))
+        slots.append(slot)
+    bounds = _bootstrap_bounds(todo, rounds)
+    out = []
+    for sums, slot in zip(groups, slots, strict=True):
+        if slot is None:
+            out.append(dict(memo[sums.key()]))
+            continue
+        ci = []
+        for (k, n), row in zip(_directions(sums), slot, strict=True):
+            if row is None:
+                ci.append((None, None, None))
+            elif bounds is None:
+                ci.append((k / n, k / n, k / n))
+            else:
+                ci.append((k / n, float(bounds[0, row]), float(bounds[1, row])))
+        out.append(_stats(sums, *ci))
+    return out
 
 
-def _pair_key(v: GeaVote) -> str | None:
-    first, second = sorted((v.contender_a, v.contender_b))
-    return f"{first} vs {second}"
+def _directions(sums: GeaSums) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(successes, votes) of the main direction, then of the opposite one."""
+    return (sums.switched, sums.eligible), (sums.opposite_switched, sums.opposite_eligible)
 
 
-def _family_key(v: GeaVote) -> str | None:
-    # within-family comparisons only: the GEA "larger vs smaller model of the same family" setting
-    if v.family_a is not None and v.family_a == v.family_b:
-        return v.family_a
-    return None
+def _bootstrap_bounds(todo: list[tuple[np.random.Generator, int, float]], rounds: int) -> np.ndarray | None:
+    """2.5th and 97.5th percentiles (2 x len(todo)) of ``rounds`` binomial draws per (rng, n, rate) row."""
+    if not todo or rounds <= 0:
+        return None
+    draws = np.empty((len(todo), rounds))
+    for row, (rng, n, rate) in enumerate(todo):
+        draws[row] = rng.binomial(n, rate, size=rounds)
+    draws /= np.array([n for _, n, _ in todo], dtype=np.float64)[:, None]
+    return np.percentile(draws, [2.5, 97.5], axis=1, overwrite_input=True)
 
 
-_KEYS: dict[str, Callable[[GeaVote], str | None]] = {"pair": _pair_key, "family": _family_key}
-
-
-def switch_rate_by(
-    votes: Iterable[GeaVote],
-    key: str | Callable[[GeaVote], str | None],
-    seed: int = 0,
-    rounds: int = 1000,
-) -> dict[str, SwitchStats]:
-    """:func:`switch_rate` per group, sorted by group name.
-
-    ``key="pair"``: "A vs B" with the names sorted; ``key="family"``: only votes where both sides
-    are of the same family, keyed by that family. A callable returning None drops the vote.
-    """
-    key_fn = _KEYS[key] if isinstance(key, str) else key
-    groups: dict[str, list[GeaVote]] = {}
-    for v in votes:
-        k = key_fn(v)
-        if k is not None:
-            groups.setdefault(k, []).append(v)
-    return {k: switch_rate(groups[k], seed=seed, rounds=rounds) for k in sorted(groups)}
-
-
-def mean_with_ci(
-    values: Iterable[float | None], seed: int = 0, rounds: int = 1000
-) -> tuple[float | None, float | None, float | None]:
-    """Mean and 95% percentile-bootstrap interval; None and non-finite values are skipped.
-
-    Returns ``(None, None, None)`` when no value is left (JSON-friendly, no NaN).
-    """
-    x = np.array([float(v) for v in values if v is not None], dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return None, None, None
-    mean = float(x.mean())
-    rng = np.random.default_rng(seed)
-    # chunk the resampling so that rounds x n indices never all sit in memory
-    chunk = max(1, 2_000_000 // len(x))
-    means = []
-    for start in range(0, rounds, chunk):
-        size = min(chunk, rounds - start)
-        means.append(x[rng.integers(0, len(x), size=(size, len(x)))].mean(axis=1))
-    if not means:
-        return mean, mean, mean
-    lower, upper = np.percentile(np.concatenate(means), [2.5, 97.5])
-    return mean, float(lower), float(upper)
+def _stats(sums: GeaSums, main: tuple, opposite: tuple) -> dict:
+    """One group's result (built directly as a dict: dataclasses.asdict is slow for 1,000+ groups)."""
+    (rate, lower, upper), (o_rate, o_lower, o_upper) = main, opposite
+    return {
+        "n_eligible": sums.eligible,
+        "n_switched": sums.switched,
+        "rate": rate,
+        "lower": lower,
+        "upper": upper,
+        "n_to_tie": sums.to_tie,
+        "n_to_bothbad": sums.to_bothbad,
+        "to_tie_or_bothbad_rate": (sums.to_tie + sums.to_bothbad) / sums.eligible if sums.eligible else None,
+        "opposite_n_eligible": sums.opposite_eligible,
+        "opposite_n_switched": sums.opposite_switched,
+        "opposite_rate": o_rate,
+        "opposite_lower": o_lower,
+        "opposite_upper": o_upper,
+    }

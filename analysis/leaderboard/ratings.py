@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from analysis.jsonsafe import json_float
 from arena import choices
 
 # Outcome codes. FastChat uses 0 = b wins, 1 = tie, 2 = a wins; "both bad" gets its own code so
@@ -495,11 +496,6 @@ def win_tie_loss(counts: PairCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return wins.astype(np.int64), ties.astype(np.int64), losses.astype(np.int64)
 
 
-def _json_float(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def leaderboard(
     counts: PairCounts,
     rounds: int = 100,
@@ -528,9 +524,9 @@ def leaderboard(
         rows.append(
             {
                 "name": counts.names[i],
-                "rating": _json_float(boot.rating[i]) if ok else None,
-                "lower": _json_float(boot.lower[i]) if ok else None,
-                "upper": _json_float(boot.upper[i]) if ok else None,
+                "rating": json_float(boot.rating[i]) if ok else None,
+                "lower": json_float(boot.lower[i]) if ok else None,
+                "upper": json_float(boot.upper[i]) if ok else None,
                 "rank": int(ranks[i]) if ok else None,
                 "battles": int(boot.battles[i]),
                 "wins": int(wins[i]),

@@ -33,8 +33,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from analysis.leaderboard import selectors
+from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogReader, BattleRecord
+from analysis.leaderboard.board import EnergySums, board_inputs_from_records
+from analysis.leaderboard.gea import GeaVote, vote_counts
 from analysis.leaderboard.ratings import ELO_INIT, elo_step
-from analysis.leaderboard.selectors import BLIND, ENERGY, LADDERS, EnergySums, GeaSums
 from analysis.models import (
     Competitor,
     EloRating,
@@ -46,7 +48,7 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
-from arena.choices import CHOICES
+from arena.choices import BLIND, CHOICES, ENERGY, LADDERS
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +200,6 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     Sums are added up in memory and each touched row is written once; Elo is replayed in vote order.
     A battle flagged after its vote (an error, a leak) is skipped here.
     """
-    from analysis.leaderboard.gea import GeaVote
     from arena.models import Response, Vote
 
     _fold_lock()
@@ -236,7 +237,7 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
         elif (blind := blind_choices.get(battle.id)) is not None:
             gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules["a"][0], joules["b"][0],
                                blind, vote.choice)
-            _sum_into(gea, tuple(sorted((a.id, b.id))), GeaSums.deltas(gea_vote))
+            _sum_into(gea, tuple(sorted((a.id, b.id))), vote_counts(gea_vote))
     for (ladder, a_id, b_id, outcome), deltas in pairs.items():
         _increment(PairCount, {"ladder": ladder, "competitor_a_id": a_id, "competitor_b_id": b_id,
                                "outcome": outcome}, deltas)
@@ -365,7 +366,7 @@ def aggregates_rebuild() -> RebuildResult:
         model.objects.all().delete()
     competitors = dict(Competitor.objects.values_list("name", "id"))
     battles = pair_rows = 0
-    for inputs in selectors.board_inputs_from_records(selectors.battle_records(now=now)).values():
+    for inputs in board_inputs_from_records(selectors.battle_records(now=now)).values():
         pair_counts, elo_rows = [], []
         for ladder in LADDERS:
             played: dict[str, int] = {}
@@ -406,15 +407,15 @@ class ImportResult:
     skipped_named: int
 
 
-def battles_import(*, path: str | Path, kind: str = selectors.DEFAULT_KIND, batch_size: int = 5000) -> ImportResult:
+def battles_import(*, path: str | Path, kind: str = DEFAULT_KIND, batch_size: int = 5000) -> ImportResult:
     """Load a battle log (FastChat clean-battle fields, optionally our energy fields and second
     vote) into ``ImportedBattle``; idempotent (keyed by ``question_id``, or by content). Then the
     aggregates are rebuilt, so the imported battles count in the leaderboard.
 
     The file is validated completely before anything is written; a malformed line raises
-    ``selectors.BattleLogError`` naming it.
+    ``battle_log.BattleLogError`` naming it.
     """
-    reader = selectors.BattleLogReader(path, default_kind=kind)
+    reader = BattleLogReader(path, default_kind=kind)
     for _ in reader:  # validate everything first: a bad line 900,000 must not leave half an import
         pass
     local_prefix = selectors.instance_prefix() + "-"
@@ -444,7 +445,7 @@ def battles_import(*, path: str | Path, kind: str = selectors.DEFAULT_KIND, batc
     )
 
 
-def _imported_battle(record: selectors.BattleRecord, a: Competitor, b: Competitor) -> ImportedBattle:
+def _imported_battle(record: BattleRecord, a: Competitor, b: Competitor) -> ImportedBattle:
     key = record.key if len(record.key) <= 200 else "sha256-" + hashlib.sha256(record.key.encode()).hexdigest()
     return ImportedBattle(
         source_key=key,

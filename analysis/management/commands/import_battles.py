@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.leaderboard.selectors import DEFAULT_KIND, BattleLogError
+from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogError
 from analysis.leaderboard.services import battles_import
 
 

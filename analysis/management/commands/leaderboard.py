@@ -5,6 +5,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.leaderboard import selectors
+from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
+from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records
 
 
 class Command(BaseCommand):
@@ -29,6 +31,7 @@ class Command(BaseCommand):
         rounds = options["rounds"]
         if rounds is not None and rounds < 0:
             raise CommandError("--rounds must be 0 or more.")
+        rounds = selectors.bootstrap_rounds() if rounds is None else rounds
         try:
             filters = selectors.filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
         except ValueError as error:
@@ -44,7 +47,7 @@ class Command(BaseCommand):
             self.stdout.write(render_table(board))
 
     def _from_file(self, path, filters, rounds, seed):
-        reader = selectors.BattleLogReader(path, default_kind=filters.kind)
+        reader = BattleLogReader(path, default_kind=filters.kind)
         start, end = filters.bounds()
         start_ts, end_ts = (start.timestamp() if start else None), (end.timestamp() if end else None)
         records = (
@@ -52,26 +55,26 @@ class Command(BaseCommand):
             if (start_ts is None or r.tstamp >= start_ts) and (end_ts is None or r.tstamp < end_ts)
         )
         try:
-            inputs = selectors.board_inputs_from_records(records, kind=filters.kind)
-        except selectors.BattleLogError as error:
+            inputs = board_inputs_from_records(records, kind=filters.kind)
+        except BattleLogError as error:
             raise CommandError(str(error)) from None
-        board = selectors.board_compute(
-            inputs.get(filters.kind) or selectors.BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+        board = board_compute(
+            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
         )
         return board, f"file {path} ({reader.read} battles, {reader.skipped} named battles left out)"
 
     def _from_database(self, filters, rounds, seed):
         if filters.has_dates:
             start, end = filters.bounds()
-            inputs = selectors.board_inputs_from_records(
+            inputs = board_inputs_from_records(
                 selectors.battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind
             )
             source = "database (scan of the votes in the date range)"
         else:
             inputs = selectors.board_inputs_from_tables(kind=filters.kind)
             source = "database (pair-outcome counts)"
-        board = selectors.board_compute(
-            inputs.get(filters.kind) or selectors.BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+        board = board_compute(
+            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
         )
         return board, source
 

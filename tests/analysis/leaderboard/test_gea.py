@@ -1,11 +1,12 @@
-"""Tests of analysis.leaderboard.gea (GEA switch statistics)."""
+"""GEA switch statistics: the vote-by-vote reference, and the statistics from counts equal it."""
 
 import json
 
 import numpy as np
 import pytest
 
-from analysis.leaderboard.gea import GeaVote, mean_with_ci, switch_rate, switch_rate_by
+from analysis.leaderboard.gea import GeaSums, GeaVote, switch_stats_many, vote_counts
+from tests.analysis.leaderboard.gea_reference import mean_with_ci, switch_rate, switch_rate_by
 
 
 def vote(blind, after, energy_a=10.0, energy_b=2.0, a="big", b="small", family_a="fam", family_b="fam"):
@@ -166,3 +167,17 @@ def test_mean_with_ci_width_is_about_two_standard_errors():
     se = values.std(ddof=1) / np.sqrt(len(values))
     assert upper - lower == pytest.approx(2 * 1.96 * se, rel=0.15)
     assert lower < mean < upper
+
+
+def switch_stats_from_sums(sums: GeaSums, *, seed: int = 0) -> dict:
+    return switch_stats_many([sums], seed=seed)[0]
+
+
+def test_switch_stats_from_sums_equal_switch_rate():
+    votes = [GeaVote("x", "y", None, None, 2, 1, "a", after) for after in ["b", "b", "a", "tie", "bothbad"]]
+    votes += [GeaVote("x", "y", None, None, 2, 1, "b", after) for after in ["a", "b", "b"]]
+    sums = GeaSums()
+    for v in votes:
+        sums.add(vote_counts(v) or {})
+    assert switch_stats_from_sums(sums, seed=4) == switch_rate(votes, seed=4).to_dict()
+    assert switch_stats_from_sums(GeaSums())["rate"] is None
