@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from analysis.jsonsafe import json_float
+
 Progress = Callable[[float, str], None]
 
 # Elements of one Gram-matrix block (float64): 2**22 * 8 B = 32 MB, with a few temporaries of the
@@ -308,11 +310,6 @@ def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray | Sequence
     return float(stats.spearmanr(cos, g).statistic * 100.0)
 
 
-def _json_float(value: float) -> float | None:
-    # JSON has no NaN/Infinity; None keeps the dict loadable by strict parsers (and by the browser).
-    return float(value) if math.isfinite(value) else None
-
-
 def embedding_metrics(
     x: np.ndarray,
     positives: tuple[np.ndarray, np.ndarray] | None = None,
@@ -342,12 +339,12 @@ def embedding_metrics(
         return lambda fraction, message: report(lo + (hi - lo) * fraction, message)
 
     result: dict = {"n": int(n), "d": int(d)}
-    result["uniformity"] = _json_float(uniformity(a, t=2, max_pairs=uniformity_max_pairs, progress=stage(0.0, 0.45)))
+    result["uniformity"] = json_float(uniformity(a, t=2, max_pairs=uniformity_max_pairs, progress=stage(0.0, 0.45)))
     result["uniformity_exact"] = bool(exact)
     sampled_rows = n if exact else _sample_rows(uniformity_max_pairs)
     result["uniformity_pairs"] = int(sampled_rows * (sampled_rows - 1) // 2)
-    result["rankme"] = _json_float(rankme(a))
-    result["isoscore"] = _json_float(isoscore(a))
+    result["rankme"] = json_float(rankme(a))
+    result["isoscore"] = json_float(isoscore(a))
     report(0.5, "spectrum")
     spectrum = covariance_spectrum(a)
     result["spectrum"] = [float(v) for v in spectrum]
@@ -355,7 +352,7 @@ def embedding_metrics(
     result["hubness_k"] = int(hubness_k)
     if n > hubness_k:
         hub = hubness(a, k=hubness_k, progress=stage(0.5, 0.95))
-        result["hubness_skewness"] = _json_float(hub["skewness"])
+        result["hubness_skewness"] = json_float(hub["skewness"])
         result["hubness_max_k_occurrence"] = hub["max_k_occurrence"]
         result["hubness_antihub_share"] = hub["antihub_share"]
     else:
@@ -364,7 +361,7 @@ def embedding_metrics(
         result["hubness_antihub_share"] = None
     if positives is not None:
         x1, x2 = positives
-        result["alignment"] = _json_float(alignment(x1, x2))
+        result["alignment"] = json_float(alignment(x1, x2))
         result["alignment_pairs"] = int(np.asarray(x1).shape[0])
     report(1.0, "done")
     return result

@@ -3,6 +3,7 @@
 from django.db.models import Avg, Count, Sum
 
 from analysis.diagnostics.models import DiagnosticsRun
+from analysis.jsonsafe import figure_json
 from modelhub.models import Contender
 
 METRIC_COLUMNS = [
@@ -44,12 +45,6 @@ def run_progress_json(run: DiagnosticsRun) -> dict:
     }
 
 
-def _figure(fig) -> dict:
-    import json
-
-    return json.loads(fig.to_json())
-
-
 def comparison_figures(runs: list[DiagnosticsRun]) -> dict:
     """Alignment-uniformity plane (Wang & Isola's figure) and the spectra overlaid."""
     import plotly.graph_objects as go
@@ -75,7 +70,7 @@ def comparison_figures(runs: list[DiagnosticsRun]) -> dict:
         title="Spectrum of the embedding covariance (Jing et al.)", xaxis_title="index (descending)",
         yaxis_title="log singular value", height=420, margin={"t": 50, "l": 60, "r": 20, "b": 50},
     )
-    return {"plane": _figure(plane), "spectra": _figure(spectra)}
+    return {"plane": figure_json(plane), "spectra": figure_json(spectra)}
 
 
 def contender_card(*, contender: Contender) -> dict:
