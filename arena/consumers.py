@@ -5,7 +5,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from arena.models import Battle
+from arena.models import Battle, battle_group
 from arena.selectors import battle_get_for_session, battle_state, tokens_per_second
 from arena.services import responses_expire_overdue
 
@@ -79,7 +79,7 @@ class BattleConsumer(SendOnlyJsonConsumer):
         if snapshot is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = f"battle.{self.battle_id}"
+        self.group = battle_group(self.battle_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json({"type": "snapshot", "battle": snapshot})
 

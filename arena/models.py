@@ -83,6 +83,11 @@ class CorpusEmbedding(models.Model):
         return self.joules * 1000 / self.document_count
 
 
+def battle_group(battle_id: int) -> str:
+    """The Channels group of one battle: its sockets hear its tokens and its changes of state."""
+    return f"battle.{battle_id}"
+
+
 class Battle(models.Model):
     class Mode(models.TextChoices):
         ANONYMOUS = "anonymous"
@@ -109,6 +114,11 @@ class Battle(models.Model):
     repeated_prompt = models.BooleanField(default=False)
     prompt_hash = models.CharField(max_length=64, blank=True)
 
+    # The one rule of what counts for ranking, as data: the value each field has in a counted battle
+    # (anonymous mode, no exclusion flag). Read by counts_for_ranking and, as a query, by
+    # arena.selectors.battles_counted_q.
+    COUNTED = {"mode": Mode.ANONYMOUS, "has_error": False, "identity_leak": False, "repeated_prompt": False}
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -121,14 +131,11 @@ class Battle(models.Model):
 
     @property
     def counts_for_ranking(self) -> bool:
-        return (
-            self.mode == self.Mode.ANONYMOUS and not self.has_error and not self.identity_leak
-            and not self.repeated_prompt
-        )
+        return all(getattr(self, name) == value for name, value in self.COUNTED.items())
 
     @property
     def group_name(self) -> str:
-        return f"battle.{self.pk}"
+        return battle_group(self.pk)
 
 
 class Response(models.Model):

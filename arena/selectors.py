@@ -281,3 +281,9 @@ def health_report() -> dict:
     else:
         report["status"] = "degraded"
     return report
+
+
+def battles_counted_q(prefix: str = "") -> Q:
+    """``Battle.counts_for_ranking`` as a query (the rule ``Battle.COUNTED``: anonymous mode, no error,
+    identity leak or repeated prompt); ``prefix`` reaches the battle from another model, e.g. ``"battle__"``."""
+    return Q(**{f"{prefix}{name}": value for name, value in Battle.COUNTED.items()})

@@ -266,11 +266,11 @@ def fastchat_style(rounds: int):
     from django.db.models import F
 
     from analysis.leaderboard.ratings import PairCounts, leaderboard, online_elo
-    from analysis.leaderboard.selectors import counted_battles_q
     from arena.models import Vote
+    from arena.selectors import battles_counted_q
 
     rows = list(
-        Vote.objects.filter(counted_battles_q("battle__"))
+        Vote.objects.filter(battles_counted_q("battle__"))
         .order_by("blind_at", "battle_id")
         .values_list(
             F("battle__contender_a__name"), F("battle__contender_b__name"), "blind_choice", "final_choice",

@@ -242,16 +242,6 @@ def _contender_names() -> dict[int, tuple[str, str, str]]:
     }
 
 
-def counted_battles_q(prefix: str = "") -> Q:
-    """``Battle.counts_for_ranking`` as a query (mode anonymous, no error, no identity leak)."""
-    from arena.models import Battle
-
-    return Q(**{
-        f"{prefix}mode": Battle.Mode.ANONYMOUS, f"{prefix}has_error": False, f"{prefix}identity_leak": False,
-        f"{prefix}repeated_prompt": False,
-    })
-
-
 def battle_export_key(battle_id: int) -> str:
     """The key of one of our battles in exported logs: this arena's prefix (so a re-import is
     recognised) and a keyed hash of the battle id, which nobody without the secret key can tie back
@@ -262,11 +252,11 @@ def battle_export_key(battle_id: int) -> str:
 
 def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterator[BattleRecord]:
     from arena.models import Vote
-    from arena.selectors import battles_public_q
+    from arena.selectors import battles_counted_q, battles_public_q
 
     contenders = _contender_names()
     # Counted, and public under the blind protocol: revealed, or no longer open to votes.
-    votes = Vote.objects.filter(counted_battles_q("battle__"), battles_public_q("battle__", vote_path="", now=now))
+    votes = Vote.objects.filter(battles_counted_q("battle__"), battles_public_q("battle__", vote_path="", now=now))
     if kind:
         votes = votes.filter(battle__contender_a__model__kind=kind)
     if start:

@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from analysis.consumers import GROUP
 from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogReader, BattleRecord
 from analysis.leaderboard.board import EnergySums, board_inputs_from_records
@@ -52,7 +53,6 @@ from arena.choices import BLIND, CHOICES, ENERGY, LADDERS
 
 logger = logging.getLogger(__name__)
 
-GROUP = "leaderboard"
 
 
 def refit_delay_s() -> float:
@@ -337,7 +337,7 @@ def aggregates_rebuild() -> RebuildResult:
     are locked for the duration, so concurrent votes wait and are counted after.
     """
     from arena.models import Battle
-    from arena.selectors import battles_public_q
+    from arena.selectors import battles_counted_q, battles_public_q
 
     # The scan below counts every vote committed so far: their pending rows go. Votes that commit
     # later wait for this transaction on PostgreSQL (the table lock) and are folded afterwards.
@@ -351,7 +351,7 @@ def aggregates_rebuild() -> RebuildResult:
     _pending_public(now).delete()
     ids = set()
     for pair in Battle.objects.filter(
-        selectors.counted_battles_q(), battles_public_q(now=now), vote__isnull=False
+        battles_counted_q(), battles_public_q(now=now), vote__isnull=False
     ).values_list(
         "contender_a_id", "contender_b_id"
     ).distinct():
