@@ -229,12 +229,15 @@ def corpora_searchable() -> list[dict]:
     unfinished = Q(embeddings__status__in=[CorpusEmbedding.Status.QUEUED, CorpusEmbedding.Status.RUNNING])
     corpora = Corpus.objects.annotate(
         ready=Count("embeddings", filter=Q(embeddings__status=CorpusEmbedding.Status.READY)),
+        unfinished=Count("embeddings", filter=unfinished),
         embedding_progress=Avg("embeddings__progress", filter=unfinished),
     ).order_by("-builtin", "name")
     return [
         {
             "slug": c.slug, "name": c.name, "document_count": c.document_count, "ready": c.ready >= 2,
             "progress": round(100 * c.embedding_progress) if c.embedding_progress is not None else None,
+            # what the page says while no corpus can be searched yet
+            "builtin": bool(c.builtin), "encoders_ready": c.ready, "encoders_embedding": c.unfinished,
         }
         for c in corpora
     ]

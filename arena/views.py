@@ -70,7 +70,13 @@ def compare_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def retrieval_page(request: HttpRequest) -> HttpResponse:
     _session_key(request)
-    context = _page_context("retrieval") | {"examples": RETRIEVAL_EXAMPLES, "corpora": corpora_searchable()}
+    corpora = corpora_searchable()
+    context = _page_context("retrieval") | {
+        "examples": RETRIEVAL_EXAMPLES, "corpora": corpora,
+        # none searchable yet: the page says why, shows the embedding progress and polls until one is
+        "corpus_ready": any(c["ready"] for c in corpora),
+        "corpora_embedding": [c for c in corpora if c["progress"] is not None],
+    }
     return render(request, "arena/retrieval.html", context)
 
 

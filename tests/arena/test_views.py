@@ -207,3 +207,40 @@ def test_csrf_failures_say_which_check_failed(token, message, transactional_db):
     assert refused.status_code == 403 and message in refused.json()["error"]
     cookieless = Client(enforce_csrf_checks=True).post("/arena/battles/", {"prompt": "hi"}, HTTP_X_CSRFTOKEN="x" * 64)
     assert cookieless.status_code == 403 and "cookie" in cookieless.json()["error"]
+
+
+def test_retrieval_page_says_why_no_corpus_can_be_searched_yet(make_contender, client):
+    import re
+
+    from arena.models import Corpus, CorpusEmbedding
+    from modelhub.models import Model
+
+    encoders = [make_contender(family=f"Enc{n}", kind=Model.Kind.ENCODER) for n in range(3)]
+    builtin = Corpus.objects.create(name="Python reference docs", builtin="python-docs", document_count=900)
+    done, running, queued = (CorpusEmbedding.objects.create(corpus=builtin, contender=encoder)
+                             for encoder in encoders)
+    CorpusEmbedding.objects.filter(id=done.id).update(status=CorpusEmbedding.Status.READY, progress=1.0)
+    CorpusEmbedding.objects.filter(id=running.id).update(status=CorpusEmbedding.Status.RUNNING, progress=0.8)
+    CorpusEmbedding.objects.filter(id=queued.id).update(status=CorpusEmbedding.Status.QUEUED, progress=0.0)
+
+    def text(page) -> str:
+        return re.sub(r"\s+", " ", page.content.decode())
+
+    page = text(client.get("/arena/retrieval/"))
+    # The selector is not blank: it says that nothing is ready, and the page says why, with the progress.
+    assert '<option value="" selected disabled>No corpus is ready yet</option>' in page
+    assert "Python reference docs (900 documents, embedding: 40%)" in page  # the running one and the queued one
+    assert ("The built-in corpus “Python reference docs” is being embedded by the encoders: 40% "
+            "(1 of 3 encoders done).") in page
+    assert '<progress max="100" value="40"' in page
+    assert 'data-poll-ms="' in page  # the page asks again until a corpus is ready
+
+    CorpusEmbedding.objects.filter(id=running.id).update(status=CorpusEmbedding.Status.READY, progress=1.0)
+    page = text(client.get("/arena/retrieval/"))
+    assert "being embedded" not in page and "No corpus is ready yet" not in page and "data-poll-ms" not in page
+    assert '<option value="python-reference-docs">Python reference docs (900 documents, embedding: 0%)' in page
+
+    CorpusEmbedding.objects.filter(corpus=builtin).update(status=CorpusEmbedding.Status.FAILED)
+    page = text(client.get("/arena/retrieval/"))
+    assert "No corpus is ready yet" in page and "data-poll-ms" not in page
+    assert "No corpus has two encoders ready yet" in page

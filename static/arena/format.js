@@ -1,0 +1,61 @@
+/*
+ * Energy Arena — how numbers, energy, times and labels are written (pure: no DOM).
+ */
+
+export const CHOICE_LABELS = Object.freeze({ a: "A is better", b: "B is better", tie: "Tie", bothbad: "Both are bad" });
+export const SOURCE_LABELS = Object.freeze({
+  nvml: "measured on the GPU (NVML)",
+  rapl: "measured on the CPU (RAPL)",
+  estimate: "estimate",
+});
+
+/** The value when it is a finite number, else null. */
+export function num(v) {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+export function plural(n, word) {
+  return n + " " + word + (n === 1 ? "" : "s");
+}
+
+export function fmtNumber(v) {
+  const a = Math.abs(v);
+  if (a >= 100) return Math.round(v).toLocaleString("en");
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  if (a === 0) return "0";
+  return String(Number(v.toPrecision(3)));
+}
+
+export function fmtJoules(v) {
+  v = num(v);
+  return v === null ? "—" : fmtNumber(v) + " J";
+}
+
+export function fmtSeconds(v) {
+  v = num(v);
+  if (v === null) return "—";
+  return (v < 10 ? v.toFixed(2) : v.toFixed(1)) + " s";
+}
+
+export function fmtRate(v) {
+  v = num(v);
+  return v === null ? null : v.toFixed(1) + " tokens/s";
+}
+
+export function fmtParams(n) {
+  n = num(n);
+  if (n === null || n <= 0) return "";
+  if (n >= 1e9) return Number((n / 1e9).toPrecision(3)) + "B parameters";
+  if (n >= 1e6) return Number((n / 1e6).toPrecision(3)) + "M parameters";
+  if (n >= 1e3) return Number((n / 1e3).toPrecision(3)) + "K parameters";
+  return n + " parameters";
+}
+
+export function sideLabel(side) {
+  return "Model " + side.toUpperCase();
+}
+
+export function choiceLabel(choice) {
+  return CHOICE_LABELS[choice] || String(choice || "");
+}

@@ -1,0 +1,379 @@
+/*
+ * Energy Arena — putting the battle into the page (templates/arena/_arena.html).
+ *
+ * Security rule: everything that comes from the server (prompt, answers, errors, names,
+ * energy method text) is put into the page with textContent / createTextNode only.
+ */
+
+import {
+  SOURCE_LABELS,
+  choiceLabel,
+  fmtJoules,
+  fmtParams,
+  fmtRate,
+  fmtSeconds,
+  num,
+  plural,
+  sideLabel,
+} from "./format.js";
+import { FINISHED, SIDES } from "./stream.js";
+
+const $ = (id) => document.getElementById(id);
+
+export function setHidden(el, hidden) {
+  if (el) el.hidden = !!hidden;
+}
+
+/** The elements of the arena under `root` (#arena), by the ids of the template. */
+export function findView(root) {
+  const els = {
+    form: $("prompt-form"),
+    prompt: $("prompt"),
+    count: $("prompt-count"),
+    random: $("random-example"),
+    send: $("send"),
+    error: $("error"),
+    contenderA: $("contender-a"),
+    contenderB: $("contender-b"),
+    battle: $("battle"),
+    sentPrompt: $("sent-prompt"),
+    status: $("status"),
+    voteSection: $("vote-section"),
+    voteBar: $("vote-bar"),
+    energyPanel: $("energy-panel"),
+    energyHeading: $("energy-heading"),
+    energyRatio: $("energy-ratio"),
+    blindChoiceText: $("blind-choice-text"),
+    finalVote: $("final-vote"),
+    finalVoteBar: $("final-vote-bar"),
+    reveal: $("reveal"),
+    revealHeading: $("reveal-heading"),
+    voteChanged: $("vote-changed"),
+    newBattle: $("new-battle"),
+  };
+  const panes = {};
+  for (const side of SIDES) {
+    const pane = $("pane-" + side);
+    const errorBox = $("error-" + side);
+    panes[side] = {
+      pane,
+      answer: $("answer-" + side),
+      stats: $("stats-" + side),
+      name: $("name-" + side),
+      errorBox,
+      errorText: errorBox ? errorBox.querySelector(".side-error-text") : null,
+      badge: pane ? pane.querySelector(".chosen-badge") : null,
+      energy: $("energy-" + side),
+    };
+  }
+  return {
+    root,
+    mode: root.dataset.mode || "anonymous",
+    els,
+    panes,
+    errorHome: els.error ? { parent: els.error.parentNode, next: els.error.nextSibling } : null,
+  };
+}
+
+/** A SideStream sink writing the answer into `el` as one text node. */
+export function answerSink(el) {
+  let node = null;
+  return {
+    replace(text) {
+      if (!el) return;
+      el.textContent = "";
+      node = document.createTextNode(text);
+      el.appendChild(node);
+    },
+    append(part, text) {
+      if (!el) return;
+      // Follow the text while the reader is at the bottom of the answer box.
+      const follow = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+      if (node && node.parentNode === el) {
+        node.appendData(part);
+      } else {
+        el.textContent = "";
+        node = document.createTextNode(text);
+        el.appendChild(node);
+      }
+      if (follow) el.scrollTop = el.scrollHeight;
+    },
+  };
+}
+
+// -----------------------------------------------------------------------------------------------
+// Errors (always as text)
+// -----------------------------------------------------------------------------------------------
+export function showError(view, message, anchor) {
+  const { els, errorHome } = view;
+  if (!els.error) return;
+  // Show the message next to the control that caused it (the prompt form by default).
+  if (anchor && anchor.parentNode) {
+    anchor.after(els.error);
+  } else if (errorHome && els.error.parentNode !== errorHome.parent) {
+    errorHome.parent.insertBefore(els.error, errorHome.next);
+  }
+  els.error.textContent = String(message || "Something went wrong. Please try again.");
+  els.error.hidden = false;
+}
+
+export function clearError(view) {
+  const { els } = view;
+  if (!els.error) return;
+  els.error.textContent = "";
+  els.error.hidden = true;
+}
+
+// -----------------------------------------------------------------------------------------------
+// One side
+// -----------------------------------------------------------------------------------------------
+function renderStats(view, side, l) {
+  const el = view.panes[side].stats;
+  if (!el) return;
+  const parts = [];
+  const rate = fmtRate(l.tokens_per_s);
+  const tokens = plural(num(l.output_tokens) || 0, "token");
+  if (view.mode === "retrieval" && l.status === "done") {
+    if (num(l.duration_s) !== null) parts.push("searched in " + fmtSeconds(l.duration_s));
+  } else if (l.status === "queued") {
+    parts.push("Waiting to start…");
+  } else if (l.status === "running") {
+    parts.push("Writing…", tokens);
+    if (rate) parts.push(rate);
+  } else if (l.status === "done") {
+    parts.push(tokens);
+    if (rate) parts.push(rate);
+    if (num(l.time_to_first_token_s) !== null) parts.push("first token after " + fmtSeconds(l.time_to_first_token_s));
+    if (num(l.duration_s) !== null) parts.push(fmtSeconds(l.duration_s) + " in total");
+  } else if (l.status === "failed" || l.status === "timeout") {
+    parts.push((l.status === "timeout" ? "Timed out" : "Failed") + " after " + tokens);
+  }
+  el.textContent = parts.join(" · ");
+  el.dataset.status = l.status;
+}
+
+/** The pane of `side` for its SideStream `l`: status, busy flag, error box and figures. */
+export function renderSideStatus(view, side, l) {
+  const p = view.panes[side];
+  const failed = l.status === "failed" || l.status === "timeout";
+  if (p.pane) {
+    p.pane.dataset.status = l.status;
+    p.pane.classList.toggle("is-failed", failed);
+    p.pane.classList.toggle("is-writing", l.status === "running" || l.status === "queued");
+  }
+  if (p.answer) p.answer.setAttribute("aria-busy", String(!FINISHED.has(l.status)));
+  if (p.errorBox) {
+    if (failed) {
+      const fallback =
+        l.status === "timeout" ? sideLabel(side) + " took too long and was stopped." : sideLabel(side) + " failed to answer.";
+      if (p.errorText) p.errorText.textContent = l.error ? String(l.error) : fallback;
+    }
+    p.errorBox.hidden = !failed;
+  }
+  renderStats(view, side, l);
+}
+
+export function renderName(view, side, contender) {
+  const el = view.panes[side].name;
+  if (!el) return;
+  el.textContent = "";
+  if (!contender || typeof contender !== "object") {
+    el.hidden = true;
+    return;
+  }
+  const main = document.createElement("strong");
+  main.className = "model-name-main";
+  main.textContent = String(contender.name || "");
+  el.appendChild(main);
+  const details = [contender.model, contender.decoding, contender.precision]
+    .filter((v) => typeof v === "string" && v)
+    .map(String);
+  const params = fmtParams(contender.parameter_count);
+  if (params) details.push(params);
+  if (details.length) {
+    const small = document.createElement("small");
+    small.className = "model-name-details";
+    small.textContent = details.join(" · ");
+    el.appendChild(small);
+  }
+  el.hidden = false;
+}
+
+function renderEnergySide(view, side, energy, chosen) {
+  const box = view.panes[side].energy;
+  if (!box) return;
+  const e = energy && typeof energy === "object" ? energy : {};
+  const set = (selector, text) => {
+    const el = box.querySelector(selector);
+    if (el) el.textContent = text;
+  };
+  set(".energy-joules", fmtJoules(e.joules));
+  set(".energy-per-token", num(e.joules_per_token) === null ? "—" : fmtJoules(e.joules_per_token) + " per token");
+  set(".energy-duration", fmtSeconds(e.duration_s));
+  set(".energy-device", e.device ? String(e.device) : "—");
+  const method = box.querySelector(".energy-method");
+  if (method) {
+    method.textContent = "";
+    if (e.source) {
+      const tag = document.createElement("span");
+      tag.className = "energy-source";
+      tag.dataset.source = String(e.source);
+      tag.textContent = SOURCE_LABELS[e.source] || String(e.source);
+      method.appendChild(tag);
+      method.appendChild(document.createTextNode(" "));
+    }
+    method.appendChild(document.createTextNode(e.method ? String(e.method) : ""));
+  }
+  box.classList.toggle("is-chosen", chosen);
+  const badge = box.querySelector(".chosen-badge");
+  setHidden(badge, !chosen);
+}
+
+// -----------------------------------------------------------------------------------------------
+// The whole battle
+// -----------------------------------------------------------------------------------------------
+function markBar(bar, { enabled, selected, keep }) {
+  if (!bar) return;
+  for (const button of bar.querySelectorAll("button[data-choice]")) {
+    const choice = button.dataset.choice;
+    button.disabled = !enabled;
+    const isSelected = selected !== null && selected !== undefined && choice === selected;
+    button.classList.toggle("selected", isSelected);
+    button.setAttribute("aria-pressed", String(isSelected));
+    const isKeep = keep !== null && keep !== undefined && choice === keep;
+    button.classList.toggle("keep", isKeep);
+    let label = button.querySelector(".keep-label");
+    if (isKeep && !label) {
+      label = document.createElement("span");
+      label.className = "keep-label";
+      label.textContent = " (keep)";
+      button.appendChild(label);
+    } else if (!isKeep && label) {
+      label.remove();
+    }
+  }
+}
+
+/** The sentence under the prompt: where the battle stands (`streams`: the SideStream per side). */
+export function statusLine(battle, streams, mode) {
+  if (!battle) return "";
+  switch (battle.stage) {
+    case "generating": {
+      const parts = SIDES.map((side) => {
+        const s = streams[side].status;
+        if (s === "queued") return sideLabel(side) + " is waiting to start…";
+        if (s === "running") return sideLabel(side) + (mode === "retrieval" ? " is searching…" : " is writing…");
+        if (s === "done") return sideLabel(side) + " is done.";
+        if (s === "timeout") return sideLabel(side) + " timed out.";
+        return sideLabel(side) + " failed.";
+      });
+      return parts.join(" ");
+    }
+    case "blind_vote":
+      return "Both answers are complete. Which one is better?";
+    case "final_vote":
+      return "Here is the energy each answer used. Knowing it, which do you prefer now?";
+    case "revealed":
+      return "Thanks for voting! The names are revealed below.";
+    case "failed":
+      return "One of the models did not finish, so this battle cannot be voted on. Try another battle.";
+    case "closed":
+      return "Voting on this battle has closed. Here is the energy each answer used, and who wrote it.";
+    default:
+      return "";
+  }
+}
+
+export function renderStatusLine(view, battle, streams) {
+  if (view.els.status) view.els.status.textContent = statusLine(battle, streams, view.mode);
+}
+
+/** The send button and both vote bars: what can be pressed now. */
+export function renderControls(view, battle, busy) {
+  const { els } = view;
+  const stage = battle ? battle.stage : null;
+  if (els.send) els.send.disabled = busy || stage === "generating";
+  if (els.send) els.send.setAttribute("aria-disabled", String(els.send.disabled));
+  const vote = battle && battle.vote && typeof battle.vote === "object" ? battle.vote : null;
+  const blind = vote ? vote.blind_choice || null : null;
+  const final = vote ? vote.final_choice || null : null;
+  markBar(els.voteBar, { enabled: stage === "blind_vote" && !busy, selected: blind, keep: null });
+  markBar(els.finalVoteBar, {
+    enabled: stage === "final_vote" && !busy,
+    selected: stage === "revealed" ? final : null,
+    keep: stage === "final_vote" ? blind : null,
+  });
+}
+
+/** Everything that depends on the stage: status line, picks, energy, names, the reveal. */
+export function renderStage(view, battle, streams, busy) {
+  if (!battle) return;
+  const { els, panes, root } = view;
+  const stage = battle.stage;
+  const vote = battle.vote && typeof battle.vote === "object" ? battle.vote : null;
+  const blind = vote ? vote.blind_choice || null : null;
+  const final = vote ? vote.final_choice || null : null;
+  const current = final || blind;
+
+  root.dataset.stage = String(stage || "");
+  renderStatusLine(view, battle, streams);
+
+  for (const side of SIDES) {
+    const badge = panes[side].badge;
+    const chosen = current === side;
+    setHidden(badge, !chosen);
+    if (panes[side].pane) panes[side].pane.classList.toggle("is-chosen", chosen);
+  }
+
+  // Energy: shown once the blind vote is in (the server sends it only then).
+  const sides = battle.sides || {};
+  const hasEnergy = SIDES.some((side) => sides[side] && sides[side].energy);
+  const showEnergy = (stage === "final_vote" || stage === "revealed" || stage === "closed") && hasEnergy;
+  setHidden(els.energyPanel, !showEnergy);
+  if (showEnergy) {
+    const summary = battle.energy_summary && typeof battle.energy_summary === "object" ? battle.energy_summary : null;
+    if (els.energyRatio) els.energyRatio.textContent = summary && summary.ratio_text ? String(summary.ratio_text) : "";
+    if (els.blindChoiceText) els.blindChoiceText.textContent = blind ? "Your blind vote: " + choiceLabel(blind) + "." : "";
+    for (const side of SIDES) renderEnergySide(view, side, sides[side] && sides[side].energy, blind === side);
+  }
+  setHidden(els.finalVote, !showEnergy || stage === "closed");
+
+  // Names: the server sends them only after the final vote.
+  for (const side of SIDES) renderName(view, side, sides[side] ? sides[side].contender : null);
+
+  const revealed = stage === "revealed";
+  setHidden(els.reveal, !revealed);
+  if (revealed && els.voteChanged) {
+    if (vote && vote.changed) {
+      els.voteChanged.textContent =
+        "You changed your vote after seeing the energy: from “" + choiceLabel(blind) + "” to “" + choiceLabel(final) + "”.";
+    } else if (vote) {
+      els.voteChanged.textContent = "You kept your vote after seeing the energy: “" + choiceLabel(final || blind) + "”.";
+    } else {
+      els.voteChanged.textContent = "";
+    }
+  }
+
+  root.classList.toggle("is-failed", stage === "failed");
+  renderControls(view, battle, busy);
+}
+
+/** Back to the empty page (no battle); `streams` were reset and their text emptied already. */
+export function renderEmpty(view, streams) {
+  const { els, panes, root } = view;
+  for (const side of SIDES) {
+    renderSideStatus(view, side, streams[side]);
+    renderName(view, side, null);
+    if (panes[side].pane) panes[side].pane.classList.remove("is-chosen");
+    setHidden(panes[side].badge, true);
+  }
+  if (els.sentPrompt) els.sentPrompt.textContent = "";
+  if (els.status) els.status.textContent = "";
+  if (els.energyRatio) els.energyRatio.textContent = "";
+  if (els.blindChoiceText) els.blindChoiceText.textContent = "";
+  if (els.voteChanged) els.voteChanged.textContent = "";
+  setHidden(els.energyPanel, true);
+  setHidden(els.reveal, true);
+  setHidden(els.battle, true);
+  delete root.dataset.stage;
+}
