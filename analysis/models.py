@@ -1,13 +1,25 @@
-"""Tables of the leaderboard: running aggregates kept by each vote, imported battles, snapshots.
+"""Tables of the leaderboard: running aggregates of the counted votes, imported battles, snapshots.
 
-Each counted vote moves the aggregates in its own transaction (``analysis.leaderboard.services.pair_counts_record``),
-so a refit reads O(contenders²) rows and never scans the votes:
+A vote never touches the aggregates. A vote on a battle that counts for ranking inserts one
+``PendingVote`` row in its own transaction (``analysis.leaderboard.services.pair_counts_record``).
+The refit (a debounced Celery task, ``services.leaderboard_refit``) first folds the pending votes
+into the aggregates (``services.aggregates_fold``): only those whose battle the public may see
+counted under the blind protocol (``arena.selectors.battles_public_q``: revealed by its final vote,
+failed, or past its vote window), oldest row first, in batches, one fold at a time. Votes of
+battles still open stay pending for a later refit; a vote whose battle was flagged after it (an
+error, an identity leak) is dropped without counting. So a refit reads O(contenders²) rows and
+never scans the votes:
 
 * ``PairCount``: unique (ladder, a, b, outcome) rows with counts, the input of Bradley-Terry;
-* ``EloRating``: online Elo per ladder and competitor, updated vote by vote (in commit order);
+* ``EloRating``: online Elo per ladder and competitor, moved vote by vote in the order the votes
+  are folded (pending-row order; a blind vote whose battle was left open waits for the end of its
+  vote window, so it may come after later votes);
 * ``EnergyStat``: per competitor, count, sum and sum of squares of joules per response and per
-  output token (blind vote of a counted battle: both responses);
-* ``GeaCount``: per unordered pair, the counts behind the GEA switch rate (final vote).
+  output token (on folding the blind vote of a battle: both of its responses);
+* ``GeaCount``: per unordered pair, the GEA switch counts (on folding the vote after the energy
+  reveal, with the battle's blind vote: ``analysis.leaderboard.gea.vote_counts``).
+
+``services.aggregates_rebuild`` recomputes them all from a scan of the counted public battles.
 
 A ``Competitor`` is what the ladders rank: a contender of this arena, or a model name that only
 appears in an imported battle log (FastChat format). Imported battles live in ``ImportedBattle``;
@@ -87,7 +99,7 @@ class EnergyStat(models.Model):
 
 
 class GeaCount(models.Model):
-    """Counts of one unordered pair (``competitor_lo.id < competitor_hi.id``), as ``gea.switch_rate``."""
+    """GEA switch counts of one unordered pair (``competitor_lo.id < competitor_hi.id``): ``gea.GeaSums``."""
 
     competitor_lo = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
     competitor_hi = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
@@ -151,8 +163,10 @@ class LeaderboardSnapshot(models.Model):
 class PendingVote(models.Model):
     """A counted vote not yet folded into the aggregates.
 
-    The vote's transaction only inserts this row, so concurrent votes lock no shared row; the refit
-    task folds pending votes into PairCount, Elo, energy and GEA in one transaction, in id order.
+    The vote's transaction only inserts this row, so concurrent votes lock no shared row. The refit
+    task folds the rows of battles public under ``arena.selectors.battles_public_q`` into PairCount,
+    Elo, energy and GEA, in id order, ``services.FOLD_BATCH`` rows per transaction; rows of battles
+    still open to votes wait for a later refit.
     """
 
     battle = models.ForeignKey("arena.Battle", on_delete=models.CASCADE, related_name="+")

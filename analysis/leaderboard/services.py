@@ -1,13 +1,15 @@
-"""Writes of the analysis app: the running aggregates of the votes, the refit, imports.
+"""Writes of the leaderboard: the running aggregates of the votes, the refit, the rebuild, imports.
 
 A counted vote inserts one ``PendingVote`` row inside the vote's own transaction (so a rolled-back
 vote leaves nothing, and concurrent votes lock no shared row: with the aggregates updated in the
 vote itself, every vote locked the same few Elo and energy rows and votes queued behind each other,
 bench/load_votes.py). The refit task, scheduled at most once per ``ANALYSIS_REFIT_DELAY_S`` seconds
-after a vote commits, first folds the pending votes into the aggregates, in id order: the
-pair-outcome counts, the online Elo of both sides, and, on the blind vote, the energy sums of both
-responses; on the vote after the energy reveal, the GEA switch counts. It then reads O(contenders²)
-rows to fit the leaderboard.
+(after a final vote commits, or by the workers' heartbeat once a battle left after its blind vote
+closes), first folds the pending votes of battles public under the blind protocol
+(``arena.selectors.battles_public_q``) into the aggregates, in id order: the pair-outcome counts,
+the online Elo of both sides, and, on the blind vote, the energy sums of both responses; on the
+vote after the energy reveal, the GEA switch counts. It then reads O(contenders²) rows to fit the
+leaderboard.
 
 Concurrency: folds and rebuilds run one at a time (an advisory lock on PostgreSQL, which votes never
 take); increments are ``UPDATE ... SET n = n + 1`` with an insert in a savepoint when the row does
@@ -35,7 +37,7 @@ from django.utils import timezone
 from analysis.consumers import GROUP
 from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogReader, BattleRecord
-from analysis.leaderboard.board import EnergySums, board_inputs_from_records
+from analysis.leaderboard.board import BoardInputs, EnergySums, board_inputs_from_records
 from analysis.leaderboard.gea import GeaVote, vote_counts
 from analysis.leaderboard.ratings import ELO_INIT, elo_step
 from analysis.models import (
@@ -200,14 +202,22 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     Sums are added up in memory and each touched row is written once; Elo is replayed in vote order.
     A battle flagged after its vote (an error, a leak) is skipped here.
     """
-    from arena.models import Response, Vote
-
     _fold_lock()
     pending = list(_pending_public().select_related("battle").order_by("id")[:limit])
     votes = [vote for vote in pending if vote.battle.counts_for_ranking]
-    battle_ids = {vote.battle_id for vote in votes}
     contender_ids = sorted({cid for vote in votes for cid in (vote.battle.contender_a_id, vote.battle.contender_b_id)})
     competitors = {cid: _competitor_for_contender(cid) for cid in contender_ids}  # created in id order
+    _aggregates_add(*_fold_sums(votes, competitors))
+    PendingVote.objects.filter(id__in=[vote.id for vote in pending]).delete()
+    return len(pending)
+
+
+def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> tuple[dict, dict, dict, dict]:
+    """What the votes add to the aggregates, in memory: pair-outcome counts, Elo (the new ratings
+    and battle counts of every competitor touched), energy sums and GEA counts."""
+    from arena.models import Response, Vote
+
+    battle_ids = {vote.battle_id for vote in votes}
     answers = {
         (battle_id, side): (joules, tokens)
         for battle_id, side, joules, tokens in Response.objects.filter(battle_id__in=battle_ids).values_list(
@@ -238,6 +248,11 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
             gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules["a"][0], joules["b"][0],
                                blind, vote.choice)
             _sum_into(gea, tuple(sorted((a.id, b.id))), vote_counts(gea_vote))
+    return pairs, elo, energy, gea
+
+
+def _aggregates_add(pairs: dict, elo: dict, energy: dict, gea: dict) -> None:
+    """Write what :func:`_fold_sums` added up: each touched row once."""
     for (ladder, a_id, b_id, outcome), deltas in pairs.items():
         _increment(PairCount, {"ladder": ladder, "competitor_a_id": a_id, "competitor_b_id": b_id,
                                "outcome": outcome}, deltas)
@@ -248,8 +263,6 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
         _increment(EnergyStat, {"competitor_id": competitor_id}, deltas)
     for (lo, hi), deltas in gea.items():
         _increment(GeaCount, {"competitor_lo_id": lo, "competitor_hi_id": hi}, deltas)
-    PendingVote.objects.filter(id__in=[vote.id for vote in pending]).delete()
-    return len(pending)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,9 +355,7 @@ def aggregates_rebuild() -> RebuildResult:
     # The scan below counts every vote committed so far: their pending rows go. Votes that commit
     # later wait for this transaction on PostgreSQL (the table lock) and are folded afterwards.
     _fold_lock()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {PendingVote._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+    _lock_tables([PendingVote])
     # One moment for the whole rebuild: the battles it scans are exactly those whose pending rows go
     # (battles still open to votes keep theirs, to be folded once public).
     now = timezone.now()
@@ -358,44 +369,56 @@ def aggregates_rebuild() -> RebuildResult:
         ids.update(pair)
     for contender_id in sorted(ids):
         _competitor_for_contender(contender_id)
-    if connection.vendor == "postgresql":
-        tables = ", ".join(model._meta.db_table for model in _TABLES)
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+    _lock_tables(_TABLES)
     for model in reversed(_TABLES):
         model.objects.all().delete()
     competitors = dict(Competitor.objects.values_list("name", "id"))
     battles = pair_rows = 0
     for inputs in board_inputs_from_records(selectors.battle_records(now=now)).values():
-        pair_counts, elo_rows = [], []
-        for ladder in LADDERS:
-            played: dict[str, int] = {}
-            for a, b, outcome, count in inputs.pairs[ladder]:
-                pair_counts.append(PairCount(
-                    ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b],
-                    outcome=outcome, count=count,
-                ))
-                played[a] = played.get(a, 0) + count
-                played[b] = played.get(b, 0) + count
-                battles += count if ladder == BLIND else 0
-            elo_rows += [
-                EloRating(ladder=ladder, competitor_id=competitors[name], rating=rating, battles=played.get(name, 0))
-                for name, rating in inputs.elo[ladder].items()
-            ]
-        PairCount.objects.bulk_create(pair_counts, batch_size=5000)
-        EloRating.objects.bulk_create(elo_rows, batch_size=5000)
-        EnergyStat.objects.bulk_create(
-            [EnergyStat(competitor_id=competitors[name], **vars(sums)) for name, sums in inputs.energy.items()],
-            batch_size=5000,
-        )
-        gea_rows = []
-        for (a, b), sums in inputs.gea.items():
-            lo, hi = sorted((competitors[a], competitors[b]))
-            gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, **vars(sums)))
-        GeaCount.objects.bulk_create(gea_rows, batch_size=5000)
-        pair_rows += len(pair_counts)
+        kind_battles, kind_pair_rows = _aggregates_create(inputs, competitors)
+        battles, pair_rows = battles + kind_battles, pair_rows + kind_pair_rows
     transaction.on_commit(leaderboard_refit_schedule, robust=True)
     return RebuildResult(battles=battles, pair_rows=pair_rows)
+
+
+def _lock_tables(models) -> None:
+    """Make concurrent writers of these tables wait for this transaction (PostgreSQL; reads go on)."""
+    if connection.vendor == "postgresql":
+        tables = ", ".join(model._meta.db_table for model in models)
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _aggregates_create(inputs: BoardInputs, competitors: dict[str, int]) -> tuple[int, int]:
+    """Insert the aggregate rows of one kind's inputs; returns (blind votes, pair-outcome rows)."""
+    battles = 0
+    pair_counts, elo_rows = [], []
+    for ladder in LADDERS:
+        played: dict[str, int] = {}
+        for a, b, outcome, count in inputs.pairs[ladder]:
+            pair_counts.append(PairCount(
+                ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b],
+                outcome=outcome, count=count,
+            ))
+            played[a] = played.get(a, 0) + count
+            played[b] = played.get(b, 0) + count
+            battles += count if ladder == BLIND else 0
+        elo_rows += [
+            EloRating(ladder=ladder, competitor_id=competitors[name], rating=rating, battles=played.get(name, 0))
+            for name, rating in inputs.elo[ladder].items()
+        ]
+    PairCount.objects.bulk_create(pair_counts, batch_size=5000)
+    EloRating.objects.bulk_create(elo_rows, batch_size=5000)
+    EnergyStat.objects.bulk_create(
+        [EnergyStat(competitor_id=competitors[name], **vars(sums)) for name, sums in inputs.energy.items()],
+        batch_size=5000,
+    )
+    gea_rows = []
+    for (a, b), sums in inputs.gea.items():
+        lo, hi = sorted((competitors[a], competitors[b]))
+        gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, **vars(sums)))
+    GeaCount.objects.bulk_create(gea_rows, batch_size=5000)
+    return battles, len(pair_counts)
 
 
 @dataclass(frozen=True)
