@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from analysis.jsonsafe import json_float
 from analysis.leaderboard import gea
 from analysis.leaderboard.figures import figures_build
 from analysis.leaderboard.ratings import PairCounts, battle_count_matrix, leaderboard, online_elo, win_rate_matrix
@@ -150,8 +151,8 @@ def _matrix(m: np.ndarray, order: list[int], digits: int | None = None) -> list[
     for i in order:
         row = []
         for j in order:
-            v = float(m[i, j])
-            row.append(None if not math.isfinite(v) else (int(v) if digits is None else round(v, digits)))
+            v = json_float(m[i, j])
+            row.append(None if v is None else (int(v) if digits is None else round(v, digits)))
         out.append(row)
     return out
 

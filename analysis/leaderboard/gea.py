@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.choices import CHOICES, OTHER_SIDE
+from arena.choices import BOTH_BAD, CHOICES, OTHER_SIDE, TIE
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def vote_counts(vote: GeaVote) -> dict[str, int] | None:
         return {
             "eligible": 1,
             "switched": int(switched),
-            "to_tie": int(vote.after == "tie"),
-            "to_bothbad": int(vote.after == "bothbad"),
+            "to_tie": int(vote.after == TIE),
+            "to_bothbad": int(vote.after == BOTH_BAD),
         }
     return {"opposite_eligible": 1, "opposite_switched": int(switched)}
 

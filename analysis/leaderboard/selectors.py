@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import FilteredRelation, Q
+from django.db.models import FilteredRelation, Q, QuerySet
 
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleRecord
 from analysis.leaderboard.board import (
@@ -257,12 +257,7 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
     contenders = _contender_names()
     # Counted, and public under the blind protocol: revealed, or no longer open to votes.
     votes = Vote.objects.filter(battles_counted_q("battle__"), battles_public_q("battle__", vote_path="", now=now))
-    if kind:
-        votes = votes.filter(battle__contender_a__model__kind=kind)
-    if start:
-        votes = votes.filter(blind_at__gte=start)
-    if end:
-        votes = votes.filter(blind_at__lt=end)
+    votes = _in_range(votes, "battle__contender_a__model__kind", "blind_at", kind=kind, start=start, end=end)
     votes = votes.annotate(
         ra=FilteredRelation("battle__responses", condition=Q(battle__responses__side="a")),
         rb=FilteredRelation("battle__responses", condition=Q(battle__responses__side="b")),
@@ -284,13 +279,7 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
 
 
 def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
-    rows = ImportedBattle.objects.all()
-    if kind:
-        rows = rows.filter(kind=kind)
-    if start:
-        rows = rows.filter(tstamp__gte=start)
-    if end:
-        rows = rows.filter(tstamp__lt=end)
+    rows = _in_range(ImportedBattle.objects.all(), "kind", "tstamp", kind=kind, start=start, end=end)
     rows = rows.order_by("tstamp", "id").values_list(
         "source_key", "kind", "competitor_a__name", "competitor_b__name", "competitor_a__family",
         "competitor_b__family", "winner", "tstamp", "winner_after", "tstamp_after", "energy_a_j", "energy_b_j",
@@ -302,6 +291,17 @@ def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
             winner_after=wa or None, tstamp_after=tsa.timestamp() if wa and tsa else None, energy_a_j=ea,
             energy_b_j=eb, output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa, energy_source_b=sb,
         )
+
+
+def _in_range(rows: QuerySet, kind_field: str, time_field: str, *, kind, start, end) -> QuerySet:
+    """The rows of ``kind`` (when given) whose time is in [start, end) (each bound when given)."""
+    if kind:
+        rows = rows.filter(**{kind_field: kind})
+    if start:
+        rows = rows.filter(**{f"{time_field}__gte": start})
+    if end:
+        rows = rows.filter(**{f"{time_field}__lt": end})
+    return rows
 
 
 def battle_records(
