@@ -170,7 +170,17 @@ def celery_broker_url(redis_url: str) -> str:
 
 
 def channel_layer_settings(redis_url: str, prefix: str) -> dict:
-    config = {"hosts": [redis_url], "prefix": prefix}
+    # No socket timeout on the layer's Redis connections. channels_redis waits for a consumer's messages
+    # with BZPOPMIN 5 s; redis-py 8's default 5 s read timeout fired first, the TimeoutError left the
+    # consumer's receive and an idle websocket closed with 1011 every ~5 s. A larger timeout is no fix:
+    # with any timeout redis-py sends through asyncio.wait_for, which on Python 3.11 drops a cancellation
+    # that lands just as the send completes (fixed in 3.12). A receive cancelled there (a page leaving, a
+    # server stopping; the fuzz's refused sockets hit it in the new connection's handshake) goes on polling:
+    # until the next read timeout with the 5 s default, forever with 30 s (BZPOPMIN answers every 5 s, so the
+    # read never times out): the fuzz hung on shutdown. Without the timeout there is no wait_for; each read
+    # is bounded by BZPOPMIN's own 5 s, a dead peer is found by TCP keepalive (on by default: 30 s idle, 3
+    # probes 5 s apart), a stopped local Redis by its socket closing; connecting still times out after 5 s.
+    config = {"hosts": [{"address": redis_url, "socket_timeout": None}], "prefix": prefix}
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
 
 
