@@ -17,7 +17,7 @@ def refit_leaderboard() -> None:
 def run_diagnostics(run_id: int) -> None:
     from analysis.diagnostics.services import diagnostics_run_execute
 
-    diagnostics_run_execute(run_id=run_id)
+    diagnostics_run_execute(run_id=run_id, worker=run_diagnostics.request.hostname or "")
 
 
 @on_heartbeat
@@ -26,3 +26,11 @@ def release_pending_votes() -> None:
     from analysis.leaderboard.services import pending_votes_release
 
     pending_votes_release()
+
+
+@on_heartbeat
+def expire_lost_diagnostics() -> None:
+    from analysis.diagnostics.models import DiagnosticsRun
+    from workers.jobs import jobs_expire_lost
+
+    jobs_expire_lost(job_class=DiagnosticsRun)

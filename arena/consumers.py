@@ -7,13 +7,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 
 from arena.models import Battle, battle_group
 from arena.selectors import battle_get_for_session, battle_state, tokens_per_second
-from arena.services import responses_expire_overdue
 
 CLOSE_FORBIDDEN = 4403
 
 
 def _snapshot(battle_id: int, session_key: str | None) -> dict | None:
-    responses_expire_overdue()
     battle = battle_get_for_session(battle_id=battle_id, session_key=session_key)
     return battle_state(battle=battle) if battle else None
 

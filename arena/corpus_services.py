@@ -11,10 +11,11 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from arena.corpora import Document, parse_corpus, python_docs_documents, top_k
+from arena.corpora import Document, python_docs_documents, top_k
 from arena.models import Corpus, CorpusDocument, CorpusEmbedding
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
+from workers.jobs import job_claim, job_enqueue, job_fail, job_finish, job_progress_writer
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,6 @@ def _documents_store(corpus: Corpus, documents: list[Document]) -> None:
     )
     corpus.document_count = len(documents)
     corpus.save(update_fields=["document_count"])
-
-
-@transaction.atomic
-def corpus_create(*, name: str, data: bytes, filename: str) -> Corpus:
-    """Parse an uploaded file (refused with a CorpusError naming the problem) and queue its embeddings."""
-    documents = parse_corpus(data, filename, settings.ARENA_MAX_CORPUS_BYTES)
-    corpus = Corpus.objects.create(name=name, source_name=filename[:255])
-    corpus_documents_set(corpus=corpus, documents=documents)
-    return corpus
 
 
 @transaction.atomic
@@ -83,7 +75,9 @@ def corpus_embeddings_queue_missing(*, corpus: Corpus | None = None, requeue_unf
             CorpusEmbedding.objects.filter(id=embedding.id).update(
                 status=CorpusEmbedding.Status.QUEUED, progress=0.0, error=""
             )
-            embed_corpus.apply_async_on_commit(args=[embedding.id], queue=contender.model.queue_name)
+            job_enqueue(
+                job_class=CorpusEmbedding, job_id=embedding.id, task=embed_corpus, queue=contender.model.queue_name
+            )
             queued += 1
     return queued
 
@@ -93,31 +87,26 @@ def _vectors_path(embedding: CorpusEmbedding) -> Path:
 
 
 def corpus_embedding_build(
-    *, embedding_id: int, progress: Callable[[float], None] | None = None
+    *, embedding_id: int, progress: Callable[[float], None] | None = None, worker: str = ""
 ) -> CorpusEmbedding | None:
-    """Embed every document of the corpus with the contender (in a worker); store the vectors as .npy."""
+    """Embed every document of the corpus with the contender (in a worker); store the vectors as .npy.
+
+    Runs only a queued embedding (a redelivered task does nothing)."""
     from workers import runtime
 
-    with transaction.atomic():
-        embedding = CorpusEmbedding.objects.select_for_update().filter(id=embedding_id).first()
-        if embedding is None or embedding.status not in (CorpusEmbedding.Status.QUEUED,):
-            return embedding
-        embedding.status = CorpusEmbedding.Status.RUNNING
-        embedding.save(update_fields=["status", "updated_at"])
+    if not job_claim(job_class=CorpusEmbedding, job_id=embedding_id, worker=worker):
+        return CorpusEmbedding.objects.filter(id=embedding_id).first()
     embedding = CorpusEmbedding.objects.select_related("corpus", "contender__model").get(id=embedding_id)
     texts = [
         f"{title}: {text}" if title else text
         for title, text in embedding.corpus.documents.order_by("position").values_list("title", "text")
     ]
-    last_saved = [0.0]
+    write = job_progress_writer(
+        job_class=CorpusEmbedding, job_id=embedding_id, callback=(lambda f, _: progress(f)) if progress else None
+    )
 
     def report(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last_saved[0] > 0.5 or done == total:
-            last_saved[0] = now
-            CorpusEmbedding.objects.filter(id=embedding_id).update(progress=done / max(total, 1))
-        if progress:
-            progress(done / max(total, 1))
+        write(done / max(total, 1), f"Embedded {done}/{total} documents")
 
     try:
         started = time.monotonic()
@@ -132,12 +121,10 @@ def corpus_embedding_build(
         os.replace(partial, path)  # atomic: a search never reads half a file
     except Exception as error:  # noqa: BLE001 - shown in the admin; other corpora and models unaffected
         logger.exception("Embedding corpus %s failed", embedding_id)
-        CorpusEmbedding.objects.filter(id=embedding_id).update(
-            status=CorpusEmbedding.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
-        )
+        job_fail(job_class=CorpusEmbedding, job_id=embedding_id, error=f"{type(error).__name__}: {error}")
         return CorpusEmbedding.objects.get(id=embedding_id)
-    CorpusEmbedding.objects.filter(id=embedding_id).update(
-        status=CorpusEmbedding.Status.READY, progress=1.0, path=str(path), dimension=vectors.shape[1],
+    job_finish(
+        job_class=CorpusEmbedding, job_id=embedding_id, path=str(path), dimension=vectors.shape[1],
         document_count=vectors.shape[0], seconds=time.monotonic() - started, joules=reading.joules,
         energy_source=reading.source, energy_method=reading.method[:300], device=reading.device,
     )

@@ -3,6 +3,7 @@ from django.db import models
 from arena import choices
 from modelhub.models import Contender
 from modelhub.slugs import slug_unique
+from workers.jobs import Job
 
 # The answers of a vote: the codes and labels of arena.choices (plain Python, shared with the analysis).
 Choice = models.TextChoices("Choice", [(name, (code, label)) for name, code, label in choices.MEMBERS])
@@ -46,8 +47,8 @@ class CorpusDocument(models.Model):
         return f"{self.corpus} #{self.position}"
 
 
-class CorpusEmbedding(models.Model):
-    """One encoder contender's vectors of one corpus, computed once in a worker."""
+class CorpusEmbedding(Job):
+    """One encoder contender's vectors of one corpus, computed once in a worker (a background job)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -58,8 +59,6 @@ class CorpusEmbedding(models.Model):
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="embeddings")
     contender = models.ForeignKey(Contender, on_delete=models.CASCADE, related_name="corpus_embeddings")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    error = models.TextField(blank=True)
     path = models.CharField(max_length=500, blank=True)
     dimension = models.PositiveIntegerField(null=True, blank=True)
     document_count = models.PositiveIntegerField(null=True, blank=True)
@@ -69,6 +68,8 @@ class CorpusEmbedding(models.Model):
     energy_method = models.CharField(max_length=300, blank=True)
     device = models.CharField(max_length=50, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = Status.QUEUED, Status.RUNNING, Status.READY, Status.FAILED
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corpus", "contender"], name="one_embedding_per_contender")]
@@ -138,7 +139,9 @@ class Battle(models.Model):
         return battle_group(self.pk)
 
 
-class Response(models.Model):
+class Response(Job):
+    """One side of a battle: an answer generated (or documents retrieved) in a worker, a background job."""
+
     class Side(models.TextChoices):
         A = "a"
         B = "b"
@@ -166,10 +169,8 @@ class Response(models.Model):
     energy_source = models.CharField(max_length=20, blank=True)  # nvml | rapl | estimate
     energy_method = models.CharField(max_length=500, blank=True)
     device = models.CharField(max_length=50, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+
+    JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = Status.QUEUED, Status.RUNNING, Status.DONE, Status.FAILED
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["battle", "side"], name="one_response_per_side")]

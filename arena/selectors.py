@@ -3,11 +3,12 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from arena.formatting import energy_ratio
 from arena.models import Battle, Response, Vote
+from workers.jobs import jobs_lost
 
 
 class Stage:
@@ -57,8 +58,25 @@ def battle_get_for_session(*, battle_id: int, session_key: str | None) -> Battle
     )
 
 
+WORKER_LOST_ERROR = "The worker writing this answer stopped. Try another battle."
+OVERDUE_ERROR = "No answer arrived in time (the worker may have stopped). Try another battle."
+
+
 def battle_responses(*, battle: Battle) -> dict[str, Response]:
-    return {response.side: response for response in battle.responses.all()}
+    """The battle's sides as they stand now. A side whose worker is gone, or that is overdue, is shown
+    as it will be stored by the next expiry (the workers' heartbeat: arena.services.responses_expire_overdue):
+    pages read, they never write."""
+    responses = {response.side: response for response in battle.responses.all()}
+    unfinished = [response.id for response in responses.values() if not response.is_finished]
+    if unfinished:
+        lost = set(responses_worker_lost().filter(id__in=unfinished).values_list("id", flat=True))
+        overdue = set(responses_overdue().filter(id__in=unfinished).values_list("id", flat=True))
+        for response in responses.values():
+            if response.id in lost:
+                response.status, response.error = Response.Status.FAILED, WORKER_LOST_ERROR
+            elif response.id in overdue:
+                response.status, response.error = Response.Status.TIMEOUT, OVERDUE_ERROR
+    return responses
 
 
 def battle_stage(*, battle: Battle, responses: dict[str, Response]) -> str:
@@ -161,17 +179,8 @@ def responses_overdue() -> QuerySet[Response]:
 
 
 def responses_worker_lost() -> QuerySet[Response]:
-    """Running sides whose worker stopped beating, stopped, or was restarted after the side began.
-
-    Both timestamps of the restart check come from the worker's own clock.
-    """
-    from workers.models import WorkerHeartbeat
-    from workers.selectors import worker_lost_cutoff
-
-    gone = WorkerHeartbeat.objects.filter(hostname=OuterRef("worker")).filter(
-        Q(last_seen__lt=worker_lost_cutoff()) | Q(stopped_at__isnull=False) | Q(started_at__gt=OuterRef("started_at"))
-    )
-    return Response.objects.filter(status=Response.Status.RUNNING).filter(Exists(gone))
+    """Running sides whose worker stopped beating, stopped, or was restarted after the side began."""
+    return jobs_lost(Response)
 
 
 def _votes_recent(*, session_key: str | None, client_ip: str | None, seconds: int) -> QuerySet[Vote]:

@@ -3,17 +3,19 @@
 import logging
 import random
 import time
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.broadcast import sender
+from arena.choices import BLIND, ENERGY
 from arena.formatting import identity_terms, mentions_identity, prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
 from arena.sampling import Candidate, SamplingError, sample_pair
 from arena.selectors import (
+    OVERDUE_ERROR,
+    WORKER_LOST_ERROR,
     Stage,
     battle_responses,
     battle_stage,
@@ -27,6 +29,7 @@ from arena.selectors import (
 from arena.signals import vote_recorded
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
+from workers.jobs import job_claim, job_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -173,17 +176,16 @@ def battle_create(
     )
     for side, contender in (("a", first), ("b", second)):
         response = Response.objects.create(battle=battle, side=side, contender=contender)
-        transaction.on_commit(partial(_response_dispatch, task, response.id, contender.model.queue_name))
+        # If Redis refuses it, the side fails visibly instead of waiting for its timeout.
+        job_enqueue(
+            job_class=Response, job_id=response.id, task=task, queue=contender.model.queue_name,
+            on_refused=_response_refused,
+        )
     return battle
 
 
-def _response_dispatch(task, response_id: int, queue: str) -> None:
-    """Queue one side; if Redis refuses it, the side fails visibly instead of waiting for its timeout."""
-    try:
-        task.apply_async(args=[response_id], queue=queue)
-    except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
-        logger.warning("Could not queue response %s on %s", response_id, queue, exc_info=True)
-        response_fail(response_id=response_id, error="This answer could not be queued (the job queue is unavailable).")
+def _response_refused(response_id: int, message: str) -> None:
+    response_fail(response_id=response_id, error="This answer could not be queued (the job queue is unavailable).")
 
 
 def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: str) -> Battle:
@@ -228,7 +230,7 @@ def _vote_blind(battle: Battle, current: str, choice: str) -> None:
     if current != Stage.BLIND_VOTE:
         raise ArenaError("You already voted on this battle.", 409)
     Vote.objects.create(battle=battle, blind_choice=choice)
-    _ladder_record(battle, "blind", choice)
+    _ladder_record(battle, BLIND, choice)
 
 
 def _vote_final(battle: Battle, current: str, choice: str) -> None:
@@ -243,7 +245,7 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
     vote.changed = choice != vote.blind_choice
     vote.final_at = timezone.now()
     vote.save(update_fields=["final_choice", "changed", "final_at"])
-    _ladder_record(battle, "energy", choice)
+    _ladder_record(battle, ENERGY, choice)
 
 
 def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
@@ -307,14 +309,8 @@ class _Stream:
 
 
 def _response_claim(*, response_id: int, worker: str) -> Response | None:
-    with transaction.atomic():
-        response = Response.objects.select_for_update().filter(id=response_id).first()
-        if response is None or response.status != Response.Status.QUEUED:
-            return None  # already served (a redelivered task) or given up as timed out
-        response.status = Response.Status.RUNNING
-        response.started_at = timezone.now()
-        response.worker = worker[:200]
-        response.save(update_fields=["status", "started_at", "worker"])
+    if not job_claim(job_class=Response, job_id=response_id, worker=worker):
+        return None  # already served (a redelivered task) or given up as timed out
     return Response.objects.select_related("battle", "contender__model").get(id=response_id)
 
 
@@ -441,16 +437,15 @@ def _announce_finished(response: Response) -> None:
 
 
 def responses_expire_overdue() -> int:
-    """Give up on sides that a dead or hung worker never finished: shown as failed or timed out."""
+    """Give up on sides that a dead or hung worker never finished: failed or timed out, and the page told.
+
+    Run by the workers' heartbeat (arena.tasks), never by a page: until then the pages show such sides
+    as they will end (arena.selectors.battle_state)."""
     expired = 0
     for response_id in responses_worker_lost().values_list("id", flat=True):
-        response_fail(response_id=response_id, error="The worker writing this answer stopped. Try another battle.")
+        response_fail(response_id=response_id, error=WORKER_LOST_ERROR)
         expired += 1
     for response_id in responses_overdue().values_list("id", flat=True):
-        response_fail(
-            response_id=response_id,
-            error="No answer arrived in time (the worker may have stopped). Try another battle.",
-            status=Response.Status.TIMEOUT,
-        )
+        response_fail(response_id=response_id, error=OVERDUE_ERROR, status=Response.Status.TIMEOUT)
         expired += 1
     return expired

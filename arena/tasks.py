@@ -9,6 +9,8 @@ reports back as timed out.
 from celery import shared_task
 from django.conf import settings
 
+from workers.signals import on_heartbeat
+
 
 @shared_task(
     acks_late=True,
@@ -25,7 +27,7 @@ def generate_response(response_id: int) -> None:
 def embed_corpus(embedding_id: int) -> None:
     from arena.corpus_services import corpus_embedding_build
 
-    corpus_embedding_build(embedding_id=embedding_id)
+    corpus_embedding_build(embedding_id=embedding_id, worker=embed_corpus.request.hostname or "")
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
@@ -33,3 +35,14 @@ def retrieve_response(response_id: int) -> None:
     from arena.services import response_retrieve
 
     response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")
+
+
+@on_heartbeat
+def expire_lost_jobs() -> None:
+    """Sides and corpus embeddings that a dead or hung worker never finished are given up."""
+    from arena.models import CorpusEmbedding
+    from arena.services import responses_expire_overdue
+    from workers.jobs import jobs_expire_lost
+
+    responses_expire_overdue()
+    jobs_expire_lost(job_class=CorpusEmbedding)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
 from arena.selectors import battle_get_for_session, battle_state, corpora_searchable, health_report
-from arena.services import ArenaError, battle_create, responses_expire_overdue, vote_cast
+from arena.services import ArenaError, battle_create, vote_cast
 from modelhub.selectors import contenders_ready
 
 
@@ -106,7 +106,6 @@ def battles_create(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def battle_detail(request: HttpRequest, battle_id: int) -> JsonResponse:
-    responses_expire_overdue()
     battle = battle_get_for_session(battle_id=battle_id, session_key=request.session.session_key)
     if battle is None:
         return JsonResponse({"error": "No battle of yours has this number."}, status=404)

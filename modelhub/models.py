@@ -2,10 +2,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from modelhub.slugs import slug_unique
+from workers.jobs import Job
 
 
-class Model(models.Model):
-    """Weights and where they come from. How they are run is a Contender."""
+class Model(Job):
+    """Weights and where they come from. How they are run is a Contender.
+
+    Its preparation (locate, convert, load, smoke-test) is a background job (workers.jobs).
+    """
 
     class Kind(models.TextChoices):
         CHAT = "chat", "Chat (instruction-tuned language model)"
@@ -40,15 +44,14 @@ class Model(models.Model):
         null=True, blank=True, editable=False, help_text="Hidden size (embedding size for encoders)."
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REGISTERED, editable=False)
-    error = models.TextField(blank=True, editable=False)
-    progress = models.FloatField(default=0.0, editable=False)
-    progress_text = models.CharField(max_length=200, blank=True, editable=False)
     prepared_path = models.CharField(max_length=500, blank=True, editable=False)
     prepare_seconds = models.FloatField(null=True, blank=True, editable=False)
     load_seconds = models.FloatField(null=True, blank=True, editable=False)
     smoke_test_output = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = Status.REGISTERED, Status.PREPARING, Status.READY, Status.FAILED
 
     class Meta:
         ordering = ["name"]

@@ -2,7 +2,6 @@
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -10,10 +9,10 @@ from django.db import transaction
 
 from modelhub.catalogue import CATALOGUE, CatalogueError, locate_bundled
 from modelhub.models import Contender, Model
+from workers.jobs import ProgressCallback, job_claim, job_enqueue, job_fail, job_finish, job_progress_writer
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
 
 SMOKE_PROMPT = "Say hello in one short sentence."
 SMOKE_SENTENCES = ["A man is playing a guitar.", "The stock market fell today."]
@@ -58,22 +57,14 @@ def model_prepare_queue(*, model: Model) -> None:
     Model.objects.filter(id=model.id).update(
         status=Model.Status.REGISTERED, error="", progress=0.0, progress_text="Waiting for a worker"
     )
-    transaction.on_commit(lambda: _prepare_dispatch(prepare_model, model.id))
+    job_enqueue(job_class=Model, job_id=model.id, task=prepare_model, on_refused=_prepare_refused)
 
 
-def _prepare_dispatch(task, model_id: int) -> None:
-    try:
-        task.delay(model_id)
-    except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
-        logger.warning("Could not queue the preparation of model %s", model_id, exc_info=True)
-        Model.objects.filter(id=model_id).update(
-            status=Model.Status.FAILED, progress_text="",
-            error="Could not queue the preparation: the job queue (Redis) is unavailable. Use 'Prepare again'.",
-        )
-
-
-def model_progress_set(*, model_id: int, fraction: float, text: str) -> None:
-    Model.objects.filter(id=model_id).update(progress=max(0.0, min(1.0, fraction)), progress_text=text[:200])
+def _prepare_refused(model_id: int, message: str) -> None:
+    job_fail(
+        job_class=Model, job_id=model_id, progress_text="",
+        error="Could not queue the preparation: the job queue (Redis) is unavailable. Use 'Prepare again'.",
+    )
 
 
 def _hub_snapshot(hub_id: str) -> Path:
@@ -98,77 +89,47 @@ def model_weights_locate(*, model: Model) -> Path:
     return Path(model.source).expanduser()
 
 
-def model_prepare(*, model_id: int, progress: ProgressCallback | None = None) -> Model:
+def model_prepare(
+    *, model_id: int, progress: ProgressCallback | None = None, queued: bool = False, worker: str = ""
+) -> Model:
     """Locate, convert (GGUF once), load and smoke-test a model; record what was found.
 
+    `queued`: called for a queued job (the task), which runs only if still queued (a redelivered task
+    does nothing); otherwise a person asked for it (the CLI) and it runs whatever the state.
     Not one transaction: status and progress are written as the work goes, so the admin shows them.
     Any failure ends in status 'failed' with a message a person can act on; nothing else changes.
     """
     from workers import loading, runtime
 
-    def report(fraction: float, text: str) -> None:
-        model_progress_set(model_id=model_id, fraction=fraction, text=text)
-        if progress:
-            progress(fraction, text)
-
+    if not job_claim(job_class=Model, job_id=model_id, worker=worker, queued_only=queued):
+        return Model.objects.get(id=model_id)
+    report = job_progress_writer(job_class=Model, job_id=model_id, callback=progress)
     model = Model.objects.get(id=model_id)
-    Model.objects.filter(id=model_id).update(status=Model.Status.PREPARING, error="")
     started = time.monotonic()
     try:
         report(0.02, "Locating weights")
-        source = model_weights_locate(model=model)
-        weights = loading.find_weights(source)
-        if weights.format == "gguf":
-            target = settings.ARENA_MODELS_DIR / model.slug
-
-            def conversion_progress(fraction: float, text: str) -> None:
-                report(0.05 + 0.65 * fraction, text)
-
-            report(0.05, "Converting GGUF to safetensors (once; takes up to a minute)")
-            folder = loading.convert_gguf(weights.folder / weights.gguf_file, target, progress=conversion_progress)
-        else:
-            folder = weights.folder
+        folder = _prepared_folder(model, report)
         report(0.75, "Loading the model")
         load_started = time.monotonic()
         if model.kind == Model.Kind.ENCODER:
             loaded = runtime.encoder_get(path=folder)
             load_seconds = time.monotonic() - load_started
             report(0.9, "Smoke test: embedding two sentences")
-            from workers.embedding import embed
-
-            vectors = embed(loaded, SMOKE_SENTENCES)
-            if vectors.shape != (2, loaded.embedding_dim):
-                raise loading.ModelLoadError(
-                    f"Smoke test failed: expected 2 vectors of size {loaded.embedding_dim}, got {vectors.shape}."
-                )
-            smoke_output = f"2 vectors of dimension {vectors.shape[1]}"
-            dim = loaded.embedding_dim
+            smoke_output, dim = _smoke_test_encoder(loaded)
         else:
             loaded = runtime.language_model_get(path=folder)
             load_seconds = time.monotonic() - load_started
-            if model.kind == Model.Kind.CHAT and not loaded.has_chat_template:
-                raise loading.ModelLoadError(
-                    "This model has no chat template, so it cannot be a chat model. "
-                    "Register it with kind 'completion'."
-                )
             report(0.9, "Smoke test: generating a few tokens")
-            from workers.generation import DecodingConfig, generate
-
-            result = generate(loaded, SMOKE_PROMPT, DecodingConfig(method="greedy", max_new_tokens=8))
-            if result.output_tokens == 0:
-                raise loading.ModelLoadError("Smoke test failed: the model generated no tokens.")
-            smoke_output = result.text
-            dim = loaded.hidden_size
+            smoke_output, dim = _smoke_test_language_model(model, loaded)
     except (loading.ModelLoadError, CatalogueError) as error:
         return _model_failed(model_id, str(error), started)
     except Exception as error:  # noqa: BLE001 - any failure must end in 'failed', with its text
         logger.exception("Preparing model %s failed", model_id)
         return _model_failed(model_id, f"Preparation failed unexpectedly: {type(error).__name__}: {error}", started)
 
-    Model.objects.filter(id=model_id).update(
-        status=Model.Status.READY,
-        error="",
-        progress=1.0,
+    job_finish(
+        job_class=Model,
+        job_id=model_id,
         progress_text="Ready",
         prepared_path=str(folder),
         parameter_count=loaded.parameter_count,
@@ -180,11 +141,46 @@ def model_prepare(*, model_id: int, progress: ProgressCallback | None = None) ->
     return Model.objects.get(id=model_id)
 
 
-def _model_failed(model_id: int, message: str, started: float) -> Model:
-    Model.objects.filter(id=model_id).update(
-        status=Model.Status.FAILED,
-        error=message,
-        progress_text="Failed",
-        prepare_seconds=time.monotonic() - started,
+def _prepared_folder(model: Model, report: ProgressCallback) -> Path:
+    """The folder the runtime loads: the weights' own, or a safetensors conversion of a GGUF file (once)."""
+    from workers import loading
+
+    weights = loading.find_weights(model_weights_locate(model=model))
+    if weights.format != "gguf":
+        return weights.folder
+    report(0.05, "Converting GGUF to safetensors (once; takes up to a minute)")
+    return loading.convert_gguf(
+        weights.folder / weights.gguf_file, settings.ARENA_MODELS_DIR / model.slug,
+        progress=lambda fraction, text: report(0.05 + 0.65 * fraction, text),
     )
+
+
+def _smoke_test_encoder(loaded) -> tuple[str, int]:
+    from workers.embedding import embed
+    from workers.loading import ModelLoadError
+
+    vectors = embed(loaded, SMOKE_SENTENCES)
+    if vectors.shape != (2, loaded.embedding_dim):
+        raise ModelLoadError(
+            f"Smoke test failed: expected 2 vectors of size {loaded.embedding_dim}, got {vectors.shape}."
+        )
+    return f"2 vectors of dimension {vectors.shape[1]}", loaded.embedding_dim
+
+
+def _smoke_test_language_model(model: Model, loaded) -> tuple[str, int]:
+    from workers.generation import DecodingConfig, generate
+    from workers.loading import ModelLoadError
+
+    if model.kind == Model.Kind.CHAT and not loaded.has_chat_template:
+        raise ModelLoadError(
+            "This model has no chat template, so it cannot be a chat model. Register it with kind 'completion'."
+        )
+    result = generate(loaded, SMOKE_PROMPT, DecodingConfig(method="greedy", max_new_tokens=8))
+    if result.output_tokens == 0:
+        raise ModelLoadError("Smoke test failed: the model generated no tokens.")
+    return result.text, loaded.hidden_size
+
+
+def _model_failed(model_id: int, message: str, started: float) -> Model:
+    job_fail(job_class=Model, job_id=model_id, error=message, prepare_seconds=time.monotonic() - started)
     return Model.objects.get(id=model_id)

@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from workers.signals import models_named_by, queue_names
+from workers.signals import models_named_by, on_heartbeat, queue_names
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def prepare_model(model_id: int) -> str:
     from modelhub.services import model_prepare
     from modelhub.signals import model_ready
 
-    model = model_prepare(model_id=model_id)
+    model = model_prepare(model_id=model_id, queued=True, worker=prepare_model.request.hostname or "")
     if model.status == Model.Status.READY:
         _consume_queue(prepare_model, model.queue_name)
         # Apps above the hub react (the arena embeds its corpora with a new encoder).
@@ -76,3 +76,11 @@ def _warm(queues: set[str]) -> None:
             logger.info("Warmed %s", model.name)
         except Exception:  # noqa: BLE001 - a model that fails here fails visibly on its first request
             logger.warning("Could not warm %s", model.name, exc_info=True)
+
+
+@on_heartbeat
+def expire_lost_preparations() -> None:
+    from modelhub.models import Model
+    from workers.jobs import jobs_expire_lost
+
+    jobs_expire_lost(job_class=Model)

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Redis (the CI server, or the embedded one) and a real Celery worker."""
 
+import itertools
 import os
 import shutil
 import signal
@@ -268,3 +269,52 @@ def worker_processes(redis_services, transactional_db, tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def make_contender(db):
+    """A ready contender; its weights are never loaded by the tests that use this factory."""
+    from modelhub.models import Contender, Model
+
+    def make(name: str | None = None, family: str = "Fam", kind: str = "chat", maker: str = "Acme",
+             weight: float = 1.0, enabled: bool = True, status: str = "ready") -> Contender:
+        number = next(_contender_numbers)
+        model = Model.objects.create(
+            name=f"{family}-model-{number}", family=family, maker=maker, kind=kind,
+            source_type=Model.SourceType.HF_FOLDER, source=f"/nonexistent/{number}", status=status,
+        )
+        return Contender.objects.create(
+            model=model, name=name or f"{family} contender {number}", sampling_weight=weight, enabled=enabled
+        )
+
+    return make
+
+
+_contender_numbers = itertools.count()
+
+
+@pytest.fixture
+def smollm2_contenders(bundled_ready):
+    from modelhub.models import Contender
+
+    bundled_ready("smollm2-135m-instruct")
+    # Short answers keep a battle quick on two CPU cores; all three SmolLM2 contenders take part.
+    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=40)
+
+
+@pytest.fixture
+def live_arena(celery_worker_threads, asgi_server):
+    """The arena served by a real ASGI server, with a real Celery worker."""
+    return asgi_server
+
+
+@pytest.fixture
+def arena_server(smollm2_contenders, live_arena):
+    return live_arena
+
+
+@pytest.fixture
+def page(live_arena, browser_page):
+    # Request `page` last in a test: while Playwright's sync API runs, this thread hosts an event
+    # loop, so fixtures that use the ORM must be set up before it (and tests use in_db_thread()).
+    return browser_page

@@ -212,12 +212,12 @@ def covariance_spectrum(x: np.ndarray) -> np.ndarray:
     return np.clip(eig, 0.0, None)
 
 
-def log_spectrum(x: np.ndarray, floor: float = 1e-12) -> np.ndarray:
-    """Natural log of :func:`covariance_spectrum`, with eigenvalues below ``floor`` raised to
+def log_spectrum(spectrum: np.ndarray, floor: float = 1e-12) -> np.ndarray:
+    """Natural log of a :func:`covariance_spectrum`, with eigenvalues below ``floor`` raised to
     ``floor`` so that collapsed dimensions show as ``log(floor)`` instead of ``-inf``."""
     if floor <= 0:
         raise ValueError("floor must be > 0")
-    return np.log(np.maximum(covariance_spectrum(x), floor))
+    return np.log(np.maximum(spectrum, floor))
 
 
 def isoscore(x: np.ndarray) -> float:
@@ -348,7 +348,7 @@ def embedding_metrics(
     report(0.5, "spectrum")
     spectrum = covariance_spectrum(a)
     result["spectrum"] = [float(v) for v in spectrum]
-    result["log_spectrum"] = [float(v) for v in np.log(np.maximum(spectrum, 1e-12))]
+    result["log_spectrum"] = [float(v) for v in log_spectrum(spectrum)]
     result["hubness_k"] = int(hubness_k)
     if n > hubness_k:
         hub = hubness(a, k=hubness_k, progress=stage(0.5, 0.95))

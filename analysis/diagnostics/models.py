@@ -3,9 +3,12 @@
 from django.db import models
 
 from modelhub.models import Contender
+from workers.jobs import Job
 
 
-class DiagnosticsRun(models.Model):
+class DiagnosticsRun(Job):
+    """Representation diagnostics of one contender or file, computed in a worker (a background job)."""
+
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -25,13 +28,11 @@ class DiagnosticsRun(models.Model):
     source_path = models.CharField(max_length=500, blank=True)
     limit = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    progress_text = models.CharField(max_length=200, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+
+    JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = Status.QUEUED, Status.RUNNING, Status.DONE, Status.FAILED
 
     class Meta:
         ordering = ["-created_at"]

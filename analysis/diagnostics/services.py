@@ -2,21 +2,20 @@
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from django.db import transaction
-from django.utils import timezone
 
 from analysis.diagnostics.metrics import embedding_metrics, isotropy, sts_spearman
 from analysis.diagnostics.models import DiagnosticsRun
 from analysis.diagnostics.sts import positive_pairs, read_sts
+from analysis.jsonsafe import json_float
 from modelhub.models import Contender, Model
+from workers.jobs import ProgressCallback, job_claim, job_enqueue, job_fail, job_finish, job_progress_writer
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
 ISOTROPY_TEXTS = 200  # token states of this many texts are enough for a stable isotropy figure
 DEFAULT_LIMIT = 1000
 
@@ -34,7 +33,7 @@ def diagnostics_run_queue(*, contender: Contender, limit: int | None = DEFAULT_L
     from analysis.tasks import run_diagnostics
 
     run = diagnostics_run_create(contender=contender, source=DiagnosticsRun.Source.CORPUS, limit=limit)
-    run_diagnostics.apply_async_on_commit(args=[run.id], queue=contender.model.queue_name)
+    job_enqueue(job_class=DiagnosticsRun, job_id=run.id, task=run_diagnostics, queue=contender.model.queue_name)
     return run
 
 
@@ -62,28 +61,19 @@ def _texts(run: DiagnosticsRun) -> tuple[list[str], dict]:
     return texts[: run.limit] if run.limit else texts, extra
 
 
-def _progress_writer(run_id: int, callback: ProgressCallback | None) -> ProgressCallback:
-    last = [0.0]
+def diagnostics_run_execute(
+    *, run_id: int, progress: ProgressCallback | None = None, worker: str = ""
+) -> DiagnosticsRun:
+    """Embed the texts with the contender, then compute every metric; store them on the run.
 
-    def report(fraction: float, text: str) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.5 or fraction >= 1.0:
-            last[0] = now
-            DiagnosticsRun.objects.filter(id=run_id).update(progress=min(fraction, 1.0), progress_text=text[:200])
-        if callback:
-            callback(fraction, text)
-
-    return report
-
-
-def diagnostics_run_execute(*, run_id: int, progress: ProgressCallback | None = None) -> DiagnosticsRun:
-    """Embed the texts with the contender, then compute every metric; store them on the run."""
+    Runs only a queued run (a redelivered task does nothing)."""
     from workers import runtime
     from workers.embedding import token_states
 
-    report = _progress_writer(run_id, progress)
+    if not job_claim(job_class=DiagnosticsRun, job_id=run_id, worker=worker):
+        return DiagnosticsRun.objects.get(id=run_id)
+    report = job_progress_writer(job_class=DiagnosticsRun, job_id=run_id, callback=progress)
     run = DiagnosticsRun.objects.select_related("contender__model").get(id=run_id)
-    DiagnosticsRun.objects.filter(id=run_id).update(status=DiagnosticsRun.Status.RUNNING, error="")
     started = time.monotonic()
     try:
         report(0.01, "Reading texts")
@@ -121,15 +111,12 @@ def diagnostics_run_execute(*, run_id: int, progress: ProgressCallback | None = 
                 metrics["embedding_energy_source"] = reading.source
     except Exception as error:  # noqa: BLE001 - the run shows its error; nothing else is affected
         logger.exception("Diagnostics run %s failed", run_id)
-        DiagnosticsRun.objects.filter(id=run_id).update(
-            status=DiagnosticsRun.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000],
-            seconds=time.monotonic() - started, finished_at=timezone.now(), progress_text="Failed",
+        job_fail(
+            job_class=DiagnosticsRun, job_id=run_id, error=f"{type(error).__name__}: {error}",
+            seconds=time.monotonic() - started,
         )
         return DiagnosticsRun.objects.get(id=run_id)
-    DiagnosticsRun.objects.filter(id=run_id).update(
-        status=DiagnosticsRun.Status.DONE, metrics=metrics, progress=1.0, progress_text="Done",
-        seconds=time.monotonic() - started, finished_at=timezone.now(),
-    )
+    job_finish(job_class=DiagnosticsRun, job_id=run_id, metrics=metrics, seconds=time.monotonic() - started)
     return DiagnosticsRun.objects.get(id=run_id)
 
 
@@ -149,8 +136,7 @@ def _metrics(vectors: np.ndarray, states: list[np.ndarray], extra: dict, report:
         metrics["sts_spearman"] = round(sts_spearman(first, second, extra["gold"]), 2)
         metrics["sts_pairs"] = extra["pairs"]
     report(0.96, "Computing token isotropy")
-    value = isotropy(states) if states else None
-    metrics["isotropy"] = value if value is not None and np.isfinite(value) else None
+    metrics["isotropy"] = json_float(isotropy(states)) if states else None
     metrics["isotropy_texts"] = len(states)
     return metrics
 

@@ -51,8 +51,12 @@ def diagnostics_start(request: HttpRequest) -> HttpResponse:
     if contender is None or contender not in contenders_ready():
         messages.error(request, "That contender is not ready for diagnostics.")
     else:
-        diagnostics_run_queue(contender=contender)
-        messages.info(request, f"Diagnostics of {contender.name} queued; progress shows below.")
+        run = diagnostics_run_queue(contender=contender)
+        run.refresh_from_db()
+        if run.status == run.Status.FAILED:  # the job queue refused it
+            messages.error(request, run.error)
+        else:
+            messages.info(request, f"Diagnostics of {contender.name} queued; progress shows below.")
     return redirect("diagnostics")
 
 

@@ -88,11 +88,6 @@ class PairCounts:
     def total(self) -> int:
         return int(self.count.sum())
 
-    @property
-    def score(self) -> np.ndarray:
-        """Score of side a per row: 1 win, 0.5 tie or both bad, 0 loss."""
-        return _SCORE[self.outcome]
-
     def index(self, name: str) -> int:
         try:
             return self.names.index(name)
@@ -336,10 +331,6 @@ class BootstrapResult:
     upper: np.ndarray  # 97.5th percentile
     samples: np.ndarray  # rounds x n bootstrap ratings
     battles: np.ndarray  # battles per contender; 0 means "not rated" (reported at init_rating)
-
-    @property
-    def rank(self) -> np.ndarray:
-        return ranks_from_intervals(self.lower, self.upper)
 
 
 def bootstrap_bradley_terry(

@@ -1,18 +1,15 @@
-"""Fixtures of the analysis tests: contenders (the arena's factory), finished battles, votes."""
+"""Fixtures of the analysis tests: finished battles and votes (contenders: the root conftest's factory)."""
 
-from datetime import timedelta
 
 import pytest
-from django.conf import settings
-from django.db.models import F
 
 from arena.models import Battle, Response
 from arena.services import vote_cast
-from tests.arena.conftest import make_contender  # noqa: F401 - re-exported fixture
+from tests.factories import close_voting
 
 
 @pytest.fixture
-def make_battle(make_contender):  # noqa: F811
+def make_battle(make_contender):
     """A battle whose two answers are done, ready for the blind vote."""
 
     def make(a, b, *, joules=(2.0, 1.0), tokens=(10, 10), mode=Battle.Mode.ANONYMOUS, session_key="s1",
@@ -30,12 +27,6 @@ def make_battle(make_contender):  # noqa: F811
         return battle
 
     return make
-
-
-def close_voting(battle: Battle) -> None:
-    """Move a battle's start past the vote window: it is closed, hence public (the blind protocol)."""
-    window = timedelta(seconds=settings.ARENA_VOTE_WINDOW_S + 1)
-    Battle.objects.filter(id=battle.id).update(created_at=F("created_at") - window)
 
 
 @pytest.fixture

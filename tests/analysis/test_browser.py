@@ -4,13 +4,7 @@ import json
 
 import pytest
 
-from tests.arena.test_browser import (  # noqa: F401 - fixtures
-    _stage,
-    arena_server,
-    live_arena,
-    page,
-    smollm2_contenders,
-)
+from tests.factories import wait_for_stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.models]
 
@@ -19,11 +13,11 @@ def _battle(page, base: str, prompt: str, blind: str, final: str) -> None:  # no
     page.goto(f"{base}/arena/")
     page.fill("#prompt", prompt)
     page.click("#send")
-    _stage(page, "blind_vote")
+    wait_for_stage(page, "blind_vote")
     page.click(f"#vote-bar button[data-choice='{blind}']")
-    _stage(page, "final_vote", 20_000)
+    wait_for_stage(page, "final_vote", 20_000)
     page.click(f"#final-vote-bar button[data-choice='{final}']")
-    _stage(page, "revealed", 20_000)
+    wait_for_stage(page, "revealed", 20_000)
 
 
 def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings, page, artifacts_dir):  # noqa: F811

@@ -5,48 +5,14 @@ shares the test database; the worker is a real Celery worker on the real Redis.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from arena.models import Battle, Vote
 from modelhub.models import Contender
+from tests.factories import in_db_thread, wait_for_stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.models]
-
-@pytest.fixture
-def smollm2_contenders(bundled_ready):
-    bundled_ready("smollm2-135m-instruct")
-    # Short answers keep a battle quick on two CPU cores; all three SmolLM2 contenders take part.
-    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=40)
-
-
-@pytest.fixture
-def arena_server(smollm2_contenders, live_arena):
-    return live_arena
-
-
-@pytest.fixture
-def live_arena(celery_worker_threads, asgi_server):
-    return asgi_server
-
-
-@pytest.fixture
-def page(live_arena, browser_page):
-    # Request `page` last in a test: while Playwright's sync API runs, this thread hosts an event
-    # loop, so fixtures that use the ORM must be set up before it (and tests use _db()).
-    return browser_page
-
-
-def _db(query):
-    """Playwright's sync API runs an event loop in this thread, so the ORM runs in another one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(query).result()
-
-
-def _stage(page, stage: str, timeout_ms: int = 240_000) -> None:
-    page.wait_for_selector(f"#arena[data-stage='{stage}']", state="attached", timeout=timeout_ms)
-
 
 def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, page):
     page.goto(f"{arena_server}/arena/")
@@ -55,12 +21,12 @@ def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, p
     page.fill("#prompt", "Give me three tips for staying focused while studying.")
     started = time.monotonic()
     page.click("#send")
-    _stage(page, "generating", 20_000)
+    wait_for_stage(page, "generating", 20_000)
     page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
                            "document.querySelector('#answer-b').textContent.length > 0", timeout=240_000)
     first_text = time.monotonic() - started
     assert page.is_disabled("#vote-bar button[data-choice='a']")  # no vote before both answers are done
-    _stage(page, "blind_vote")
+    wait_for_stage(page, "blind_vote")
     total = time.monotonic() - started
     print(f"\nbattle in the page: both panes showing text after {first_text:.1f} s, complete after {total:.1f} s")
     assert "tok" in page.text_content("#stats-a")
@@ -68,7 +34,7 @@ def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, p
     assert "SmolLM2" not in page.text_content("#battle")  # names stay hidden
 
     page.click("#vote-bar button[data-choice='a']")
-    _stage(page, "final_vote", 20_000)
+    wait_for_stage(page, "final_vote", 20_000)
     energy = page.text_content("#energy-panel")
     assert " J" in energy and "estimated from" in energy and "CPU time" in energy
     assert "the energy of" in page.text_content("#energy-ratio") or "same energy" in page.text_content("#energy-ratio")
@@ -76,10 +42,10 @@ def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, p
     page.screenshot(path=str(artifacts_dir / "arena-energy-reveal.png"), full_page=True)
 
     page.click("#final-vote-bar button[data-choice='b']")
-    _stage(page, "revealed", 20_000)
+    wait_for_stage(page, "revealed", 20_000)
     assert "SmolLM2" in page.text_content("#name-a") and "SmolLM2" in page.text_content("#name-b")
     page.screenshot(path=str(artifacts_dir / "arena-battle-revealed.png"), full_page=True)
-    vote = _db(lambda: Vote.objects.values_list("blind_choice", "final_choice", "changed").get())
+    vote = in_db_thread(lambda: Vote.objects.values_list("blind_choice", "final_choice", "changed").get())
     assert vote == ("a", "b", True)
 
 
@@ -88,12 +54,12 @@ def test_script_in_a_prompt_is_shown_as_text(arena_server, page):
     page.goto(f"{arena_server}/arena/")
     page.fill("#prompt", hostile)
     page.click("#send")
-    _stage(page, "generating", 20_000)
+    wait_for_stage(page, "generating", 20_000)
     assert page.text_content("#sent-prompt") == hostile
     assert page.locator("#sent-prompt b, #sent-prompt img, #sent-prompt script").count() == 0
-    _stage(page, "blind_vote")
+    wait_for_stage(page, "blind_vote")
     assert page.evaluate("window.__pwned") is None
-    assert _db(lambda: Battle.objects.get().prompt) == hostile
+    assert in_db_thread(lambda: Battle.objects.get().prompt) == hostile
 
 
 @pytest.fixture
@@ -113,12 +79,12 @@ def test_side_by_side_with_a_failing_side(broken_contender, arena_server, page):
     page.select_option("#contender-b", label="SmolLM2-135M greedy")
     page.fill("#prompt", "Say hello.")
     page.click("#send")
-    _stage(page, "failed")
+    wait_for_stage(page, "failed")
     assert "failed" in page.text_content("#error-a")
     assert page.locator("#error-a button.try-another").is_visible()
     assert page.text_content("#answer-b").strip()  # the other pane is unaffected
     assert page.is_disabled("#vote-bar button[data-choice='b']")
-    excluded = _db(lambda: Battle.objects.values_list("mode", "has_error").get())
+    excluded = in_db_thread(lambda: Battle.objects.values_list("mode", "has_error").get())
     assert excluded == ("named", True)
     page.click("#error-a button.try-another")
     assert page.input_value("#prompt") == "Say hello."
@@ -133,8 +99,8 @@ def test_reload_during_generation_shows_what_arrived(arena_server, page):
     assert "battle=" in page.url
     page.wait_for_function("document.querySelector('#sent-prompt').textContent.length > 0")
     assert page.text_content("#sent-prompt") == "Write a short poem about the sea."
-    _stage(page, "blind_vote")
-    texts = _db(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
+    wait_for_stage(page, "blind_vote")
+    texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
     assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]
 
 
@@ -146,7 +112,7 @@ def encoders(bundled_ready):
 @pytest.fixture
 def retrieval_corpus(encoders, live_arena):
     """A small corpus, registered once the worker runs: it embeds it with both bundled encoders."""
-    from arena.corpus_services import corpus_create
+    from tests.factories import corpus_upload
 
     documents = [
         "Bees make honey from the nectar of flowers.",
@@ -157,7 +123,7 @@ def retrieval_corpus(encoders, live_arena):
         "Regular exercise improves sleep and mood.",
         "The Pacific is the largest and deepest ocean on Earth.",
     ]
-    return corpus_create(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
+    return corpus_upload(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
 
 
 def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
@@ -165,7 +131,7 @@ def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        statuses = _db(lambda: list(CorpusEmbedding.objects.values_list("status", flat=True)))
+        statuses = in_db_thread(lambda: list(CorpusEmbedding.objects.values_list("status", flat=True)))
         if statuses and all(s in ("ready", "failed") for s in statuses):
             break
         time.sleep(0.5)
@@ -174,16 +140,16 @@ def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
     page.select_option("#corpus", label="Trivia (7 documents)")
     page.fill("#prompt", "Which planet is the biggest?")
     page.click("#send")
-    _stage(page, "blind_vote", 120_000)
+    wait_for_stage(page, "blind_vote", 120_000)
     for side in "ab":
         assert page.text_content(f"#answer-{side}").startswith("1. Document 4")  # the Jupiter line
     page.click("#vote-bar button[data-choice='tie']")
-    _stage(page, "final_vote", 20_000)
+    wait_for_stage(page, "final_vote", 20_000)
     assert "per 1,000 documents" in page.text_content("#energy-panel")
     page.screenshot(path=str(artifacts_dir / "retrieval-energy-reveal.png"), full_page=True)
     page.click("#final-vote-bar button[data-choice='tie']")
-    _stage(page, "revealed", 20_000)
+    wait_for_stage(page, "revealed", 20_000)
     names = page.text_content("#name-a") + page.text_content("#name-b")
     assert "MiniLM" in names and "mpnet" in names
-    battle = _db(lambda: Battle.objects.values_list("kind", "corpus__name").get())
+    battle = in_db_thread(lambda: Battle.objects.values_list("kind", "corpus__name").get())
     assert battle == ("retrieval", "Trivia")

@@ -9,9 +9,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from arena.corpus_services import corpus_create, corpus_embedding_build, retrieval_search
+from arena.corpus_services import corpus_embedding_build, retrieval_search
 from arena.models import Corpus, CorpusDocument, CorpusEmbedding
 from modelhub.models import Contender
+from tests.factories import corpus_upload
 
 DOCUMENTS = [
     "The cat sat on the warm windowsill all afternoon.",
@@ -32,7 +33,7 @@ def minilm(bundled_ready) -> Contender:
 @pytest.mark.models
 def test_vectors_are_stored_as_a_file_and_a_copied_document_is_found_first(minilm, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        corpus = corpus_create(name="Mixed", data="\n".join(DOCUMENTS).encode(), filename="mixed.txt")
+        corpus = corpus_upload(name="Mixed", data="\n".join(DOCUMENTS).encode(), filename="mixed.txt")
     assert len(queued) == 1  # one embedding task queued for the one ready encoder
     embedding = CorpusEmbedding.objects.get(corpus=corpus, contender=minilm)
     embedding = corpus_embedding_build(embedding_id=embedding.id)

@@ -14,7 +14,7 @@ from django.test import Client
 
 from arena.models import Battle, Response, Vote
 from modelhub.models import Contender
-from tests.arena.test_browser import _db, _stage
+from tests.factories import in_db_thread, wait_for_stage
 
 pytestmark = pytest.mark.models
 
@@ -32,13 +32,13 @@ def test_a_killed_worker_fails_its_panes_and_a_new_worker_serves_the_next_battle
 ):
     page = browser_page
     settings.ARENA_WORKER_LOST_S = 3
-    _db(lambda: Contender.objects.update(max_new_tokens=400))  # long answers: the kill lands mid-answer
-    first = _db(lambda: worker_processes("arena-worker-1", ["default", smollm2.queue_name]))
+    in_db_thread(lambda: Contender.objects.update(max_new_tokens=400))  # long answers: the kill lands mid-answer
+    first = in_db_thread(lambda: worker_processes("arena-worker-1", ["default", smollm2.queue_name]))
 
     page.goto(f"{asgi_server}/arena/")
     page.fill("#prompt", "Write a long story about a lighthouse keeper and a storm.")
     page.click("#send")
-    _stage(page, "generating", 20_000)
+    wait_for_stage(page, "generating", 20_000)
     page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
                            "document.querySelector('#answer-b').textContent.length > 0", timeout=120_000)
     first.kill()
@@ -51,17 +51,25 @@ def test_a_killed_worker_fails_its_panes_and_a_new_worker_serves_the_next_battle
     page.screenshot(path=str(artifacts_dir / "fault-worker-killed.png"), full_page=True)
     # Within the limit: the lost-worker time, then the page's stall check (8 s) and its 2 s tick.
     assert shown_after_s < settings.ARENA_WORKER_LOST_S + 15, shown_after_s
-    battle = _db(lambda: Battle.objects.get())
-    assert battle.has_error and not battle.counts_for_ranking  # excluded from the leaderboard
 
     # A new worker serves the next battle.
-    _db(lambda: Contender.objects.update(max_new_tokens=12))
-    _db(lambda: worker_processes("arena-worker-2", ["default", smollm2.queue_name]))
+    in_db_thread(lambda: Contender.objects.update(max_new_tokens=12))
+    # The workers use the test's lost-worker time: the new one's heartbeat expires the lost sides.
+    lost_after = {"ARENA_WORKER_LOST_S": str(settings.ARENA_WORKER_LOST_S)}
+    in_db_thread(lambda: worker_processes("arena-worker-2", ["default", smollm2.queue_name], env=lost_after))
     page.click("#error-a .try-another")
     page.click("#send")
-    _stage(page, "blind_vote", 120_000)
-    latest = _db(lambda: list(Battle.objects.order_by("-id").first().responses.values_list("status", "worker")))
+    wait_for_stage(page, "blind_vote", 120_000)
+    latest = in_db_thread(
+        lambda: list(Battle.objects.order_by("-id").first().responses.values_list("status", "worker"))
+    )
     assert latest == [("done", "arena-worker-2@test")] * 2
+    # The page showed the lost sides at once; a live worker's heartbeat stores them (pages never write).
+    deadline = time.monotonic() + 20
+    while not (battle := in_db_thread(lambda: Battle.objects.order_by("id").first())).has_error:
+        assert time.monotonic() < deadline, "no heartbeat expired the lost worker's sides"
+        time.sleep(0.5)
+    assert battle.has_error and not battle.counts_for_ranking  # excluded from the leaderboard
 
 
 def _ws_messages(server: str, battle_id: int, session_key: str) -> list[dict]:

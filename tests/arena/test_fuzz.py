@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from analysis.models import LeaderboardSnapshot
 from arena.models import Battle, Response, Vote
 from config.asgi import application
-from tests.arena.test_services import finish
+from tests.factories import finish
 from tests.routes import PARAMETER, routes
 
 # Rows a refused request must never create or delete (the list), plus a few neighbours.

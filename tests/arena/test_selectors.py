@@ -4,7 +4,7 @@ import pytest
 
 from arena.selectors import battle_get_for_session, battle_state
 from arena.services import battle_create, vote_cast
-from tests.arena.test_services import finish
+from tests.factories import finish
 
 
 @pytest.fixture
@@ -110,3 +110,36 @@ def test_a_closed_battle_refuses_votes_and_shows_energy_and_names(battle, settin
         with pytest.raises(ArenaError, match="Voting on this battle has closed") as refused:
             vote_cast(battle_id=battle.id, session_key="owner", stage=stage, choice="b")
         assert refused.value.status == 409
+
+
+def test_pages_show_a_side_of_a_lost_worker_as_failed_without_writing(battle, settings, client):
+    """Expiry is the workers' job (their heartbeat); a page only shows what it will store."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from arena.models import Response
+    from arena.services import responses_expire_overdue
+    from workers.models import WorkerHeartbeat
+
+    settings.ARENA_WORKER_LOST_S = 30
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="gone@host", pid=1, started_at=now - timedelta(hours=1),
+                                   last_seen=now - timedelta(minutes=5))
+    Response.objects.filter(battle=battle, side="a").update(status="running", worker="gone@host", started_at=now)
+    Response.objects.filter(battle=battle, side="b").update(status="done", text="fine")
+    session = client.session
+    session.save()
+    type(battle).objects.filter(id=battle.id).update(session_key=session.session_key)
+
+    state = client.get(f"/arena/battles/{battle.id}/").json()["battle"]
+    assert state["sides"]["a"]["status"] == "failed"
+    assert "worker writing this answer stopped" in state["sides"]["a"]["error"]
+    assert state["stage"] == "failed"
+    stored = Response.objects.get(battle=battle, side="a")
+    assert stored.status == "running" and not stored.error  # the GET wrote nothing
+    assert not type(battle).objects.get(id=battle.id).has_error
+
+    assert responses_expire_overdue() == 1  # the heartbeat's expiry stores it
+    stored.refresh_from_db()
+    assert stored.status == "failed" and type(battle).objects.get(id=battle.id).has_error

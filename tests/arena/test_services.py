@@ -7,23 +7,12 @@ from arena import services
 from arena.models import Battle, Response, Vote
 from arena.services import ArenaError, battle_create, response_fail, vote_cast
 from modelhub.models import Model
+from tests.factories import finish
 
 
 @pytest.fixture
 def two_chat(make_contender):
     return make_contender(family="Fam"), make_contender(family="Fam")
-
-
-def finish(battle: Battle, status: str = Response.Status.DONE, joules=(2.0, 1.0)) -> None:
-    for response, energy in zip(battle.responses.order_by("side"), joules, strict=True):
-        response.status = status
-        response.text = f"answer {response.side}"
-        response.output_tokens = 10
-        response.duration_s = 1.0
-        response.joules = energy
-        response.energy_source = "estimate"
-        response.energy_method = "estimated from CPU time"
-        response.save()
 
 
 def test_battle_create_queues_two_sides_of_ready_chat_contenders(two_chat, make_contender):

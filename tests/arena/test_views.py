@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from arena.models import Battle, Vote
-from tests.arena.test_services import finish
+from tests.factories import finish
 
 
 @pytest.fixture

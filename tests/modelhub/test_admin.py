@@ -1,20 +1,10 @@
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from modelhub.models import Model
-
-
-def wait_for_status(model_id: int, statuses: set[str], timeout_s: float = 120) -> Model:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        model = Model.objects.get(id=model_id)
-        if model.status in statuses:
-            return model
-        time.sleep(0.2)
-    raise AssertionError(f"model {model_id} stayed {model.status}")
+from tests.factories import wait_for_status
 
 
 @pytest.fixture
@@ -123,9 +113,9 @@ def test_status_json_is_for_staff_only(staff_client, redis_services):
 
 @pytest.mark.browser
 def test_the_model_list_updates_its_status_live(staff_client, asgi_server, browser_page):
-    from tests.arena.test_browser import _db
+    from tests.factories import in_db_thread
 
-    model = _db(lambda: Model.objects.create(name="Live", family="f", kind="chat", source_type="hf_folder",
+    model = in_db_thread(lambda: Model.objects.create(name="Live", family="f", kind="chat", source_type="hf_folder",
                                              source="/x", status=Model.Status.PREPARING, progress=0.1,
                                              progress_text="Loading"))
     page = browser_page
@@ -136,9 +126,9 @@ def test_the_model_list_updates_its_status_live(staff_client, asgi_server, brows
     badge = f".model-status[data-model-id='{model.id}']"
     page.wait_for_selector(badge)
     assert page.text_content(badge) == "preparing"
-    _db(lambda: Model.objects.filter(id=model.id).update(progress=0.6, progress_text="Smoke test"))
+    in_db_thread(lambda: Model.objects.filter(id=model.id).update(progress=0.6, progress_text="Smoke test"))
     bar = f".model-progress[data-model-id='{model.id}'] progress"
     page.wait_for_function(f"document.querySelector(\"{bar}\").value == 60", timeout=10_000)
     ready = {"status": Model.Status.READY, "progress": 1.0, "progress_text": ""}
-    _db(lambda: Model.objects.filter(id=model.id).update(**ready))
+    in_db_thread(lambda: Model.objects.filter(id=model.id).update(**ready))
     page.wait_for_function(f"document.querySelector(\"{badge}\").textContent === 'ready'", timeout=10_000)

@@ -6,7 +6,7 @@ from django.db import transaction
 from modelhub.catalogue import package_folder
 from modelhub.models import Model
 from modelhub.services import model_prepare_queue
-from tests.modelhub.test_admin import wait_for_status
+from tests.factories import wait_for_status
 
 
 @pytest.mark.models

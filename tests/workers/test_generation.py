@@ -4,11 +4,11 @@ import time
 import pytest
 import torch
 
+from tests.workers.contrastive_reference import contrastive_search_reference
 from workers.generation import (
     DecodingConfig,
     _TextStream,
     build_prompt_ids,
-    contrastive_search_reference,
     eos_token_ids,
     generate,
 )

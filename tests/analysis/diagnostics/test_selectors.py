@@ -17,7 +17,7 @@ def test_contender_card_shows_its_ratings_and_energy(make_contender, make_battle
 
 def test_contender_energy_counts_only_battles_the_public_may_see(make_contender, make_battle, vote, settings):
     from arena.services import vote_cast
-    from tests.analysis.conftest import close_voting
+    from tests.factories import close_voting
 
     alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
     unvoted = make_battle(alpha, beta, joules=(7.0, 1.0))

@@ -24,7 +24,7 @@ from analysis.models import (
 )
 from arena.models import Battle, Vote
 from arena.services import vote_cast
-from tests.analysis.conftest import close_voting
+from tests.factories import close_voting
 
 
 def counts_table() -> dict:

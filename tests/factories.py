@@ -1,0 +1,66 @@
+"""Helpers shared by the tests: rows in the states tests need, and waits on real processes and pages.
+
+Fixtures live in the conftest files; plain functions live here, so no test module imports another.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+
+from arena.models import Battle, Response
+from modelhub.models import Model
+
+
+def finish(battle: Battle, status: str = Response.Status.DONE, joules=(2.0, 1.0)) -> None:
+    """Both sides of a battle answered (without a worker): text, tokens, and an estimated energy each."""
+    for response, energy in zip(battle.responses.order_by("side"), joules, strict=True):
+        response.status = status
+        response.text = f"answer {response.side}"
+        response.output_tokens = 10
+        response.duration_s = 1.0
+        response.joules = energy
+        response.energy_source = "estimate"
+        response.energy_method = "estimated from CPU time"
+        response.save()
+
+
+def close_voting(battle: Battle) -> None:
+    """Move a battle's start past the vote window: it is closed, hence public (the blind protocol)."""
+    window = timedelta(seconds=settings.ARENA_VOTE_WINDOW_S + 1)
+    Battle.objects.filter(id=battle.id).update(created_at=F("created_at") - window)
+
+
+def wait_for_status(model_id: int, statuses: set[str], timeout_s: float = 120) -> Model:
+    """The model once its preparation reached one of `statuses` (a worker prepares it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        model = Model.objects.get(id=model_id)
+        if model.status in statuses:
+            return model
+        time.sleep(0.2)
+    raise AssertionError(f"model {model_id} stayed {model.status}")
+
+
+def in_db_thread(query):
+    """Playwright's sync API runs an event loop in this thread, so the ORM runs in another one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(query).result()
+
+
+def wait_for_stage(page, stage: str, timeout_ms: int = 240_000) -> None:
+    """The arena page reached a stage of the battle protocol (its #arena[data-stage])."""
+    page.wait_for_selector(f"#arena[data-stage='{stage}']", state="attached", timeout=timeout_ms)
+
+
+def corpus_upload(*, name: str, data: bytes, filename: str):
+    """A corpus uploaded as the admin does it: parsed, stored, and its embeddings queued."""
+    from arena.corpora import parse_corpus
+    from arena.corpus_services import corpus_documents_set
+    from arena.models import Corpus
+
+    documents = parse_corpus(data, filename, settings.ARENA_MAX_CORPUS_BYTES)
+    corpus = Corpus.objects.create(name=name, source_name=filename[:255])
+    return corpus_documents_set(corpus=corpus, documents=documents)
