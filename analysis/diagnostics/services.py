@@ -67,9 +67,6 @@ def diagnostics_run_execute(
     """Embed the texts with the contender, then compute every metric; store them on the run.
 
     Runs only a queued run (a redelivered task does nothing)."""
-    from workers import runtime
-    from workers.embedding import token_states
-
     if not job_claim(job_class=DiagnosticsRun, job_id=run_id, worker=worker):
         return DiagnosticsRun.objects.get(id=run_id)
     report = job_progress_writer(job_class=DiagnosticsRun, job_id=run_id, callback=progress)
@@ -80,35 +77,7 @@ def diagnostics_run_execute(
         if run.source == DiagnosticsRun.Source.EMBEDDINGS:
             metrics = diagnostics_embeddings_metrics(path=Path(run.source_path), progress=report)
         else:
-            texts, extra = _texts(run)
-            if len(texts) < 2:
-                raise ValueError("Diagnostics need at least two texts.")
-            contender = run.contender
-            model = contender.model
-            if model.kind == Model.Kind.ENCODER:
-                loaded = runtime.encoder_get(path=model.prepared_path, precision=contender.precision)
-                report(0.05, f"Embedding {len(texts)} texts")
-                vectors, reading = runtime.embed(
-                    path=model.prepared_path, precision=contender.precision, texts=texts,
-                    progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Embedded {d}/{n} texts")
-                )
-                states, _ = token_states(loaded, texts[:ISOTROPY_TEXTS], pool=False)
-            else:
-                loaded = runtime.language_model_get(path=model.prepared_path, precision=contender.precision)
-                report(0.05, f"Reading hidden states of {len(texts)} texts")
-                states, vectors = token_states(
-                    loaded, texts, progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Read {d}/{n} texts")
-                )
-                states = states[:ISOTROPY_TEXTS]
-                reading = None
-            metrics = _metrics(vectors, states, extra, report)
-            metrics["texts"] = len(texts)
-            metrics["representation"] = "sentence embedding" if model.kind == Model.Kind.ENCODER else (
-                "mean-pooled last-layer hidden states"
-            )
-            if reading is not None:
-                metrics["embedding_joules"] = reading.joules
-                metrics["embedding_energy_source"] = reading.source
+            metrics = _contender_metrics(run, report)
     except Exception as error:  # noqa: BLE001 - the run shows its error; nothing else is affected
         logger.exception("Diagnostics run %s failed", run_id)
         job_fail(
@@ -118,6 +87,43 @@ def diagnostics_run_execute(
         return DiagnosticsRun.objects.get(id=run_id)
     job_finish(job_class=DiagnosticsRun, job_id=run_id, metrics=metrics, seconds=time.monotonic() - started)
     return DiagnosticsRun.objects.get(id=run_id)
+
+
+def _contender_metrics(run: DiagnosticsRun, report: ProgressCallback) -> dict:
+    """Every metric of the contender's representations of the run's texts (in the worker that holds it)."""
+    from workers import runtime
+    from workers.embedding import token_states
+
+    texts, extra = _texts(run)
+    if len(texts) < 2:
+        raise ValueError("Diagnostics need at least two texts.")
+    contender = run.contender
+    model = contender.model
+    reading = None
+    if model.kind == Model.Kind.ENCODER:
+        loaded = runtime.encoder_get(path=model.prepared_path, precision=contender.precision)
+        report(0.05, f"Embedding {len(texts)} texts")
+        vectors, reading = runtime.embed(
+            path=model.prepared_path, precision=contender.precision, texts=texts,
+            progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Embedded {d}/{n} texts")
+        )
+        states, _ = token_states(loaded, texts[:ISOTROPY_TEXTS], pool=False)
+    else:
+        loaded = runtime.language_model_get(path=model.prepared_path, precision=contender.precision)
+        report(0.05, f"Reading hidden states of {len(texts)} texts")
+        states, vectors = token_states(
+            loaded, texts, progress=lambda d, n: report(0.05 + 0.55 * d / n, f"Read {d}/{n} texts")
+        )
+        states = states[:ISOTROPY_TEXTS]
+    metrics = _metrics(vectors, states, extra, report)
+    metrics["texts"] = len(texts)
+    metrics["representation"] = "sentence embedding" if model.kind == Model.Kind.ENCODER else (
+        "mean-pooled last-layer hidden states"
+    )
+    if reading is not None:
+        metrics["embedding_joules"] = reading.joules
+        metrics["embedding_energy_source"] = reading.source
+    return metrics
 
 
 def _metrics(vectors: np.ndarray, states: list[np.ndarray], extra: dict, report: ProgressCallback) -> dict:
