@@ -116,9 +116,10 @@ def job_finish(*, job_class: type[Job], job_id: int, progress_text: str = "Done"
     )
 
 
-def job_fail(*, job_class: type[Job], job_id: int, error: str, **fields) -> None:
+def job_fail(*, job_class: type[Job], job_id: int, error: str, progress_text: str = "Failed", **fields) -> None:
     job_class.objects.filter(id=job_id).update(
-        status=job_class.JOB_FAILED, error=error[:2000], progress_text="Failed", finished_at=timezone.now(), **fields
+        status=job_class.JOB_FAILED, error=error[:2000], progress_text=progress_text, finished_at=timezone.now(),
+        **fields,
     )
 
 

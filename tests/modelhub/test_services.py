@@ -118,3 +118,24 @@ def test_the_default_contender_gets_a_free_name(db):
     model = Model.objects.create(name="Same", family="f", kind="chat", source_type="hf_folder", source="/s")
     contender = contender_create_default(model=model)
     assert contender.name == "Same (default 2)" and contender.model == model and contender.slug == "same-default-2"
+
+
+def test_a_preparation_that_cannot_be_queued_fails_with_a_message(db, tmp_path, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    """Redis down when the admin saves a model: the model says so instead of waiting for ever."""
+    from kombu.exceptions import OperationalError
+
+    from modelhub.services import model_prepare_queue
+    from modelhub.tasks import prepare_model
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(prepare_model, "apply_async", refuse)
+    model = register(tmp_path, tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):
+        model_prepare_queue(model=model)
+    model.refresh_from_db()
+    assert model.status == Model.Status.FAILED and model.finished_at is not None
+    assert "Could not queue the preparation" in model.error and "Prepare again" in model.error
+    assert model.progress_text == ""
