@@ -31,6 +31,6 @@ def test_every_admin_list_and_change_page_renders(admin_client, make_contender):
             change = admin_client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[row.pk]))
             assert change.status_code == 200, meta.label
             checked.add(meta.label)
-    # Corpus pages show their embeddings inline (progress bars of a running job).
-    assert {"modelhub.Model", "modelhub.Contender", "arena.Battle", "arena.Response", "arena.Vote", "arena.Corpus",
+    # Battle pages show their responses inline, corpus pages their embeddings (progress bars of running jobs).
+    assert {"modelhub.Model", "modelhub.Contender", "arena.Battle", "arena.Vote", "arena.Corpus",
             "workers.WorkerHeartbeat"} <= checked
