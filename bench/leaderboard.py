@@ -77,6 +77,8 @@ def django_setup(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # the comparison is with FastChat's maximum likelihood: no prior unless one is asked for
+    os.environ.setdefault("ANALYSIS_PRIOR_SCALE", "0")
     import django
 
     django.setup()
@@ -294,10 +296,10 @@ def fastchat_style(rounds: int):
 
 def full_scan(rounds: int):
     from analysis.leaderboard.board import board_compute, board_inputs_from_records
-    from analysis.leaderboard.selectors import battle_records
+    from analysis.leaderboard.selectors import battle_records, fit_options
 
     inputs = board_inputs_from_records(battle_records())
-    return {k: board_compute(v, rounds=rounds, figures=False) for k, v in inputs.items()}
+    return {k: board_compute(v, rounds=rounds, figures=False, **fit_options()) for k, v in inputs.items()}
 
 
 def main(argv=None) -> None:

@@ -247,3 +247,8 @@ ARENA_HEALTH_TOKEN = os.environ.get("ARENA_HEALTH_TOKEN", "")
 ANALYSIS_REFIT_DELAY_S = env_float("ANALYSIS_REFIT_DELAY_S", 2.0)  # debounce: refit this long after a vote
 ANALYSIS_REFIT_STALE_S = env_float("ANALYSIS_REFIT_STALE_S", 60.0)  # a refit pending longer is queued again
 ANALYSIS_BOOTSTRAP_ROUNDS = env_int("ANALYSIS_BOOTSTRAP_ROUNDS", 100)
+# Gaussian prior on the Bradley-Terry ratings: its standard deviation in rating points (0: FastChat's
+# maximum likelihood, no prior). See docs/leaderboard.md, "The prior".
+ANALYSIS_PRIOR_SCALE = env_float("ANALYSIS_PRIOR_SCALE", 400.0)
+# contenders with fewer battles than this in a ladder are provisional there (marked, ranked after the others)
+ANALYSIS_PROVISIONAL_BATTLES = env_int("ANALYSIS_PROVISIONAL_BATTLES", 20)

@@ -23,7 +23,14 @@ import numpy as np
 from analysis.jsonsafe import json_float
 from analysis.leaderboard import gea
 from analysis.leaderboard.figures import figures_build
-from analysis.leaderboard.ratings import PairCounts, battle_count_matrix, leaderboard, online_elo, win_rate_matrix
+from analysis.leaderboard.ratings import (
+    PairCounts,
+    battle_count_matrix,
+    leaderboard,
+    online_elo,
+    prior_reg,
+    win_rate_matrix,
+)
 from arena.choices import BLIND, ENERGY, LADDERS
 
 if TYPE_CHECKING:
@@ -175,9 +182,9 @@ def _energy_row(name: str, family: str, sums: EnergySums | None) -> dict:
     }
 
 
-def _fit_key(counts: PairCounts, rounds: int, seed: int) -> str:
+def _fit_key(counts: PairCounts, rounds: int, seed: int, prior: float = 0.0, provisional: int = 0) -> str:
     """Fingerprint of a fit's inputs: equal keys give equal ratings, intervals and ranks."""
-    digest = hashlib.sha256(json.dumps([counts.names, rounds, seed]).encode())
+    digest = hashlib.sha256(json.dumps([counts.names, rounds, seed, float(prior), int(provisional)]).encode())
     for array in (counts.a_idx, counts.b_idx, counts.outcome, counts.count):
         digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
     return digest.hexdigest()
@@ -185,7 +192,14 @@ def _fit_key(counts: PairCounts, rounds: int, seed: int) -> str:
 
 
 def board_compute(
-    inputs: BoardInputs, *, rounds: int, seed: int = 0, figures: bool = True, previous: dict | None = None
+    inputs: BoardInputs,
+    *,
+    rounds: int,
+    seed: int = 0,
+    figures: bool = True,
+    previous: dict | None = None,
+    prior: float = 0.0,
+    provisional: int = 0,
 ) -> dict:
     """One kind's leaderboard: both ladders (Bradley-Terry with ``rounds`` bootstrap rounds for the
     intervals and ranks, online Elo), rank changes, win-rate and battle-count matrices, energy per
@@ -196,14 +210,21 @@ def board_compute(
     taken from it instead of being recomputed: a ladder whose pair-outcome counts are the same (a
     vote moves one ladder at a time), and GEA groups with the same counts. All of them are
     deterministic functions of their inputs, so the board is the same as a full computation.
+
+    ``prior``: the scale (rating points) of the Gaussian prior of the Bradley-Terry fits, 0 for
+    FastChat's maximum likelihood; ``provisional``: contenders with fewer battles than this in a
+    ladder are provisional there (marked, and ranked after the others; see ``ratings.leaderboard``).
     """
+    prior_reg(prior)  # a negative or non-finite scale raises ValueError before anything is computed
     names = inputs.names()
     families = {name: inputs.families.get(name, "") for name in names}
     previous = previous or {}
     ladders, matrices = {}, {}
     for ladder in LADDERS:
         before = previous.get("ladders", {}).get(ladder) or {}
-        ladders[ladder], matrices[ladder] = _ladder(inputs, ladder, names, families, rounds, seed, before)
+        ladders[ladder], matrices[ladder] = _ladder(
+            inputs, ladder, names, families, rounds, seed, before, prior=prior, provisional=provisional
+        )
     # one order for every table and figure: the blind ladder's
     order_names = [row["name"] for row in ladders[BLIND]["rows"]]
     index = {name: i for i, name in enumerate(names)}
@@ -211,6 +232,8 @@ def board_compute(
     board = {
         "kind": inputs.kind,
         "rounds": rounds,
+        "prior": float(prior),
+        "provisional_battles": int(provisional),
         "names": order_names,
         "ladders": ladders,
         "side_by_side": _side_by_side(ladders, order_names, families),
@@ -237,15 +260,20 @@ def board_empty(kind: str, *, figures: bool = True) -> dict:
 def _ladder(
     inputs: BoardInputs, ladder: str, names: list[str], families: dict[str, str], rounds: int, seed: int,
     before: dict,
+    *,
+    prior: float = 0.0,
+    provisional: int = 0,
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
     """One ladder (its rows taken from ``before``, the previous board's, when the fit's inputs are
     the same), and its win-rate and battle-count matrices (in ``names`` order)."""
     counts = PairCounts.from_rows(names, inputs.pairs[ladder])
-    key = _fit_key(counts, rounds, seed)
+    key = _fit_key(counts, rounds, seed, prior, provisional)
     if before.get("fit_key") == key:
         rows = [dict(row) for row in before["rows"]]
     else:
-        rows = leaderboard(counts, rounds=rounds, seed=seed) if names else []
+        rows = (
+            leaderboard(counts, rounds=rounds, seed=seed, prior=prior, provisional=provisional) if names else []
+        )
     for row in rows:
         row["family"] = families[row["name"]]
         elo = inputs.elo[ladder].get(row["name"])

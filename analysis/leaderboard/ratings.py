@@ -21,7 +21,13 @@ Differences from FastChat, all deliberate:
   exact optimum for 50 contenders (about 1e-4 with ``tol=1e-8``, which costs a few iterations);
 * bootstrap fits start from the point fit (warm start) instead of zeros, and run in-process;
 * contenders without any battle are left out of the fit; they are reported at ``init_rating`` and
-  can be recognised by ``battles == 0`` (the leaderboard reports them with ``None`` ratings).
+  can be recognised by ``battles == 0`` (the leaderboard reports them with ``None`` ratings);
+* optionally (``prior`` > 0, in rating points) a Gaussian prior N(0, prior²) on every rating: the
+  point fit is then the maximum a posteriori, finite for a contender that never lost, and each
+  bootstrap round also centres the prior on a fresh draw from the prior (a randomised prior, as
+  Osband et al. 2018), so that the rounds vary as much as the posterior where the data are few (one
+  vote resamples into itself: the plain bootstrap would give it a zero-width interval) and as the
+  plain bootstrap where they are many. ``prior=0`` is FastChat's maximum likelihood, unchanged.
 """
 
 from __future__ import annotations
@@ -207,8 +213,8 @@ class PairCounts:
 # Bradley-Terry
 
 
-def _bt_loss_and_grad(theta, a, b, score, weight, alpha, reg):
-    """Mean negative log-likelihood (weights sum to 1) and its gradient."""
+def _bt_loss_and_grad(theta, a, b, score, weight, alpha, reg, centre=None):
+    """Mean negative log-likelihood (weights sum to 1) and its gradient, plus ``reg/2·|theta - centre|²``."""
     d = alpha * (theta[a] - theta[b])
     # -[s log σ(d) + (1-s) log σ(-d)] = log(1 + e^d) - s·d, written stably
     loss = float(np.dot(weight, np.logaddexp(0.0, d) - score * d))
@@ -217,20 +223,33 @@ def _bt_loss_and_grad(theta, a, b, score, weight, alpha, reg):
     # bincount is much faster than FastChat's np.add.at
     grad = np.bincount(a, g_row, n) - np.bincount(b, g_row, n)
     if reg:
-        loss += 0.5 * reg * float(np.dot(theta, theta))
-        grad += reg * theta
+        off = theta if centre is None else theta - centre
+        loss += 0.5 * reg * float(np.dot(off, off))
+        grad += reg * off
     return loss, grad
 
 
-def _fit_theta(a, b, score, count, n, alpha, tol, reg, maxiter, x0=None):
-    """Natural-scale MLE over contenders 0..n-1 (all assumed to have battles)."""
+def prior_reg(prior: float, scale: float = 400.0) -> float:
+    """The ``reg`` of a Gaussian prior N(0, prior²) on the ratings (``prior`` in rating points).
+
+    Ratings are ``scale * theta``, so the prior on theta has standard deviation ``prior/scale`` and
+    adds ``theta²/2 * (scale/prior)²`` to the summed negative log-likelihood. 0 means no prior.
+    """
+    prior = float(prior)
+    if not math.isfinite(prior) or prior < 0:
+        raise ValueError(f"the prior scale must be 0 (no prior) or a positive number of rating points, not {prior!r}")
+    return 0.0 if prior == 0 else (float(scale) / prior) ** 2
+
+
+def _fit_theta(a, b, score, count, n, alpha, tol, reg, maxiter, x0=None, centre=None):
+    """Natural-scale MLE (MAP with ``reg``: prior N(centre or 0, 1/reg)) over contenders 0..n-1."""
     total = float(count.sum())
     weight = count / total
     x0 = np.zeros(n) if x0 is None else np.asarray(x0, dtype=np.float64)
     result = minimize(
         _bt_loss_and_grad,
         x0,
-        args=(a, b, score, weight, alpha, reg / total),
+        args=(a, b, score, weight, alpha, reg / total, centre),
         jac=True,
         method="L-BFGS-B",
         # the default ftol (2.2e-9 relative decrease) can stop before gtol is met
@@ -293,6 +312,7 @@ def fit_bradley_terry(
     tol: float = 1e-6,
     reg: float = 0.0,
     maxiter: int = 1000,
+    prior: float = 0.0,
 ) -> np.ndarray:
     """Bradley-Terry ratings (length ``counts.n``) by L-BFGS with the analytic gradient.
 
@@ -301,9 +321,13 @@ def fit_bradley_terry(
     FastChat's baseline model), unless that contender has no battles. Contenders without battles
     get ``init_rating``. ``reg`` > 0 adds ``reg/2 * sum(theta^2)`` to the summed log-loss (a
     Gaussian prior, so a contender with a perfect record stays finite); 0 is FastChat's choice.
+    ``prior`` > 0 sets that prior by its standard deviation in rating points instead
+    (:func:`prior_reg`); it is added to ``reg``.
     Ratings of disconnected groups of contenders are only defined relative to their own group.
     """
     _check_anchor(counts, anchor)
+    if prior:
+        reg = reg + prior_reg(prior, scale)
     design = _design(counts)
     theta = np.zeros(0)
     if len(design.active):
@@ -344,16 +368,26 @@ def bootstrap_bradley_terry(
     tol: float = 1e-6,
     reg: float = 0.0,
     maxiter: int = 1000,
+    prior: float = 0.0,
 ) -> BootstrapResult:
     """Point fit plus ``rounds`` refits on multinomial resamples of the unique rows.
 
     Each round draws ``total`` battles over the unique rows with probabilities count/total
     (FastChat's scheme; a row may get 0). Fits are warm-started from the point fit. With an anchor
     every round is shifted so that the anchor has its rating (its interval is then a point). A
-    contender that drew no battle in a round keeps its point value in that round.
-    ``rounds=0`` gives lower = upper = rating.
+    contender that drew no battle in a round keeps its point value in that round (with a prior it
+    goes to the prior's mean, the posterior of no data). ``rounds=0`` gives lower = upper = rating.
+
+    ``prior`` > 0 (rating points, see :func:`prior_reg`) fits the point and every round with that
+    prior; the rounds redraw the outcomes within each seated pair, keeping its number of battles
+    (:func:`_resample_within_pairs`), and are aligned on the point fit by their battle-weighted
+    mean (anchorless boards); in each round the prior's centre is itself drawn from N(0, prior²) (after the resamples,
+    from the same generator), so that a contender with one or three battles, whose resamples barely
+    differ, varies as its posterior does. ``prior=0`` is the bootstrap alone, as FastChat's.
     """
     _check_anchor(counts, anchor)
+    if prior:
+        reg = reg + prior_reg(prior, scale)
     design = _design(counts)
     n_act = len(design.active)
     alpha = math.log(base)
@@ -367,18 +401,46 @@ def bootstrap_bradley_terry(
     if n_act and rounds > 0:
         total = int(design.count.sum())
         rng = np.random.default_rng(seed)
-        draws = rng.multinomial(total, design.count / total, size=rounds)
+        if prior:
+            draws = _resample_within_pairs(rng, design, counts, rounds)
+        else:
+            draws = rng.multinomial(total, design.count / total, size=rounds)
+        # randomised prior: each round's prior is centred on a draw from the prior itself
+        centres = rng.normal(0.0, 1.0 / math.sqrt(reg), size=(rounds, n_act)) if prior and reg else None
         for r in range(rounds):
             w = draws[r].astype(np.float64)
             thetas[r] = _fit_theta(
-                design.a, design.b, design.score, w, n_act, alpha, tol, reg, maxiter, x0=theta
+                design.a, design.b, design.score, w, n_act, alpha, tol, reg, maxiter, x0=theta,
+                centre=None if centres is None else centres[r],
             )
     samples = _to_ratings(thetas, design, counts, scale, init_rating, anchor)[:rounds]
+    if prior and n_act and rounds > 0 and anchor is None:
+        # Align each round on the point fit by the battle-weighted mean rather than the plain mean,
+        # so that the few-battle contenders' wide swings do not shift everyone's interval.
+        wt = battles[design.active] / battles[design.active].sum()
+        shift = (rating[design.active] - samples[:, design.active]) @ wt
+        samples[:, design.active] += shift[:, None]
     if rounds > 0:
         lower, upper = np.percentile(samples, [2.5, 97.5], axis=0)
     else:
         lower, upper = rating.copy(), rating.copy()
     return BootstrapResult(counts.names, rating, lower, upper, samples, battles)
+
+
+def _resample_within_pairs(rng, design, counts, rounds):
+    """Bootstrap weights (rounds x rows) that keep each seated pair's number of battles and redraw
+    its outcomes from their observed shares: who met whom is the sampler's choice, only the
+    outcomes are random. So a contender keeps its battles in every round (a global multinomial
+    would give a 3-battle contender none in 5 % of the rounds, and then only its prior)."""
+    keep = counts.count > 0
+    pair = design.a * len(design.active) + design.b
+    _, group = np.unique(pair, return_inverse=True)
+    outcome = counts.outcome[keep].astype(np.int64)
+    table = np.zeros((int(group.max()) + 1, 4))
+    np.add.at(table, (group, outcome), design.count)
+    n_pair = table.sum(axis=1)
+    draws = rng.multinomial(n_pair.astype(np.int64), table / n_pair[:, None], size=(rounds, len(n_pair)))
+    return draws[:, group, outcome]
 
 
 def ranks_from_intervals(lower: Sequence[float], upper: Sequence[float]) -> np.ndarray:
@@ -492,22 +554,29 @@ def leaderboard(
     rounds: int = 100,
     seed: int = 0,
     anchor: tuple[str, float] | None = None,
+    provisional: int = 0,
     **fit_kwargs,
 ) -> list[dict]:
     """Leaderboard rows sorted by rating (best first), JSON-serialisable.
 
-    Each row: name, rating, lower, upper, rank, battles, wins, ties (incl. both-bad), losses.
+    Each row: name, rating, lower, upper, rank, battles, wins, ties (incl. both-bad), losses,
+    provisional. Contenders with fewer than ``provisional`` battles are provisional: they come
+    after every established contender, ranked among themselves from one more than the number of
+    established contenders, so that none is ranked above a contender with real evidence.
     Contenders without battles come last with rating/lower/upper/rank ``None``; ranks are computed
     among the rated contenders only. ``fit_kwargs`` go to :func:`bootstrap_bradley_terry`.
     """
     boot = bootstrap_bradley_terry(counts, rounds=rounds, seed=seed, anchor=anchor, **fit_kwargs)
     wins, ties, losses = win_tie_loss(counts)
     rated = boot.battles > 0
+    tentative = rated & (boot.battles < provisional)
+    established = rated & ~tentative
     ranks = np.zeros(counts.n, dtype=np.int64)
-    ranks[rated] = ranks_from_intervals(boot.lower[rated], boot.upper[rated])
+    ranks[established] = ranks_from_intervals(boot.lower[established], boot.upper[established])
+    ranks[tentative] = int(established.sum()) + ranks_from_intervals(boot.lower[tentative], boot.upper[tentative])
     order = sorted(
         range(counts.n),
-        key=lambda i: (not rated[i], -boot.rating[i] if rated[i] else 0.0, counts.names[i]),
+        key=lambda i: (not rated[i], bool(tentative[i]), -boot.rating[i] if rated[i] else 0.0, counts.names[i]),
     )
     rows = []
     for i in order:
@@ -523,6 +592,7 @@ def leaderboard(
                 "wins": int(wins[i]),
                 "ties": int(ties[i]),
                 "losses": int(losses[i]),
+                "provisional": bool(tentative[i]),
             }
         )
     return rows

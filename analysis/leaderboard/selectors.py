@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import FilteredRelation, Q, QuerySet
 
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleRecord
@@ -31,6 +32,7 @@ from analysis.leaderboard.board import (
     board_inputs_from_records,
 )
 from analysis.leaderboard.gea import GEA_FIELDS, GeaSums
+from analysis.leaderboard.ratings import prior_reg
 from analysis.models import (
     Competitor,
     EloRating,
@@ -42,11 +44,39 @@ from analysis.models import (
 )
 from arena.choices import LADDERS
 
-SNAPSHOT_VERSION = 1  # bump when the layout of a snapshot changes: older ones are then recomputed
+SNAPSHOT_VERSION = 2  # bump when the layout of a snapshot changes: older ones are then recomputed
 
 
 def bootstrap_rounds() -> int:
     return settings.ANALYSIS_BOOTSTRAP_ROUNDS
+
+
+def prior_scale() -> float:
+    """``ANALYSIS_PRIOR_SCALE``: the Gaussian prior's scale in rating points (0: maximum likelihood).
+
+    Raises ImproperlyConfigured, naming the setting, when it is negative or not a number.
+    """
+    value = settings.ANALYSIS_PRIOR_SCALE
+    try:
+        prior_reg(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"ANALYSIS_PRIOR_SCALE must be 0 (maximum likelihood) or a positive number of rating points, not {value!r}."
+        ) from None
+    return float(value)
+
+
+def provisional_battles() -> int:
+    """``ANALYSIS_PROVISIONAL_BATTLES``: contenders with fewer battles in a ladder are provisional there."""
+    value = settings.ANALYSIS_PROVISIONAL_BATTLES
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ImproperlyConfigured(f"ANALYSIS_PROVISIONAL_BATTLES must be a whole number, 0 or more, not {value!r}.")
+    return value
+
+
+def fit_options() -> dict:
+    """The settings of the Bradley-Terry fits, as ``board_compute`` keywords."""
+    return {"prior": prior_scale(), "provisional": provisional_battles()}
 
 
 def board_inputs_from_tables(*, kind: str | None = None) -> dict[str, BoardInputs]:
@@ -112,6 +142,7 @@ def leaderboard_compute(
 
     ``previous``: the data of the last snapshot, whose unchanged parts are reused (see :func:`board_compute`).
     """
+    options = fit_options()
     inputs = board_inputs_from_tables()
     inputs.setdefault(DEFAULT_KIND, BoardInputs(DEFAULT_KIND))
     rounds = bootstrap_rounds() if rounds is None else rounds
@@ -121,7 +152,7 @@ def leaderboard_compute(
         "rounds": rounds,
         "kinds": sorted(inputs),
         "boards": {
-            k: board_compute(inp, rounds=rounds, seed=seed, figures=figures, previous=before.get(k))
+            k: board_compute(inp, rounds=rounds, seed=seed, figures=figures, previous=before.get(k), **options)
             for k, inp in sorted(inputs.items())
         },
     }
@@ -198,7 +229,10 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         start, end = filters.bounds()
         inputs = board_inputs_from_records(battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind)
         board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=bootstrap_rounds(), figures=figures
+            inputs.get(filters.kind) or BoardInputs(filters.kind),
+            rounds=bootstrap_rounds(),
+            figures=figures,
+            **fit_options(),
         )
         computed_at, kinds = None, None
     else:

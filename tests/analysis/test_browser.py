@@ -61,3 +61,29 @@ def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings,
         ("model_a", "model_b"), ("model_b", "model_b")
     ]
     assert all(line["energy_a_j"] > 0 and line["energy_b_j"] > 0 for line in lines)
+
+
+@pytest.fixture
+def one_vote(asgi_server, settings, make_contender, make_battle, vote):
+    """A fresh arena with one blind vote, refitted (set up before the browser: it uses the ORM)."""
+    from analysis.leaderboard.services import leaderboard_refit
+
+    settings.ANALYSIS_BOOTSTRAP_ROUNDS = 50
+    alpha = make_contender(name="Alpha", family="Greek")
+    beta = make_contender(name="Beta", family="Greek")
+    vote(make_battle(alpha, beta), "a")
+    leaderboard_refit(push=False)
+    return asgi_server
+
+
+def test_one_vote_shows_provisional_rows_with_honest_intervals(one_vote, browser_page, artifacts_dir):
+    browser_page.goto(f"{one_vote}/leaderboard/")
+    rows = browser_page.locator("#lb-ladders tbody tr.lb-provisional")
+    assert rows.count() == 2
+    text = browser_page.text_content("#lb-ladders")
+    assert "provisional" in text and "2285" not in text
+    browser_page.screenshot(path=str(artifacts_dir / "leaderboard-provisional.png"), full_page=True)
+    data = browser_page.request.get(f"{one_vote}/api/leaderboard.json").json()
+    blind = data["ladders"]["blind"]["rows"]
+    assert [r["provisional"] for r in blind] == [True, True]
+    assert all(100 < r["upper"] - r["lower"] < 1000 for r in blind)

@@ -5,6 +5,7 @@ import json
 import random
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from analysis.leaderboard.ratings import PairCounts, leaderboard
@@ -71,7 +72,10 @@ def test_a_battle_file_is_rated_without_the_database(tmp_path):
     path.write_text(json.dumps([{"model_a": a, "model_b": b, "winner": w, "tstamp": 1.7e9 + i, "anony": True}
                                 for i, (a, b, w) in enumerate(battles)]))
     board = json.loads(run("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "12"))
-    expected = leaderboard(PairCounts.from_battles(battles, names=sorted("pqrs")), rounds=12, seed=0)
+    expected = leaderboard(
+        PairCounts.from_battles(battles, names=sorted("pqrs")), rounds=12, seed=0,
+        prior=settings.ANALYSIS_PRIOR_SCALE, provisional=settings.ANALYSIS_PROVISIONAL_BATTLES,
+    )
     keys = KEYS[:-1]
     assert [{k: r[k] for k in keys} for r in board["ladders"]["blind"]["rows"]] == [
         {k: r[k] for k in keys} for r in expected
@@ -148,3 +152,57 @@ def test_a_malformed_import_writes_nothing(db, tmp_path):
     with pytest.raises(CommandError, match="Nothing imported: log.jsonl, line 2"):
         run("import_battles", str(path))
     assert not ImportedBattle.objects.exists() and not Competitor.objects.exists()
+
+
+def write_log(path, battles):
+    path.write_text("".join(
+        json.dumps({"model_a": a, "model_b": b, "winner": w, "tstamp": 1.7e9 + i, "anony": True}) + "\n"
+        for i, (a, b, w) in enumerate(battles)
+    ))
+    return path
+
+
+def test_prior_zero_is_fastchats_maximum_likelihood(tmp_path):
+    rng = random.Random(4)
+    battles = [(a, b, rng.choice(["model_a", "model_b", "tie"])) for a, b in
+               (rng.sample(["p", "q", "r"], 2) for _ in range(150))]
+    path = write_log(tmp_path / "log.jsonl", battles)
+    board = json.loads(run("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "10", "--prior", "0"))
+    expected = leaderboard(PairCounts.from_battles(battles, names=sorted("pqr")), rounds=10, seed=0)
+    assert board["prior"] == 0.0
+    keys = (*KEYS[:-1], "provisional")
+    got = board["ladders"]["blind"]["rows"]
+    assert [{k: r[k] for k in keys} for r in got] == [{k: r[k] for k in keys} for r in expected]
+
+
+def test_a_newcomer_is_provisional_with_a_finite_rating(tmp_path):
+    rng = random.Random(5)
+    battles = [(a, b, rng.choice(["model_a", "model_b", "tie"])) for a, b in
+               (rng.sample(["p", "q", "r"], 2) for _ in range(150))]
+    battles += [("new", "p", "model_a"), ("q", "new", "model_b"), ("new", "r", "model_a")]  # 3 wins
+    path = write_log(tmp_path / "log.jsonl", battles)
+    board = json.loads(run("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "30",
+                           "--prior", "400", "--provisional", "20"))
+    rows = board["ladders"]["blind"]["rows"]
+    assert [r["name"] for r in rows][-1] == "new" and rows[-1]["provisional"] is True
+    assert not any(r["provisional"] for r in rows[:-1])
+    new = rows[-1]
+    assert new["rank"] == 4 and 1000 < new["rating"] < 1600 and 100 < new["upper"] - new["lower"] < 1000
+    table = run("leaderboard", "--battles", str(path), "--rounds", "5", "--prior", "400", "--provisional", "20")
+    assert "Gaussian prior of 400 rating points" in table and "4*" in table
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "-0.5"])
+def test_a_negative_prior_is_refused(tmp_path, value):
+    path = write_log(tmp_path / "log.jsonl", [("p", "q", "model_a")])
+    with pytest.raises(CommandError, match="--prior must be 0 .maximum likelihood. or a positive number"):
+        run("leaderboard", "--battles", str(path), "--prior", value)
+    with pytest.raises(CommandError, match="--provisional must be 0 or more"):
+        run("leaderboard", "--battles", str(path), "--provisional", "-2")
+
+
+@pytest.mark.django_db
+def test_a_negative_prior_setting_is_refused(tmp_path, settings):
+    settings.ANALYSIS_PRIOR_SCALE = -3.0
+    with pytest.raises(CommandError, match="ANALYSIS_PRIOR_SCALE must be 0 .maximum likelihood. or a positive"):
+        run("leaderboard", "--rounds", "2")

@@ -153,4 +153,44 @@ def test_a_snapshot_of_an_older_layout_is_recomputed(client, voted):
     LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data={"version": 0, "boards": {}})
     html = client.get("/leaderboard/").content.decode()
     assert "4 blind votes" in html
-    assert sorted(s.data.get("version") for s in LeaderboardSnapshot.objects.all()) == [1]
+    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+
+    assert sorted(s.data.get("version") for s in LeaderboardSnapshot.objects.all()) == [SNAPSHOT_VERSION]
+
+
+def test_one_vote_on_a_fresh_arena_gives_modest_provisional_rows(client, make_contender, make_battle, vote):
+    alpha, beta = make_contender(name="Alpha", family="Greek"), make_contender(name="Beta", family="Greek")
+    vote(make_battle(alpha, beta), "a")
+    data = client.get("/api/leaderboard.json").json()
+    rows = data["ladders"]["blind"]["rows"]
+    assert [r["name"] for r in rows] == ["Alpha", "Beta"]
+    for r in rows:
+        assert r["provisional"] is True and r["battles"] == 1
+        # FastChat's maximum likelihood said 2285 against -285, with intervals (2285-2285)
+        assert 600 < r["rating"] < 1400 and r["lower"] < r["rating"] < r["upper"]
+        assert 100 < r["upper"] - r["lower"] < 1000
+    assert 0 < rows[0]["rating"] - rows[1]["rating"] < 600
+    assert data["prior"] > 0 and data["provisional_battles"] >= 2
+    html = client.get("/leaderboard/").content.decode()
+    assert html.count('<tr class="lb-provisional">') == 2
+    assert '<span class="lb-prov"' in html and "provisional</span>: fewer than" in html
+
+
+def test_prior_zero_in_the_settings_is_maximum_likelihood(client, settings, make_contender, make_battle, vote):
+    settings.ANALYSIS_PRIOR_SCALE = 0
+    settings.ANALYSIS_PROVISIONAL_BATTLES = 0
+    alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
+    vote(make_battle(alpha, beta), "a")
+    rows = client.get("/api/leaderboard.json").json()["ladders"]["blind"]["rows"]
+    assert [round(r["rating"]) for r in rows] == [2285, -285] and not any(r["provisional"] for r in rows)
+
+
+def test_a_negative_prior_setting_is_refused_naming_it(settings, make_contender, make_battle, vote):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.ANALYSIS_PRIOR_SCALE = -1.0
+    alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
+    vote(make_battle(alpha, beta), "a")
+    with pytest.raises(ImproperlyConfigured, match="ANALYSIS_PRIOR_SCALE"):
+        leaderboard_refit(push=False)
+    assert not LeaderboardSnapshot.objects.exists()

@@ -2,11 +2,13 @@
 
 import json
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
 from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records
+from analysis.leaderboard.ratings import prior_reg
 
 
 class Command(BaseCommand):
@@ -22,6 +24,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rounds", type=int, default=None, help="Bootstrap rounds (default 100).")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap (default 0).")
+        parser.add_argument(
+            "--prior",
+            type=float,
+            default=None,
+            metavar="POINTS",
+            help="Scale (standard deviation, rating points) of the Gaussian prior on the ratings; 0 gives "
+            "FastChat's maximum likelihood (default: ANALYSIS_PRIOR_SCALE).",
+        )
+        parser.add_argument(
+            "--provisional",
+            type=int,
+            default=None,
+            metavar="BATTLES",
+            help="Contenders with fewer battles are provisional (default: ANALYSIS_PROVISIONAL_BATTLES).",
+        )
         parser.add_argument("--format", choices=["json", "table"], default="table")
         parser.add_argument("--kind", default=None, help="Contender kind (chat, completion, encoder); default chat.")
         parser.add_argument("--since", help="Only battles from this date (YYYY-MM-DD, UTC).")
@@ -32,21 +49,41 @@ class Command(BaseCommand):
         if rounds is not None and rounds < 0:
             raise CommandError("--rounds must be 0 or more.")
         rounds = selectors.bootstrap_rounds() if rounds is None else rounds
+        options["fit"] = self._fit_options(options["prior"], options["provisional"])
         try:
             filters = selectors.filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         if options["battles"]:
-            board, source = self._from_file(options["battles"], filters, rounds, options["seed"])
+            board, source = self._from_file(options["battles"], filters, rounds, options["seed"], options["fit"])
         else:
-            board, source = self._from_database(filters, rounds, options["seed"])
+            board, source = self._from_database(filters, rounds, options["seed"], options["fit"])
         board = {"source": source, "filters": filters.as_dict(), **board}
         if options["format"] == "json":
             self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
         else:
             self.stdout.write(render_table(board))
 
-    def _from_file(self, path, filters, rounds, seed):
+    @staticmethod
+    def _fit_options(prior, provisional) -> dict:
+        """The prior and the provisional threshold: from the options, else from the settings."""
+        if prior is not None:
+            try:
+                prior_reg(prior)
+            except ValueError:
+                raise CommandError(
+                    f"--prior must be 0 (maximum likelihood) or a positive number of rating points, not {prior:g}."
+                ) from None
+        if provisional is not None and provisional < 0:
+            raise CommandError(f"--provisional must be 0 or more, not {provisional}.")
+        try:
+            prior = selectors.prior_scale() if prior is None else float(prior)
+            provisional = selectors.provisional_battles() if provisional is None else provisional
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
+        return {"prior": prior, "provisional": provisional}
+
+    def _from_file(self, path, filters, rounds, seed, fit):
         reader = BattleLogReader(path, default_kind=filters.kind)
         start, end = filters.bounds()
         start_ts, end_ts = (start.timestamp() if start else None), (end.timestamp() if end else None)
@@ -59,11 +96,11 @@ class Command(BaseCommand):
         except BattleLogError as error:
             raise CommandError(str(error)) from None
         board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False, **fit
         )
         return board, f"file {path} ({reader.read} battles, {reader.skipped} named battles left out)"
 
-    def _from_database(self, filters, rounds, seed):
+    def _from_database(self, filters, rounds, seed, fit):
         if filters.has_dates:
             start, end = filters.bounds()
             inputs = board_inputs_from_records(
@@ -74,7 +111,7 @@ class Command(BaseCommand):
             inputs = selectors.board_inputs_from_tables(kind=filters.kind)
             source = "database (pair-outcome counts)"
         board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False
+            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False, **fit
         )
         return board, source
 
@@ -92,6 +129,12 @@ def render_table(board: dict) -> str:
         f"Leaderboard ({board['kind']}) from {board['source']}",
         f"{board['ladders']['blind']['battles']} blind votes, {board['ladders']['energy']['battles']} votes after "
         f"the energy reveal; 95% intervals from {board['rounds']} bootstrap rounds",
+        (
+            f"Gaussian prior of {board['prior']:g} rating points on the ratings"
+            if board["prior"]
+            else "Maximum likelihood (no prior)"
+        )
+        + f"; * provisional: fewer than {board['provisional_battles']} battles, ranked after the others",
         "",
     ]
     width = max([len("contender")] + [len(r["name"]) for r in board["side_by_side"]])
@@ -105,8 +148,9 @@ def render_table(board: dict) -> str:
         for ladder, w in (("blind", 4), ("energy", 6)):
             r = row[ladder]
             ci = f"{_fmt(r['lower'])}-{_fmt(r['upper'])}" if r["rating"] is not None else "-"
+            rank = (_fmt(r["rank"]) + ("*" if r.get("provisional") else "")) if r["rank"] else "-"
             cells.append(
-                f" {_fmt(r['rank']) if r['rank'] else '-':>{w}} {_fmt(r['rating']):>6} {ci:>13}"
+                f" {rank:>{w}} {_fmt(r['rating']):>6} {ci:>13}"
                 f" {_fmt(r['elo']):>6} {r['battles']:>7} "
             )
         change = row["rank_change"]

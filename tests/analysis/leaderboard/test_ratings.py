@@ -19,6 +19,7 @@ from analysis.leaderboard.ratings import (
     fit_bradley_terry,
     leaderboard,
     online_elo,
+    prior_reg,
     ranks_from_intervals,
     win_rate_matrix,
     win_tie_loss,
@@ -450,5 +451,124 @@ def test_leaderboard_rows(counts_20k):
         "wins": 0,
         "ties": 0,
         "losses": 0,
+        "provisional": False,
     }
     assert sum(r["battles"] for r in rows) == 2 * counts_20k.total
+
+
+# ---------------------------------------------------------------------------------------------
+# The prior (MAP) and provisional rows
+
+PRIOR = 400.0  # the default of ANALYSIS_PRIOR_SCALE
+
+
+def with_newcomers(seed: int = 3, newcomers=((1100.0, 3), (1000.0, 5), (900.0, 10))):
+    """The 20k-battle log plus newcomers (true rating, battles) who met random established contenders."""
+    rng = np.random.default_rng(seed)
+    a, b, outcome = (list(x) for x in simulate(20_000, seed=1))
+    ratings = list(TRUE_RATINGS)
+    names = list(NAMES)
+    for k, (true, n) in enumerate(newcomers):
+        me = len(ratings)
+        ratings.append(true)
+        names.append(f"new{k}")
+        for _ in range(n):
+            other = int(rng.integers(0, len(TRUE_RATINGS)))
+            p = 1.0 / (1.0 + 10.0 ** ((ratings[other] - true) / 400.0))
+            win = rng.random() < p
+            if rng.random() < 0.5:
+                a.append(me), b.append(other), outcome.append(A_WINS if win else B_WINS)
+            else:
+                a.append(other), b.append(me), outcome.append(B_WINS if win else A_WINS)
+    return PairCounts.from_codes(names, a, b, outcome)
+
+
+def test_prior_zero_is_the_maximum_likelihood_exactly(counts_20k):
+    assert prior_reg(0) == 0.0
+    np.testing.assert_array_equal(fit_bradley_terry(counts_20k, prior=0), fit_bradley_terry(counts_20k))
+    plain = bootstrap_bradley_terry(counts_20k, rounds=10, seed=2)
+    zero = bootstrap_bradley_terry(counts_20k, rounds=10, seed=2, prior=0.0)
+    for field in ("rating", "lower", "upper", "samples"):
+        np.testing.assert_array_equal(getattr(zero, field), getattr(plain, field))
+    rows = leaderboard(counts_20k, rounds=10, seed=2)
+    assert leaderboard(counts_20k, rounds=10, seed=2, prior=0, provisional=0) == rows
+
+
+def test_prior_is_a_gaussian_on_the_rating_scale():
+    # N(0, prior²) on R = scale * theta  <=>  theta²/2 * (scale/prior)² added to the summed log-loss
+    assert prior_reg(400.0) == 1.0
+    assert prior_reg(200.0, scale=400.0) == 4.0
+    counts = PairCounts.from_battles([("x", "y", "model_a")] * 3)
+    np.testing.assert_allclose(
+        fit_bradley_terry(counts, prior=200.0, tol=1e-10), fit_bradley_terry(counts, reg=4.0, tol=1e-10), atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("bad", [-1.0, -1e-9, math.nan, math.inf])
+def test_prior_scale_must_be_zero_or_positive(counts_20k, bad):
+    with pytest.raises(ValueError, match="prior scale"):
+        prior_reg(bad)
+    with pytest.raises(ValueError, match="prior scale"):
+        fit_bradley_terry(counts_20k, prior=bad)
+    with pytest.raises(ValueError, match="prior scale"):
+        bootstrap_bradley_terry(counts_20k, rounds=2, prior=bad)
+
+
+def test_prior_moves_well_observed_contenders_by_under_two_points(counts_20k):
+    mle = fit_bradley_terry(counts_20k, tol=1e-9)
+    for prior in (PRIOR, 200.0):
+        shift = np.abs(fit_bradley_terry(counts_20k, prior=prior, tol=1e-9) - mle)
+        assert shift.max() <= 2.0, (prior, shift)
+    # ... and in a log with newcomers, the differences between the established ones stay put
+    counts = with_newcomers()
+    m = len(NAMES)
+    diff = np.diff(fit_bradley_terry(counts, tol=1e-9)[:m]) - np.diff(fit_bradley_terry(counts, prior=PRIOR)[:m])
+    assert np.abs(diff).max() <= 2.0
+
+
+def test_a_three_battle_newcomer_gets_an_interval_of_a_few_hundred_points():
+    counts = with_newcomers()
+    boot = bootstrap_bradley_terry(counts, rounds=100, seed=0, prior=PRIOR)
+    width = boot.upper - boot.lower
+    new3 = counts.index("new0")
+    assert boot.battles[new3] == 3
+    assert 100.0 <= width[new3] <= 1000.0, width[new3]
+    assert boot.lower[new3] <= boot.rating[new3] <= boot.upper[new3]
+    # the established contenders (about 6,700 battles each) keep narrow intervals
+    assert np.all(width[: len(NAMES)] < 60.0), width
+    # without the prior its record (here all wins or all losses) has no finite maximum: the fit
+    # runs off by thousands of points and every resample repeats it, a zero-width interval
+    mle = bootstrap_bradley_terry(counts, rounds=30, seed=0)
+    assert abs(mle.rating[new3] - 1000.0) > 1000.0 or (mle.upper - mle.lower)[new3] > 1000.0
+
+
+def test_one_vote_gives_finite_modest_ratings_with_honest_intervals():
+    counts = PairCounts.from_battles([("x", "y", "model_a")])
+    mle = leaderboard(counts, rounds=50)
+    assert mle[0]["rating"] - mle[1]["rating"] > 2000  # FastChat's answer: 2285 against -285
+    rows = leaderboard(counts, rounds=50, prior=PRIOR, provisional=20)
+    x, y = rows
+    assert (x["name"], y["name"]) == ("x", "y")
+    assert 0 < x["rating"] - y["rating"] < 600
+    for r in rows:
+        assert 600 < r["rating"] < 1400 and r["provisional"] is True
+        assert r["lower"] < r["rating"] < r["upper"]
+        assert 100 < r["upper"] - r["lower"] < 1000
+    assert x["rank"] == y["rank"] == 1  # the intervals overlap: one vote does not separate them
+
+
+def test_provisional_rows_are_listed_and_ranked_after_the_established_ones():
+    counts = with_newcomers(newcomers=((1600.0, 3), (1500.0, 5), (500.0, 30)))
+    rows = leaderboard(counts, rounds=30, seed=0, prior=PRIOR, provisional=20)
+    established = [r for r in rows if not r["provisional"]]
+    provisional = [r for r in rows if r["provisional"]]
+    assert {r["name"] for r in provisional} == {"new0", "new1"}
+    assert rows == established + provisional  # all established rows first
+    assert "new2" in {r["name"] for r in established}  # 30 battles: not provisional
+    worst_established = max(r["rank"] for r in established)
+    assert all(r["rank"] > len(established) >= worst_established for r in provisional)
+    # the provisional rows are still sorted by rating among themselves
+    assert [r["rating"] for r in provisional] == sorted((r["rating"] for r in provisional), reverse=True)
+    # the newcomers do beat everyone: without the provisional rule one of them would rank first
+    assert max(r["rating"] for r in provisional) > max(r["rating"] for r in established)
+    assert leaderboard(counts, rounds=30, seed=0, prior=PRIOR)[0]["name"] in {"new0", "new1"}

@@ -159,7 +159,7 @@ def test_gea_counts_on_votes_with_known_answers(trio, make_battle, vote):
     assert list(board["gea"]["by_pair"]) == ["Alpha vs Beta"]
 
 
-def test_refit_equals_the_ratings_kernel_on_the_same_counts(trio, make_battle, vote):
+def test_refit_equals_the_ratings_kernel_on_the_same_counts(trio, make_battle, vote, settings):
     rng = random.Random(7)
     strength = {c.id: s for c, s in zip(trio, (0.8, 0.5, 0.2), strict=True)}
     for _ in range(60):
@@ -172,7 +172,10 @@ def test_refit_equals_the_ratings_kernel_on_the_same_counts(trio, make_battle, v
     names = sorted(c.name for c in trio)
     for ladder in ("blind", "energy"):
         rows = [(a, b, outcome, n) for (lad, a, b, outcome), n in counts_table().items() if lad == ladder]
-        expected = leaderboard(PairCounts.from_rows(names, rows), rounds=30, seed=0)
+        expected = leaderboard(
+            PairCounts.from_rows(names, rows), rounds=30, seed=0,
+            prior=settings.ANALYSIS_PRIOR_SCALE, provisional=settings.ANALYSIS_PROVISIONAL_BATTLES,
+        )
         got = board["ladders"][ladder]["rows"]
         keys = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses")
         assert [{k: r[k] for k in keys} for r in got] == [{k: r[k] for k in keys} for r in expected]
