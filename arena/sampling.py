@@ -1,14 +1,20 @@
 """Drawing the pair of contenders for a battle. Plain Python: no Django imports."""
 
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-POLICIES = ("uniform", "weighted", "same-family")
+POLICIES = ("uniform", "weighted", "same-family", "active")
+
+# Share of the active draw spread uniformly over the allowed pairs: every pair keeps at least
+# DEFAULT_FLOOR / (number of pairs) probability, whatever the counts say (no pair is starved).
+DEFAULT_FLOOR = 0.1
+MAX_VARIANCE = 0.25  # the variance of one vote's score (0, ½ or 1) is at most ¼
 
 
 class SamplingError(ValueError):
-    """Not enough contenders for the policy; the message is shown to the person."""
+    """Not enough contenders for the policy, or bad sampling inputs; the message is shown to the person."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,46 @@ class Candidate:
     weight: float = 1.0
 
 
+@dataclass(frozen=True)
+class PairStats:
+    """What the active policy knows of one pair: counted battles so far, and Σ, the variance of one
+    vote's score for side a (a win 1, a tie ½, a loss 0): p(1-p) for a win probability p, at most ¼
+    (the default: nothing known, the pair is taken to be even)."""
+
+    battles: int = 0
+    variance: float = MAX_VARIANCE
+
+    @classmethod
+    def from_score(cls, battles: int, score: float) -> "PairStats":
+        """From the pair's own record: ``score`` is side a's total (a win 1, a tie ½) over ``battles``
+        votes. Σ = p(1-p) with p = (score + 1) / (battles + 2), the win rate shrunk towards ½ (a
+        uniform prior), so that a pair with a one-sided first vote is not taken as settled."""
+        if isinstance(battles, bool) or not isinstance(battles, int) or battles < 0:
+            raise SamplingError(f"Battles must be a whole number ≥ 0, not {battles!r}.")
+        if not 0.0 <= score <= battles:  # NaN fails too
+            raise SamplingError(f"A pair's score must lie in [0, {battles}] (its battles), not {score!r}.")
+        return cls(battles, vote_variance((score + 1.0) / (battles + 2.0)))
+
+
+def pair_key(a: int, b: int) -> tuple[int, int]:
+    """The key of an unordered pair in a ``pair_stats`` mapping: the two ids, smaller first."""
+    return (a, b) if a < b else (b, a)
+
+
+def vote_variance(p: float) -> float:
+    """Σ of a pair whose side a wins with probability ``p``: the variance p(1-p) of one vote."""
+    if not 0.0 <= p <= 1.0:
+        raise SamplingError(f"A win probability must lie in [0, 1], not {p!r}.")
+    return p * (1.0 - p)
+
+
+def policy_label(policy: str, same_family: bool = False) -> str:
+    """The policy a battle was drawn with, as stored on it: the same-family constraint included."""
+    if not same_family:
+        return policy
+    return "active+same-family" if policy == "active" else "same-family"
+
+
 def _weighted_choice(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
     weights = [max(c.weight, 0.0) for c in candidates]
     if sum(weights) <= 0:
@@ -25,21 +71,110 @@ def _weighted_choice(candidates: Sequence[Candidate], rng: random.Random) -> Can
     return rng.choices(list(candidates), weights=weights, k=1)[0]
 
 
+def _checked_stats(stats: object, key: tuple[int, int]) -> PairStats:
+    if not isinstance(stats, PairStats):
+        raise SamplingError(f"Pair statistics of {key} must be PairStats, not {type(stats).__name__}.")
+    battles, variance = stats.battles, stats.variance
+    if isinstance(battles, bool) or not isinstance(battles, int) or battles < 0:
+        raise SamplingError(f"Pair {key}: battles must be a whole number ≥ 0, not {battles!r}.")
+    if not isinstance(variance, int | float) or not 0.0 <= variance <= MAX_VARIANCE:  # NaN fails too
+        raise SamplingError(f"Pair {key}: variance must lie in [0, {MAX_VARIANCE}], not {variance!r}.")
+    return stats
+
+
+def active_probabilities(
+    candidates: Sequence[Candidate],
+    pair_stats: Mapping[tuple[int, int], PairStats] | None = None,
+    *,
+    floor: float = DEFAULT_FLOOR,
+    same_family: bool = False,
+) -> dict[tuple[int, int], float]:
+    """The active policy's probability of each allowed pair (keys from :func:`pair_key`); they sum to 1.
+
+    The Chatbot Arena rule (Chiang et al. 2024, section 5): a pair with ``n`` counted battles and
+    vote variance Σ has a win-rate standard error sqrt(Σ/n); the next vote on it shrinks that by
+    ``sqrt(Σ/n) - sqrt(Σ/(n+1))``, and pairs are drawn in proportion to this expected reduction.
+    Under-sampled pairs and even pairs (Σ near ¼, whose order is the least settled) are favoured.
+    Pairs never played (n = 0) would have an infinite reduction: they share the active part among
+    themselves (in proportion to sqrt Σ) until each has a battle.
+
+    The floor: the result is ``(1 - floor) * active + floor * uniform`` over the allowed pairs, so
+    every pair keeps at least ``floor / pairs`` probability and none is starved, even one whose
+    statistics are wrong (``floor=1`` is uniform over pairs). With ``same_family`` only pairs of two
+    contenders of one family are allowed. Unknown pairs in ``pair_stats`` are ignored (contenders that
+    are not ready now); pairs missing from it count as never played.
+    """
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0.0 <= floor <= 1.0:
+        raise SamplingError(f"The active sampling floor must lie in [0, 1], not {floor!r}.")
+    if len(candidates) < 2:
+        raise SamplingError("The arena needs at least two ready contenders; none can battle right now.")
+    ids = [c.id for c in candidates]
+    if len(set(ids)) != len(ids):
+        raise SamplingError("Each contender may appear only once among the candidates.")
+    pair_stats = {} if pair_stats is None else pair_stats
+    if not isinstance(pair_stats, Mapping):
+        raise SamplingError(f"Pair statistics must be a mapping of pairs, not {type(pair_stats).__name__}.")
+    pairs = [
+        pair_key(a.id, b.id)
+        for i, a in enumerate(candidates)
+        for b in candidates[i + 1 :]
+        if not same_family or a.family == b.family
+    ]
+    if not pairs:
+        raise SamplingError("No model family has two ready contenders for a same-family battle.")
+    stats = {key: _checked_stats(pair_stats.get(key, PairStats()), key) for key in pairs}
+    unplayed = {key for key in pairs if stats[key].battles == 0}
+    if unplayed:  # an infinite reduction: the unplayed pairs share the active part
+        gain = {key: math.sqrt(stats[key].variance) if key in unplayed else 0.0 for key in pairs}
+        if sum(gain.values()) <= 0:  # all known to be one-sided: share evenly
+            gain = {key: float(key in unplayed) for key in pairs}
+    else:
+        gain = {
+            key: math.sqrt(s.variance) * (1.0 / math.sqrt(s.battles) - 1.0 / math.sqrt(s.battles + 1))
+            for key, s in stats.items()
+        }
+    total = sum(gain.values())
+    uniform = 1.0 / len(pairs)
+    if total <= 0:  # every Σ is 0: nothing to learn anywhere, draw uniformly
+        return dict.fromkeys(pairs, uniform)
+    return {key: (1.0 - floor) * gain[key] / total + floor * uniform for key in pairs}
+
+
 def sample_pair(
-    candidates: Sequence[Candidate], policy: str, rng: random.Random | None = None
+    candidates: Sequence[Candidate],
+    policy: str,
+    rng: random.Random | None = None,
+    *,
+    pair_stats: Mapping[tuple[int, int], PairStats] | None = None,
+    floor: float = DEFAULT_FLOOR,
+    same_family: bool = False,
 ) -> tuple[Candidate, Candidate]:
     """Two different contenders, sides shuffled.
 
     uniform: every pair equally likely. weighted: each side drawn in proportion to its weight.
     same-family: the GEA setting, two contenders of one family (differing in size, precision or
     decoding); a family is drawn uniformly among those with two or more contenders.
+    active: the pair whose next vote is expected to shrink the intervals most is favoured, from
+    ``pair_stats`` (counted battles and vote variance per pair, see :func:`active_probabilities`),
+    with a uniform ``floor`` so that no pair is starved; weights are not used (as in uniform).
+
+    ``same_family=True`` restricts any policy to pairs within one family: active draws among the
+    same-family pairs only; uniform and weighted become the same-family policy.
     """
     rng = rng or random.Random()
     if policy not in POLICIES:
         raise SamplingError(f"Unknown sampling policy '{policy}' (known: {', '.join(POLICIES)}).")
     if len(candidates) < 2:
         raise SamplingError("The arena needs at least two ready contenders; none can battle right now.")
-    if policy == "uniform":
+    if same_family and policy != "active":
+        policy = "same-family"
+    if policy == "active":
+        probabilities = active_probabilities(candidates, pair_stats, floor=floor, same_family=same_family)
+        by_id = {c.id: c for c in candidates}
+        keys = list(probabilities)
+        a_id, b_id = rng.choices(keys, weights=[probabilities[k] for k in keys], k=1)[0]
+        first, second = by_id[a_id], by_id[b_id]
+    elif policy == "uniform":
         first, second = rng.sample(list(candidates), 2)
     else:
         pool = list(candidates)

@@ -3,11 +3,14 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from arena import choices
 from arena.formatting import energy_ratio
 from arena.models import Battle, Response, Vote
+from arena.sampling import PairStats, pair_key
 from workers.jobs import jobs_lost
 
 
@@ -299,3 +302,39 @@ def battles_counted_q(prefix: str = "") -> Q:
     """``Battle.counts_for_ranking`` as a query (the rule ``Battle.COUNTED``: anonymous mode, no error,
     identity leak or repeated prompt); ``prefix`` reaches the battle from another model, e.g. ``"battle__"``."""
     return Q(**{f"{prefix}{name}": value for name, value in Battle.COUNTED.items()})
+
+
+CHOICE_SCORE = {choices.A: 1.0, choices.B: 0.0, choices.TIE: 0.5, choices.BOTH_BAD: 0.5}  # of side a
+
+
+def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int], PairStats]:
+    """What the active sampling policy needs of each contender pair (:func:`arena.sampling.active_probabilities`):
+    the counted battles of this kind with a blind vote, and Σ from the pair's own record
+    (:meth:`PairStats.from_score`), keyed by :func:`pair_key`. Sides are merged (a pair is unordered).
+
+    One GROUP BY over the votes (rows: pairs × 4 choices), cached for ``ARENA_SAMPLING_STATS_TTL_S``
+    seconds in the process's cache: sampling does not need the very last votes, and a burst of battles
+    must not scan the votes each time. It reads every counted vote, revealed or not: nothing of it is
+    shown to anyone, it only tilts the draw.
+    """
+    key = f"arena:pair-sampling-stats:{kind}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = (
+        Vote.objects.filter(battles_counted_q("battle__"), battle__kind=kind)
+        .values_list("battle__contender_a_id", "battle__contender_b_id", "blind_choice")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    battles: dict[tuple[int, int], int] = {}
+    score: dict[tuple[int, int], float] = {}  # of the pair's smaller id
+    for a_id, b_id, choice, n in rows:
+        pair = pair_key(a_id, b_id)
+        battles[pair] = battles.get(pair, 0) + n
+        a_score = CHOICE_SCORE[choice]
+        score[pair] = score.get(pair, 0.0) + n * (a_score if pair[0] == a_id else 1.0 - a_score)
+    stats = {pair: PairStats.from_score(n, score[pair]) for pair, n in battles.items()}
+    if settings.ARENA_SAMPLING_STATS_TTL_S > 0:
+        cache.set(key, stats, settings.ARENA_SAMPLING_STATS_TTL_S)
+    return stats

@@ -12,7 +12,7 @@ from arena.broadcast import sender
 from arena.choices import BLIND, ENERGY
 from arena.formatting import identity_terms, mentions_identity, prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
-from arena.sampling import Candidate, SamplingError, sample_pair
+from arena.sampling import Candidate, SamplingError, policy_label, sample_pair
 from arena.selectors import (
     OVERDUE_ERROR,
     WORKER_LOST_ERROR,
@@ -20,6 +20,7 @@ from arena.selectors import (
     battle_responses,
     battle_stage,
     battles_recent_count,
+    pair_sampling_stats,
     prompt_asked_before,
     responses_overdue,
     responses_worker_lost,
@@ -119,8 +120,15 @@ def _pick_anonymous(rng: random.Random | None, corpus: Corpus | None = None) -> 
                        .values_list("contender_id", flat=True))
         contenders = {c.id: c for c in _contenders_served("encoder") if c.id in embedded}
     candidates = [Candidate(id=c.id, family=c.model.family, weight=c.sampling_weight) for c in contenders.values()]
+    policy = settings.ARENA_SAMPLING_POLICY
+    pair_stats = None
+    if policy == "active" and len(candidates) >= 2:
+        pair_stats = pair_sampling_stats(kind=Battle.Kind.CHAT if corpus is None else Battle.Kind.RETRIEVAL)
     try:
-        first, second = sample_pair(candidates, settings.ARENA_SAMPLING_POLICY, rng)
+        first, second = sample_pair(
+            candidates, policy, rng, pair_stats=pair_stats, floor=settings.ARENA_SAMPLING_FLOOR,
+            same_family=settings.ARENA_SAMPLING_SAME_FAMILY,
+        )
     except SamplingError as error:
         raise ArenaError(str(error), 503) from None
     return contenders[first.id], contenders[second.id]
@@ -165,7 +173,7 @@ def battle_create(
         prompt=prompt,
         contender_a=first,
         contender_b=second,
-        policy="picked" if named else settings.ARENA_SAMPLING_POLICY,
+        policy="picked" if named else policy_label(settings.ARENA_SAMPLING_POLICY, settings.ARENA_SAMPLING_SAME_FAMILY),
         mode=Battle.Mode.NAMED if named else Battle.Mode.ANONYMOUS,
         session_key=session_key,
         client_ip=client_ip,

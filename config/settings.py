@@ -221,6 +221,12 @@ WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps: no c
 
 # --- Arena --------------------------------------------------------------------------------------
 ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "uniform")  # uniform | weighted | same-family
+# active: the Chatbot Arena rule (arena.sampling.active_probabilities). Its floor is the share of draws
+# spread uniformly over all pairs (no pair starved); the pair counts it reads are cached this long.
+ARENA_SAMPLING_FLOOR = env_float("ARENA_SAMPLING_FLOOR", 0.1)
+ARENA_SAMPLING_STATS_TTL_S = env_int("ARENA_SAMPLING_STATS_TTL_S", 10)
+# Only pairs of one family, whatever the policy (with active: the active rule among same-family pairs).
+ARENA_SAMPLING_SAME_FAMILY = env_bool("ARENA_SAMPLING_SAME_FAMILY", False)
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 2000)
 ARENA_BATTLES_PER_MINUTE_PER_SESSION = env_int("ARENA_BATTLES_PER_MINUTE_PER_SESSION", 10)
 ARENA_BATTLES_PER_MINUTE_PER_IP = env_int("ARENA_BATTLES_PER_MINUTE_PER_IP", 30)

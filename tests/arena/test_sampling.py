@@ -3,7 +3,15 @@ from collections import Counter
 
 import pytest
 
-from arena.sampling import Candidate, SamplingError, sample_pair
+from arena.sampling import (
+    DEFAULT_FLOOR,
+    Candidate,
+    PairStats,
+    SamplingError,
+    active_probabilities,
+    pair_key,
+    sample_pair,
+)
 
 
 @pytest.fixture
@@ -50,3 +58,120 @@ def test_too_few_contenders_and_unknown_policy_are_refused(candidates):
         sample_pair(candidates[:1], "uniform")
     with pytest.raises(SamplingError, match="Unknown"):
         sample_pair(candidates, "alphabetical")
+
+
+# --- active -----------------------------------------------------------------------------------
+
+
+def _pair_counts(candidates, policy, rng, draws, **kwargs):
+    pairs = Counter()
+    for _ in range(draws):
+        a, b = sample_pair(candidates, policy, rng, **kwargs)
+        assert a.id != b.id
+        pairs[pair_key(a.id, b.id)] += 1
+    return pairs
+
+
+def test_active_prefers_under_sampled_pairs(candidates):
+    # (1, 2) has 2 battles, every other pair 50: the next vote on (1, 2) shrinks its interval most
+    stats = {pair_key(a.id, b.id): PairStats(50) for a in candidates for b in candidates if a.id < b.id}
+    stats[(1, 2)] = PairStats(2)
+    pairs = _pair_counts(candidates, "active", random.Random(4), 3000, pair_stats=stats)
+    assert pairs[(1, 2)] > 0.6 * 3000
+    assert all(pairs[key] > 0 for key in stats)  # the floor: nobody starved
+
+
+def test_active_prefers_uncertain_pairs_at_equal_counts(candidates):
+    # same counts; (3, 4) is an even pair (Σ = ¼), the others one-sided (p = 0.95)
+    stats = {pair_key(a.id, b.id): PairStats(20, 0.95 * 0.05) for a in candidates for b in candidates if a.id < b.id}
+    stats[(3, 4)] = PairStats(20, 0.25)
+    pairs = _pair_counts(candidates, "active", random.Random(5), 4000, pair_stats=stats)
+    others = [count for key, count in pairs.items() if key != (3, 4)]
+    assert pairs[(3, 4)] > 1.8 * max(others)
+
+
+def test_active_plays_unplayed_pairs_first(candidates):
+    stats = {pair_key(a.id, b.id): PairStats(10) for a in candidates for b in candidates if a.id < b.id}
+    del stats[(2, 4)]  # never played
+    probabilities = active_probabilities(candidates, stats)
+    assert probabilities[(2, 4)] == pytest.approx(1 - DEFAULT_FLOOR + DEFAULT_FLOOR / 6)
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+
+
+def test_active_without_any_stats_is_uniform_over_pairs(candidates):
+    pairs = _pair_counts(candidates, "active", random.Random(6), 3000)
+    assert len(pairs) == 6
+    assert max(pairs.values()) / min(pairs.values()) < 1.3
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.05, DEFAULT_FLOOR, 0.5, 1.0])
+def test_every_pair_keeps_the_floor(candidates, floor):
+    # a lopsided history: one pair played once, the others thousands of times, some one-sided
+    stats = {(1, 2): PairStats(1), (1, 3): PairStats(5000, 0.0), (1, 4): PairStats(5000, 0.01),
+             (2, 3): PairStats(3000), (2, 4): PairStats(4000), (3, 4): PairStats(5000, 0.25)}
+    probabilities = active_probabilities(candidates, stats, floor=floor)
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    assert min(probabilities.values()) >= floor / 6 - 1e-12
+    if floor == 1.0:
+        assert list(probabilities.values()) == pytest.approx([1 / 6] * 6)
+
+
+def test_a_starved_pair_is_still_drawn_at_the_floor_rate(candidates):
+    stats = {(1, 2): PairStats(1), (1, 3): PairStats(5000, 0.0)}  # (1, 3): Σ = 0, nothing left to learn
+    pairs = _pair_counts(candidates, "active", random.Random(7), 20_000, pair_stats=stats)
+    assert pairs[(1, 3)] / 20_000 == pytest.approx(DEFAULT_FLOOR / 6, rel=0.25)
+
+
+def test_active_same_family_keeps_to_one_family():
+    family = [Candidate(1, "x"), Candidate(2, "x"), Candidate(3, "x"), Candidate(4, "y"), Candidate(5, "y"),
+              Candidate(6, "z")]
+    # the cross-family pairs are the most under-sampled: they must still never be drawn
+    stats = {(1, 2): PairStats(100), (1, 3): PairStats(100), (2, 3): PairStats(3), (4, 5): PairStats(100)}
+    pairs = _pair_counts(family, "active", random.Random(8), 3000, pair_stats=stats, same_family=True)
+    assert set(pairs) == {(1, 2), (1, 3), (2, 3), (4, 5)}
+    assert pairs[(2, 3)] == max(pairs.values())
+    assert set(active_probabilities(family, stats, same_family=True)) == set(pairs)
+
+
+def test_same_family_flag_turns_uniform_into_same_family(candidates):
+    for _ in range(100):
+        a, b = sample_pair(candidates, "uniform", random.Random(), same_family=True)
+        assert a.family == b.family == "x"
+    with pytest.raises(SamplingError, match="family"):
+        sample_pair([Candidate(1, "x"), Candidate(2, "y")], "active", random.Random(0), same_family=True)
+
+
+def test_pair_stats_from_score():
+    assert PairStats.from_score(0, 0.0) == PairStats(0, 0.25)
+    assert PairStats.from_score(8, 8.0).variance == pytest.approx(0.9 * 0.1)  # shrunk: (8+1)/(8+2)
+    assert PairStats.from_score(4, 2.0).variance == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pair_stats": {(1, 2): PairStats(-1)}}, r"Pair \(1, 2\): battles must be a whole number"),
+        ({"pair_stats": {(1, 2): PairStats(2.5)}}, "battles must be a whole number"),
+        ({"pair_stats": {(1, 2): PairStats(3, 0.3)}}, r"variance must lie in \[0, 0.25\]"),
+        ({"pair_stats": {(1, 2): PairStats(3, float("nan"))}}, "variance must lie"),
+        ({"pair_stats": {(1, 2): (3, 0.1)}}, "must be PairStats, not tuple"),
+        ({"pair_stats": [((1, 2), PairStats(3))]}, "must be a mapping of pairs, not list"),
+        ({"floor": -0.1}, r"floor must lie in \[0, 1\]"),
+        ({"floor": 1.5}, "floor must lie"),
+        ({"floor": float("nan")}, "floor must lie"),
+    ],
+)
+def test_active_bad_inputs_are_refused_with_a_message(candidates, kwargs, message):
+    with pytest.raises(SamplingError, match=message):
+        sample_pair(candidates, "active", random.Random(0), **kwargs)
+
+
+def test_active_refuses_too_few_and_repeated_candidates(candidates):
+    with pytest.raises(SamplingError, match="at least two"):
+        sample_pair(candidates[:1], "active")
+    with pytest.raises(SamplingError, match="only once"):
+        sample_pair([Candidate(1, "x"), Candidate(1, "x")], "active")
+    with pytest.raises(SamplingError, match=r"score must lie in \[0, 3\]"):
+        PairStats.from_score(3, 4.0)
+    with pytest.raises(SamplingError, match="whole number"):
+        PairStats.from_score(-2, 0.0)

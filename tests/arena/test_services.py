@@ -303,3 +303,83 @@ def test_only_models_that_a_live_worker_serves_are_drawn(two_chat, make_contende
     with pytest.raises(ArenaError) as error:
         battle_create(prompt="hi", session_key="s3")
     assert error.value.status == 503
+
+
+# --- active pair sampling -------------------------------------------------------------------------
+
+
+def _voted(a, b, choice="a", n=1, **flags):
+    for _ in range(n):
+        battle = Battle.objects.create(prompt="p", contender_a=a, contender_b=b, policy="active", session_key="old",
+                                       **flags)
+        Vote.objects.create(battle=battle, blind_choice=choice)
+
+
+@pytest.fixture
+def active_policy(settings):
+    from django.core.cache import cache
+
+    settings.ARENA_SAMPLING_POLICY = "active"
+    settings.ARENA_SAMPLING_STATS_TTL_S = 0
+    cache.delete(f"arena:pair-sampling-stats:{Battle.Kind.CHAT}")
+    yield settings
+    cache.delete(f"arena:pair-sampling-stats:{Battle.Kind.CHAT}")
+
+
+def test_battle_create_with_the_active_policy_draws_the_unplayed_pair(active_policy, make_contender):
+    import random
+
+    first, second, third = (make_contender(family="Fam") for _ in range(3))
+    _voted(first, second, n=30)
+    _voted(third, first, choice="tie", n=30)
+    # not counted: a named battle and a repeated prompt between the two others
+    _voted(second, third, n=50, mode=Battle.Mode.NAMED)
+    _voted(third, second, n=50, repeated_prompt=True)
+    rng = random.Random(11)
+    drawn = [
+        {battle.contender_a, battle.contender_b}
+        for battle in (battle_create(prompt="Hi", session_key=f"s{i}", rng=rng) for i in range(12))
+    ]
+    assert all(len(pair) == 2 for pair in drawn)
+    assert sum(pair == {second, third} for pair in drawn) >= 9  # probability 0.9 + 0.1/3 each
+    assert Battle.objects.filter(session_key="s0").get().policy == "active"
+
+
+def test_active_policy_with_the_same_family_constraint(active_policy, make_contender):
+    import random
+
+    active_policy.ARENA_SAMPLING_SAME_FAMILY = True
+    small, large = make_contender(family="Fam"), make_contender(family="Fam")
+    other = make_contender(family="Other")  # never played with anyone: still never drawn
+    _voted(small, large, n=40)
+    rng = random.Random(12)
+    for i in range(6):
+        battle = battle_create(prompt="Hi", session_key=f"s{i}", rng=rng)
+        assert {battle.contender_a, battle.contender_b} == {small, large}
+        assert battle.policy == "active+same-family"
+    active_policy.ARENA_SAMPLING_SAME_FAMILY = False
+    assert other in {c for i in range(6) for c in _pair(battle_create(prompt="Hi", session_key=f"t{i}", rng=rng))}
+
+
+def _pair(battle):
+    return battle.contender_a, battle.contender_b
+
+
+def test_pair_sampling_stats_merge_sides_and_are_cached(active_policy, make_contender):
+    from arena.selectors import pair_sampling_stats
+
+    first, second = make_contender(), make_contender()
+    _voted(first, second, choice="a", n=3)
+    _voted(second, first, choice="a", n=1)  # a win of `second`
+    _voted(first, second, choice="bothbad", n=2)
+    key = (min(first.id, second.id), max(first.id, second.id))
+    stats = pair_sampling_stats()
+    assert stats[key].battles == 6
+    wins_of_smaller = 3 + 1 if first.id < second.id else 1 + 1  # the two "both bad" votes score ½ each
+    p = (wins_of_smaller + 1) / 8
+    assert stats[key].variance == pytest.approx(p * (1 - p))
+    assert pair_sampling_stats(kind=Battle.Kind.RETRIEVAL) == {}
+    active_policy.ARENA_SAMPLING_STATS_TTL_S = 60
+    pair_sampling_stats()
+    _voted(first, second, n=5)
+    assert pair_sampling_stats()[key].battles == 6  # read from the cache
