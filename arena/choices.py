@@ -13,6 +13,7 @@ MEMBERS = (
     ("A", A, "A is better"), ("B", B, "B is better"), ("TIE", TIE, "Tie"), ("BOTH_BAD", BOTH_BAD, "Both are bad"),
 )
 CHOICES = tuple(code for _, code, _ in MEMBERS)
+SCORE_OF_A = {A: 1.0, B: 0.0, TIE: 0.5, BOTH_BAD: 0.5}  # a tie and "both bad" count half a win for each side
 OTHER_SIDE = {A: B, B: A}  # the choices that name one side, and the other side
 
 # The ladders the two votes feed: "blind" (the first vote) and "energy" (the vote after the reveal).

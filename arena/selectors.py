@@ -70,15 +70,14 @@ def battle_responses(*, battle: Battle) -> dict[str, Response]:
     as it will be stored by the next expiry (the workers' heartbeat: arena.services.responses_expire_overdue):
     pages read, they never write."""
     responses = {response.side: response for response in battle.responses.all()}
-    unfinished = [response.id for response in responses.values() if not response.is_finished]
-    if unfinished:
-        lost = set(responses_worker_lost().filter(id__in=unfinished).values_list("id", flat=True))
-        overdue = set(responses_overdue().filter(id__in=unfinished).values_list("id", flat=True))
-        for response in responses.values():
-            if response.id in lost:
-                response.status, response.error = Response.Status.FAILED, WORKER_LOST_ERROR
-            elif response.id in overdue:
-                response.status, response.error = Response.Status.TIMEOUT, OVERDUE_ERROR
+    running = [response.id for response in responses.values() if response.status == Response.Status.RUNNING]
+    lost = set(responses_worker_lost().filter(id__in=running).values_list("id", flat=True)) if running else set()
+    overdue = battle.created_at < side_timeout_cutoff()
+    for response in responses.values():
+        if response.id in lost:
+            response.status, response.error = Response.Status.FAILED, WORKER_LOST_ERROR
+        elif overdue and not response.is_finished:
+            response.status, response.error = Response.Status.TIMEOUT, OVERDUE_ERROR
     return responses
 
 
@@ -173,11 +172,15 @@ def battle_state(*, battle: Battle) -> dict:
     }
 
 
+def side_timeout_cutoff() -> datetime:
+    """Battles started before this whose sides are still unfinished are overdue (ARENA_SIDE_TIMEOUT_S)."""
+    return timezone.now() - timedelta(seconds=settings.ARENA_SIDE_TIMEOUT_S)
+
+
 def responses_overdue() -> QuerySet[Response]:
     """Sides still queued or running long after their battle started (a worker died or hung)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.ARENA_SIDE_TIMEOUT_S)
     return Response.objects.filter(
-        status__in=[Response.Status.QUEUED, Response.Status.RUNNING], battle__created_at__lt=cutoff
+        status__in=[Response.Status.QUEUED, Response.Status.RUNNING], battle__created_at__lt=side_timeout_cutoff()
     )
 
 
@@ -304,9 +307,6 @@ def battles_counted_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}{name}": value for name, value in Battle.COUNTED.items()})
 
 
-CHOICE_SCORE = {choices.A: 1.0, choices.B: 0.0, choices.TIE: 0.5, choices.BOTH_BAD: 0.5}  # of side a
-
-
 def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int], PairStats]:
     """What the active sampling policy needs of each contender pair (:func:`arena.sampling.active_probabilities`):
     the counted battles of this kind with a blind vote, and Σ from the pair's own record
@@ -332,7 +332,7 @@ def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int]
     for a_id, b_id, choice, n in rows:
         pair = pair_key(a_id, b_id)
         battles[pair] = battles.get(pair, 0) + n
-        a_score = CHOICE_SCORE[choice]
+        a_score = choices.SCORE_OF_A[choice]
         score[pair] = score.get(pair, 0.0) + n * (a_score if pair[0] == a_id else 1.0 - a_score)
     stats = {pair: PairStats.from_score(n, score[pair]) for pair, n in battles.items()}
     if settings.ARENA_SAMPLING_STATS_TTL_S > 0:

@@ -192,7 +192,7 @@ def battle_create(
     return battle
 
 
-def _response_refused(response_id: int, message: str) -> None:
+def _response_refused(response_id: int) -> None:
     response_fail(response_id=response_id, error="This answer could not be queued (the job queue is unavailable).")
 
 

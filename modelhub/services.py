@@ -60,7 +60,7 @@ def model_prepare_queue(*, model: Model) -> None:
     job_enqueue(job_class=Model, job_id=model.id, task=prepare_model, on_refused=_prepare_refused)
 
 
-def _prepare_refused(model_id: int, message: str) -> None:
+def _prepare_refused(model_id: int) -> None:
     job_fail(
         job_class=Model, job_id=model_id, progress_text="",
         error="Could not queue the preparation: the job queue (Redis) is unavailable. Use 'Prepare again'.",

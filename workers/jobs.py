@@ -56,7 +56,7 @@ def job_enqueue(
     job_id: int,
     task,
     queue: str | None = None,
-    on_refused: Callable[[int, str], None] | None = None,
+    on_refused: Callable[[int], None] | None = None,
 ) -> None:
     """Send `task(job_id)` once the current transaction commits (at once outside one)."""
 
@@ -66,7 +66,7 @@ def job_enqueue(
         except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
             logger.warning("Could not queue %s %s", job_class.__name__, job_id, exc_info=True)
             if on_refused is not None:
-                on_refused(job_id, QUEUE_REFUSED)
+                on_refused(job_id)
             else:
                 job_fail(job_class=job_class, job_id=job_id, error=QUEUE_REFUSED)
 

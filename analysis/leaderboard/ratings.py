@@ -49,7 +49,7 @@ from arena import choices
 B_WINS, TIE, A_WINS, BOTHBAD = 0, 1, 2, 3
 _CHOICE_CODE = {choices.B: B_WINS, choices.TIE: TIE, choices.A: A_WINS, choices.BOTH_BAD: BOTHBAD}
 OUTCOME_NAMES = tuple(sorted(_CHOICE_CODE, key=_CHOICE_CODE.__getitem__))  # our choice code, by outcome code
-_SCORE = np.array([0.0, 0.5, 1.0, 0.5])  # score of side a, by outcome code
+_SCORE = np.array([choices.SCORE_OF_A[name] for name in OUTCOME_NAMES])  # score of side a, by outcome code
 # FastChat's spelling of the winner in its battle logs, by our choice code
 FASTCHAT_WINNER = {choices.A: "model_a", choices.B: "model_b", choices.TIE: "tie", choices.BOTH_BAD: "tie (bothbad)"}
 
