@@ -19,3 +19,8 @@ OTHER_SIDE = {A: B, B: A}  # the choices that name one side, and the other side
 # The ladders the two votes feed: "blind" (the first vote) and "energy" (the vote after the reveal).
 BLIND, ENERGY = "blind", "energy"
 LADDERS = (BLIND, ENERGY)
+
+# The kinds of contender that anonymous battles draw, so the kinds a leaderboard can rank: chat
+# battles (a prompt, two answers) and retrieval battles (a query, two encoders' documents). A base
+# (completion) model is never drawn: it is tried by name on its own page, not ranked.
+RANKED_KINDS = ("chat", "encoder")
