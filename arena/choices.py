@@ -22,5 +22,6 @@ LADDERS = (BLIND, ENERGY)
 
 # The kinds of contender that anonymous battles draw, so the kinds a leaderboard can rank: chat
 # battles (a prompt, two answers) and retrieval battles (a query, two encoders' documents). A base
-# (completion) model is never drawn: it is tried by name on its own page, not ranked.
+# (completion) model is never drawn (its battles are side-by-side comparisons picked by name, which
+# count for no ladder), so no leaderboard offers that kind.
 RANKED_KINDS = ("chat", "encoder")
