@@ -46,6 +46,13 @@ class BattleRecord:
     output_tokens_b: int | None = None
     energy_source_a: str = ""
     energy_source_b: str = ""
+    # markdown counts of the answers (style control; None = unknown)
+    headers_a: int | None = None
+    headers_b: int | None = None
+    lists_a: int | None = None
+    lists_b: int | None = None
+    bold_a: int | None = None
+    bold_b: int | None = None
 
     def gea_vote(self) -> gea.GeaVote:
         return gea.GeaVote(

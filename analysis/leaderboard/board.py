@@ -22,6 +22,7 @@ import numpy as np
 
 from analysis.jsonsafe import json_float
 from analysis.leaderboard import gea
+from analysis.leaderboard.contextual import ContextRow
 from analysis.leaderboard.figures import figures_build
 from analysis.leaderboard.ratings import (
     PairCounts,
@@ -82,6 +83,9 @@ class BoardInputs:
     elo: dict[str, dict[str, float]] = field(default_factory=lambda: {lad: {} for lad in LADDERS})
     energy: dict[str, EnergySums] = field(default_factory=dict)
     gea: dict[tuple[str, str], gea.GeaSums] = field(default_factory=dict)
+    # per-battle features for style control and the price of energy; None = not loaded (the board
+    # then has no "style_control"/"energy_price" sections)
+    contexts: list[ContextRow] | None = None
 
     def names(self) -> list[str]:
         found = set(self.energy)
