@@ -567,16 +567,31 @@ def leaderboard(
     among the rated contenders only. ``fit_kwargs`` go to :func:`bootstrap_bradley_terry`.
     """
     boot = bootstrap_bradley_terry(counts, rounds=rounds, seed=seed, anchor=anchor, **fit_kwargs)
+    return leaderboard_rows(counts, boot.rating, boot.lower, boot.upper, provisional=provisional)
+
+
+def leaderboard_rows(
+    counts: PairCounts,
+    rating: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    provisional: int = 0,
+) -> list[dict]:
+    """The rows of :func:`leaderboard` from ratings and 95 % bounds per contender (index =
+    ``counts.names``), however they were fitted: ranks from the intervals, provisional rows after
+    the established ones, contenders without battles last with ``None``."""
+    battles = battles_per_contender(counts)
     wins, ties, losses = win_tie_loss(counts)
-    rated = boot.battles > 0
-    tentative = rated & (boot.battles < provisional)
+    rated = battles > 0
+    tentative = rated & (battles < provisional)
     established = rated & ~tentative
     ranks = np.zeros(counts.n, dtype=np.int64)
-    ranks[established] = ranks_from_intervals(boot.lower[established], boot.upper[established])
-    ranks[tentative] = int(established.sum()) + ranks_from_intervals(boot.lower[tentative], boot.upper[tentative])
+    ranks[established] = ranks_from_intervals(lower[established], upper[established])
+    ranks[tentative] = int(established.sum()) + ranks_from_intervals(lower[tentative], upper[tentative])
     order = sorted(
         range(counts.n),
-        key=lambda i: (not rated[i], bool(tentative[i]), -boot.rating[i] if rated[i] else 0.0, counts.names[i]),
+        key=lambda i: (not rated[i], bool(tentative[i]), -rating[i] if rated[i] else 0.0, counts.names[i]),
     )
     rows = []
     for i in order:
@@ -584,11 +599,11 @@ def leaderboard(
         rows.append(
             {
                 "name": counts.names[i],
-                "rating": json_float(boot.rating[i]) if ok else None,
-                "lower": json_float(boot.lower[i]) if ok else None,
-                "upper": json_float(boot.upper[i]) if ok else None,
+                "rating": json_float(rating[i]) if ok else None,
+                "lower": json_float(lower[i]) if ok else None,
+                "upper": json_float(upper[i]) if ok else None,
                 "rank": int(ranks[i]) if ok else None,
-                "battles": int(boot.battles[i]),
+                "battles": int(battles[i]),
                 "wins": int(wins[i]),
                 "ties": int(ties[i]),
                 "losses": int(losses[i]),
