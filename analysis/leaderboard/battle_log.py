@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.leaderboard import gea
 from analysis.leaderboard.ratings import FASTCHAT_WINNER
+from arena.choices import RANKED_KINDS
 
 # our choice codes <-> FastChat's clean-battle "winner" spelling
 TO_FASTCHAT = FASTCHAT_WINNER
@@ -81,7 +82,18 @@ class BattleRecord:
             "output_tokens_b": self.output_tokens_b,
             "energy_source_a": self.energy_source_a,
             "energy_source_b": self.energy_source_b,
+            **({"conv_metadata": meta} if (meta := self.conv_metadata()) else {}),
         }
+
+    def conv_metadata(self) -> dict[str, int]:
+        """FastChat's ``conv_metadata`` style fields that are known (markdown counts as plain
+        totals, which the reader accepts as FastChat's per-kind objects too); empty when the
+        markdown counts are unknown."""
+        counts = (self.headers_a, self.headers_b, self.lists_a, self.lists_b, self.bold_a, self.bold_b)
+        if all(c is None for c in counts):
+            return {}
+        values = (self.output_tokens_a, self.output_tokens_b, *counts)
+        return {key: value for key, value in zip(CONV_METADATA, values, strict=True) if value is not None}
 
 
 def battle_log_lines(records: Iterable[BattleRecord]) -> Iterator[str]:
@@ -133,6 +145,42 @@ def _winner(obj: dict, key: str, *, required: bool) -> str | None:
     return FROM_FASTCHAT[value]
 
 
+# FastChat's conv_metadata keys (fastchat/serve/monitor/elo_analysis.py's style control), in the
+# order of BattleRecord's (output_tokens_a, output_tokens_b, headers_a, ..., bold_b)
+CONV_METADATA = (
+    "sum_assistant_a_tokens", "sum_assistant_b_tokens", "header_count_a", "header_count_b",
+    "list_count_a", "list_count_b", "bold_count_a", "bold_count_b",
+)
+
+
+def _count(value: object, name: str, *, per_kind: bool) -> int:
+    """A whole number >= 0, or (``per_kind``, FastChat's {"h1": 1, ...}) an object of them, summed."""
+    if per_kind and isinstance(value, dict):
+        return sum(_count(v, f"{name}.{k}", per_kind=False) for k, v in value.items())
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or value < 0 or value != int(value):
+        kinds = "a whole number of at least 0" + (", or an object of them" if per_kind else "")
+        raise ValueError(f'"{name}" must be {kinds}, not {value!r}')
+    return int(value)
+
+
+def _conv_metadata(obj: dict) -> dict[str, int | None]:
+    """The answers' lengths and markdown counts from FastChat's ``conv_metadata`` (unknown where
+    it or a key is missing), as BattleRecord fields."""
+    meta = obj.get("conv_metadata")
+    fields = ("output_tokens_a", "output_tokens_b", "headers_a", "headers_b", "lists_a", "lists_b", "bold_a", "bold_b")
+    if meta is None:
+        return dict.fromkeys(fields)
+    if not isinstance(meta, dict):
+        raise ValueError(f'"conv_metadata" must be an object, not {meta!r}')
+    out = {}
+    for field, key in zip(fields, CONV_METADATA, strict=True):
+        value = meta.get(key)
+        per_kind = not field.startswith("output_tokens")  # markdown counts may be FastChat's objects
+        out[field] = None if value is None else _count(value, f"conv_metadata.{key}", per_kind=per_kind)
+    return out
+
+
 def record_from_json(obj: object, *, default_kind: str = DEFAULT_KIND) -> BattleRecord | None:
     """One battle of a log; None for a named (``"anony": false``) battle, which FastChat leaves out.
 
@@ -148,18 +196,23 @@ def record_from_json(obj: object, *, default_kind: str = DEFAULT_KIND) -> Battle
     if obj.get("anony", True) is False:
         return None
     after = _winner(obj, "winner_after_energy", required=False)
+    style = _conv_metadata(obj)
     tokens = []
     for key in ("output_tokens_a", "output_tokens_b"):
         value = _number(obj, key, minimum=0)
         if value is not None and value != int(value):
             raise ValueError(f'"{key}" must be a whole number, not {obj[key]!r}')
-        tokens.append(None if value is None else int(value))
+        # our output_tokens wins; FastChat's conv_metadata tokens stand in where it is absent
+        tokens.append(style[key] if value is None else int(value))
+    kind = _text(obj, "kind", limit=20)
+    if kind and kind not in RANKED_KINDS:
+        raise ValueError(f'"kind" must be one of {", ".join(RANKED_KINDS)}, not {kind!r}')
     qid = obj.get("question_id")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int))):
         raise ValueError(f'"question_id" must be a string or a number, not {qid!r}')
     return BattleRecord(
         key=str(qid) if qid is not None and str(qid) else "",
-        kind=_text(obj, "kind", limit=20) or default_kind,
+        kind=kind or default_kind,
         model_a=model_a,
         model_b=model_b,
         family_a=_text(obj, "family_a", limit=100),
@@ -174,6 +227,12 @@ def record_from_json(obj: object, *, default_kind: str = DEFAULT_KIND) -> Battle
         output_tokens_b=tokens[1],
         energy_source_a=_text(obj, "energy_source_a", limit=20),
         energy_source_b=_text(obj, "energy_source_b", limit=20),
+        headers_a=style["headers_a"],
+        headers_b=style["headers_b"],
+        lists_a=style["lists_a"],
+        lists_b=style["lists_b"],
+        bold_a=style["bold_a"],
+        bold_b=style["bold_b"],
     )
 
 

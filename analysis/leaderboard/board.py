@@ -16,13 +16,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analysis.jsonsafe import json_float
 from analysis.leaderboard import gea
-from analysis.leaderboard.contextual import ContextRow
+from analysis.leaderboard.contextual import ContextRow, energy_price, style_control
 from analysis.leaderboard.figures import figures_build
 from analysis.leaderboard.ratings import (
     PairCounts,
@@ -97,7 +98,9 @@ class BoardInputs:
 
 
 def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | None = None) -> dict[str, BoardInputs]:
-    """Aggregate individual battles, by kind. Online Elo runs in time order (ties: input order)."""
+    """Aggregate individual battles, by kind. Online Elo runs in time order (ties: input order).
+    Each battle is also kept as a :class:`ContextRow` (``contexts``), for style control and the
+    price of energy."""
     inputs: dict[str, BoardInputs] = {}
     tallies: dict[str, Counter] = {}
     sequences: dict[str, dict[str, list]] = {}
@@ -106,12 +109,16 @@ def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | No
             continue
         inp = inputs.get(r.kind)
         if inp is None:
-            inp = inputs[r.kind] = BoardInputs(r.kind)
+            inp = inputs[r.kind] = BoardInputs(r.kind, contexts=[])
             tallies[r.kind] = Counter()
             sequences[r.kind] = {lad: [] for lad in LADDERS}
         for name, family in ((r.model_a, r.family_a), (r.model_b, r.family_b)):
             if family or name not in inp.families:
                 inp.families[name] = family or ""
+        inp.contexts.append(ContextRow(
+            r.model_a, r.model_b, r.winner, r.winner_after, r.output_tokens_a, r.output_tokens_b,
+            r.headers_a, r.headers_b, r.lists_a, r.lists_b, r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j,
+        ))
         tally, seq = tallies[r.kind], sequences[r.kind]
         tally[(BLIND, r.model_a, r.model_b, r.winner)] += 1
         seq[BLIND].append((r.tstamp, i, r.model_a, r.model_b, r.winner))
@@ -252,9 +259,47 @@ def board_compute(
             for ladder in LADDERS
         },
     }
+    if inputs.contexts is not None:
+        board |= _contextual(inputs.contexts, names, families, prior=prior, provisional=provisional)
     if figures:
         board["figures"] = figures_build(board)
     return board
+
+
+def _contextual(
+    contexts: list[ContextRow], names: list[str], families: dict[str, str], *, prior: float, provisional: int
+) -> dict:
+    """The style-controlled ladders and the price of energy (see ``contextual``). Not reused from a
+    previous board: every vote adds a battle, and the fits take seconds at a million battles."""
+    # contenders of the battles are the board's; the union only guards against a partial input
+    names = sorted(set(names).union(map(attrgetter("model_a"), contexts), map(attrgetter("model_b"), contexts)))
+    style = {}
+    for ladder in LADDERS:
+        style[ladder] = style_control(contexts, names, ladder=ladder, prior=prior, provisional=provisional)
+        for row in style[ladder]["rows"]:
+            row["family"] = families.get(row["name"], "")
+            row["elo"] = None  # online Elo has no style control
+    return {"style_control": style, "energy_price": energy_price(contexts, names, families, prior=prior)}
+
+
+def board_style_view(board: dict) -> dict | None:
+    """The board with both ladders replaced by their style-controlled fits (the same row fields;
+    each ladder also carries its ``coefficients`` and ``left_out``) and ``"view": "style"``, or
+    None when the board has no style control. Everything else (energy, GEA, matrices, figures) is
+    the plain board's."""
+    style = board.get("style_control")
+    if not style:
+        return None
+    ladders = {
+        ladder: {
+            **{k: v for k, v in board["ladders"][ladder].items() if k != "fit_key"},
+            **{k: style[ladder][k] for k in ("battles", "rows", "coefficients", "left_out")},
+        }
+        for ladder in LADDERS
+    }
+    order = [row["name"] for row in ladders[BLIND]["rows"]]
+    families = {row["name"]: row["family"] for row in ladders[BLIND]["rows"]}
+    return {**board, "view": "style", "ladders": ladders, "side_by_side": _side_by_side(ladders, order, families)}
 
 
 def board_empty(kind: str, *, figures: bool = True) -> dict:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import random
 
 import pytest
@@ -206,3 +207,80 @@ def test_a_negative_prior_setting_is_refused(tmp_path, settings):
     settings.ANALYSIS_PRIOR_SCALE = -3.0
     with pytest.raises(CommandError, match="ANALYSIS_PRIOR_SCALE must be 0 .maximum likelihood. or a positive"):
         run("leaderboard", "--rounds", "2")
+
+
+def longer_wins_log(path, n=3000, seed=6):
+    """Equal strength; "long" writes three times longer answers and voters prefer the longer answer,
+    nothing else; energy-aware votes where each doubling of energy costs 40 points."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        a, b = rng.sample(["long", "p", "q", "r"], 2)
+        ta, tb = (int(rng.lognormvariate(0, 0.3) * (900 if m == "long" else 300)) for m in (a, b))
+        win_a = rng.random() < 1 / (1 + math.exp(-3 * (ta - tb) / (ta + tb)))
+        ea, eb = rng.lognormvariate(0, 0.7), rng.lognormvariate(0, 0.7)
+        after_a = rng.random() < 1 / (1 + 10 ** (40 * math.log2(ea / eb) / 400))
+        lines.append({
+            "model_a": a, "model_b": b, "winner": "model_a" if win_a else "model_b", "tstamp": 1.7e9 + i,
+            "family_a": "F", "family_b": "F", "winner_after_energy": "model_a" if after_a else "model_b",
+            "energy_a_j": ea, "energy_b_j": eb,
+            "conv_metadata": {"sum_assistant_a_tokens": ta, "sum_assistant_b_tokens": tb,
+                              "header_count_a": {"h1": rng.randint(0, 2)}, "header_count_b": {"h1": rng.randint(0, 2)},
+                              "list_count_a": {"ordered": rng.randint(0, 3), "unordered": 0},
+                              "list_count_b": {"ordered": rng.randint(0, 3), "unordered": 0},
+                              "bold_count_a": {"**": rng.randint(0, 2), "__": 0}, "bold_count_b": 1},
+        })
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_style_control_removes_the_long_models_lead(tmp_path):
+    path = longer_wins_log(tmp_path / "log.jsonl")
+    args = ("leaderboard", "--battles", str(path), "--format", "json", "--rounds", "10", "--prior", "400")
+    plain = json.loads(run(*args))["ladders"]["blind"]["rows"]
+    assert plain[0]["name"] == "long" and plain[0]["lower"] > max(r["upper"] for r in plain[1:])
+    board = json.loads(run(*args, "--style-control"))
+    assert board["view"] == "style"
+    rows = board["ladders"]["blind"]["rows"]
+    assert set(rows[0]) == set(plain[0])  # the same row fields
+    long = next(r for r in rows if r["name"] == "long")
+    assert all(long["lower"] <= r["upper"] and r["lower"] <= long["upper"] for r in rows)
+    length = board["ladders"]["blind"]["coefficients"][0]
+    assert length["feature"] == "length" and length["lower"] > 0
+    assert board["energy_price"]["overall"]["lower"] < 40 < board["energy_price"]["overall"]["upper"]
+    assert set(board["energy_price"]["by_family"]) == {"F"}
+
+    table = run("leaderboard", "--battles", str(path), "--rounds", "5", "--style-control")
+    assert "Style-controlled ratings" in table and "Style coefficients" in table and "length" in table
+    assert "Price of energy: overall: each doubling of an answer's energy costs" in table
+    assert "Price of energy: family F: each doubling" in table
+
+
+def test_style_control_from_the_database(voted):
+    plain = json.loads(run("leaderboard", "--format", "json", "--rounds", "5"))
+    board = json.loads(run("leaderboard", "--format", "json", "--rounds", "5", "--style-control"))
+    assert board["view"] == "style" and board["source"].startswith("database")
+    for ladder in ("blind", "energy"):
+        data = board["ladders"][ladder]
+        assert data["battles"] + data["left_out"] == plain["ladders"][ladder]["battles"]
+        assert {r["name"] for r in data["rows"]} == {"Alpha", "Beta", "Gamma"}
+        assert [c["feature"] for c in data["coefficients"]] == ["length", "headers", "lists", "bold"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"kind": "completion"}, 'line 2: "kind" must be one of chat, encoder'),
+        ({"conv_metadata": "long"}, 'line 2: "conv_metadata" must be an object'),
+        ({"conv_metadata": {"header_count_b": {"h1": -2}}}, 'line 2: "conv_metadata.header_count_b.h1" must be'),
+        ({"winner": "model_a wins"}, 'line 2: "winner" must be one of "model_a", "model_b", "tie", "tie .bothbad."'),
+    ],
+)
+def test_bad_style_fields_are_named_and_nothing_is_printed(tmp_path, extra, message):
+    good = {"model_a": "p", "model_b": "q", "winner": "tie", "tstamp": 1}
+    path = tmp_path / "log.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, **extra}) + "\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=message):
+        call_command("leaderboard", "--battles", str(path), "--style-control", stdout=out)
+    assert out.getvalue() == ""

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
-from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records
+from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records, board_style_view
 from analysis.leaderboard.ratings import prior_reg
 
 
@@ -39,6 +39,12 @@ class Command(BaseCommand):
             metavar="BATTLES",
             help="Contenders with fewer battles are provisional (default: ANALYSIS_PROVISIONAL_BATTLES).",
         )
+        parser.add_argument(
+            "--style-control",
+            action="store_true",
+            help="Report style-controlled ratings (lmarena's: answer length and markdown as features of the fit) "
+            "in both ladders, and the style coefficients.",
+        )
         parser.add_argument("--format", choices=["json", "table"], default="table")
         parser.add_argument("--kind", default=None, help="Contender kind (chat, completion, encoder); default chat.")
         parser.add_argument("--since", help="Only battles from this date (YYYY-MM-DD, UTC).")
@@ -54,10 +60,15 @@ class Command(BaseCommand):
             filters = selectors.filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
         except ValueError as error:
             raise CommandError(str(error)) from None
+        style = options["style_control"]
         if options["battles"]:
             board, source = self._from_file(options["battles"], filters, rounds, options["seed"], options["fit"])
         else:
-            board, source = self._from_database(filters, rounds, options["seed"], options["fit"])
+            board, source = self._from_database(filters, rounds, options["seed"], options["fit"], contexts=style)
+        if style:
+            board = board_style_view(board)
+            if board is None:  # a scan always gives the contexts: only a board without battles lacks them
+                raise CommandError("No style control: the battles' answer lengths and markdown counts are unknown.")
         board = {"source": source, "filters": filters.as_dict(), **board}
         if options["format"] == "json":
             self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
@@ -96,25 +107,28 @@ class Command(BaseCommand):
         except BattleLogError as error:
             raise CommandError(str(error)) from None
         board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False, **fit
+            inputs.get(filters.kind) or BoardInputs(filters.kind, contexts=[]), rounds=rounds, seed=seed,
+            figures=False, **fit
         )
         return board, f"file {path} ({reader.read} battles, {reader.skipped} named battles left out)"
 
-    def _from_database(self, filters, rounds, seed, fit):
-        if filters.has_dates:
+    def _from_database(self, filters, rounds, seed, fit, *, contexts=False):
+        """From the aggregates; from a scan of the votes when dates are set, or when style control is
+        wanted and the aggregates do not carry the battles' contexts."""
+        inputs = {} if filters.has_dates else selectors.board_inputs_from_tables(kind=filters.kind)
+        source = "database (pair-outcome counts)"
+        tables = inputs.get(filters.kind)
+        if filters.has_dates or (contexts and tables is not None and tables.contexts is None):
             start, end = filters.bounds()
             inputs = board_inputs_from_records(
                 selectors.battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind
             )
-            source = "database (scan of the votes in the date range)"
-        else:
-            inputs = selectors.board_inputs_from_tables(kind=filters.kind)
-            source = "database (pair-outcome counts)"
+            source = "database (scan of the votes" + (" in the date range)" if filters.has_dates else ")")
         board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False, **fit
+            inputs.get(filters.kind) or BoardInputs(filters.kind, contexts=[]), rounds=rounds, seed=seed,
+            figures=False, **fit
         )
         return board, source
-
 
 def _fmt(x, digits=0) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
@@ -137,6 +151,14 @@ def render_table(board: dict) -> str:
         + f"; * provisional: fewer than {board['provisional_battles']} battles, ranked after the others",
         "",
     ]
+    if board.get("view") == "style":
+        lines[1:2] = [
+            "Style-controlled ratings (answer length and markdown as features of the fit), 95% intervals by the "
+            "Laplace approximation; battles without the style counts left out: "
+            + ", ".join(f"{lad} {board['ladders'][lad]['left_out']}" for lad in ("blind", "energy")),
+            f"{board['ladders']['blind']['battles']} blind votes, {board['ladders']['energy']['battles']} votes "
+            "after the energy reveal",
+        ]
     width = max([len("contender")] + [len(r["name"]) for r in board["side_by_side"]])
     header = (
         f"{'contender':<{width}}  {'blind':>4} {'rating':>6} {'95% CI':>13} {'elo':>6} {'n':>7}"
@@ -168,6 +190,17 @@ def render_table(board: dict) -> str:
             f"({_fmt(e['joules_per_token_lower'], 4)}-{_fmt(e['joules_per_token_upper'], 4)})"
         )
         lines.append(f"{e['name']:<{width}}  {e['responses']:>9}  {j:>30}  {t:>30}")
+    if board.get("view") == "style":
+        lines += ["", "Style coefficients: rating points for one standard deviation (sd) of the normalised "
+                  "difference (a-b)/(a+b) between the answers"]
+        for ladder in ("blind", "energy"):
+            for c in board["ladders"][ladder]["coefficients"]:
+                value = (
+                    f"{_fmt(c['points'], 1)} ({_fmt(c['lower'], 1)} to {_fmt(c['upper'], 1)}), sd {_fmt(c['sd'], 3)}"
+                    if c["points"] is not None else f"- ({c['reason']})"
+                )
+                lines.append(f"  {ladder:<6} {c['feature']:<8} {value}")
+    lines += [f"Price of energy: {line}" for line in energy_price_lines(board.get("energy_price"))]
     g = board["gea"]["overall"]
     lines += [
         "",
@@ -178,3 +211,21 @@ def render_table(board: dict) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def energy_price_lines(price: dict | None) -> list[str]:
+    """"Each doubling of an answer's energy costs N rating points (95% CI lo-hi)", overall and per
+    family; none when the board has no price."""
+    if not price:
+        return []
+    groups = [("overall", price["overall"])] + [(f"family {f}", p) for f, p in price["by_family"].items()]
+    lines = []
+    for label, p in groups:
+        if p["points"] is None:
+            lines.append(f"{label}: none ({p['reason']}; {p['battles']} votes)")
+        else:
+            lines.append(
+                f"{label}: each doubling of an answer's energy costs {p['points']:.1f} rating points "
+                f"(95% CI {p['lower']:.1f} to {p['upper']:.1f}), from {p['battles']} energy-aware votes"
+            )
+    return lines

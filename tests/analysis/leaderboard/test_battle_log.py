@@ -28,6 +28,12 @@ def write_lines(path, lines):
         ({**GOOD, "energy_a_j": -1}, '"energy_a_j" must be at least 0'),
         ({**GOOD, "output_tokens_b": 1.5}, "whole number"),
         ({**GOOD, "winner_after_energy": "a"}, '"winner_after_energy" must be one of'),
+        ({**GOOD, "kind": "completion"}, '"kind" must be one of chat, encoder'),
+        ({**GOOD, "conv_metadata": [1, 2]}, '"conv_metadata" must be an object'),
+        ({**GOOD, "conv_metadata": {"header_count_a": -1}}, '"conv_metadata.header_count_a" must be a whole'),
+        ({**GOOD, "conv_metadata": {"list_count_b": {"ordered": 1.5}}}, '"conv_metadata.list_count_b.ordered"'),
+        ({**GOOD, "conv_metadata": {"bold_count_a": "2"}}, '"conv_metadata.bold_count_a" must be'),
+        ({**GOOD, "conv_metadata": {"sum_assistant_a_tokens": {"x": 1}}}, '"conv_metadata.sum_assistant_a_tokens"'),
     ],
 )
 def test_a_malformed_line_is_named(tmp_path, bad, message):
@@ -78,3 +84,30 @@ def test_records_survive_the_log_format(quad, make_battle, vote, random_votes, t
 def test_missing_file_is_explained(tmp_path):
     with pytest.raises(BattleLogError, match="Cannot read"):
         list(BattleLogReader(tmp_path / "nope.jsonl"))
+
+
+FASTCHAT_META = {
+    "sum_assistant_a_tokens": 120, "header_count_a": {"h1": 1, "h2": 2, "h3": 0, "h4": 0, "h5": 0, "h6": 0},
+    "list_count_a": {"ordered": 3, "unordered": 1}, "bold_count_a": {"**": 2, "__": 1},
+    "sum_assistant_b_tokens": 40, "header_count_b": 0, "list_count_b": 0, "bold_count_b": 0,
+}
+
+
+def test_conv_metadata_gives_the_style_features(tmp_path):
+    rows = [
+        {**GOOD, "conv_metadata": FASTCHAT_META},
+        {**GOOD, "conv_metadata": FASTCHAT_META, "output_tokens_a": 99},  # our own count wins
+        {**GOOD, "conv_metadata": {"sum_assistant_a_tokens": 7}},  # partly known
+        GOOD,  # none: unknown, not an error
+    ]
+    full, ours, part, none = BattleLogReader(write_lines(tmp_path / "log.jsonl", rows))
+    style = ("output_tokens_a", "output_tokens_b", "headers_a", "headers_b", "lists_a", "lists_b", "bold_a", "bold_b")
+    assert [getattr(full, f) for f in style] == [120, 40, 3, 0, 4, 0, 3, 0]
+    assert (ours.output_tokens_a, ours.headers_a) == (99, 3)
+    assert (part.output_tokens_a, part.headers_a, part.output_tokens_b) == (7, None, None)
+    assert all(getattr(none, f) is None for f in style)
+    # written back as plain totals, and read again to the same record
+    line = full.to_json()
+    assert line["conv_metadata"]["header_count_a"] == 3 and "conv_metadata" not in none.to_json()
+    again = list(BattleLogReader(write_lines(tmp_path / "again.jsonl", [full.to_json(), none.to_json()])))
+    assert again == [full, none]
