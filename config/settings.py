@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "modelhub",
     "workers",
     "analysis",
+    "training.apps.TrainingAppConfig",  # train your own contender (issue 14)
 ]
 
 MIDDLEWARE = [
@@ -248,6 +249,16 @@ ARENA_VOTE_WINDOW_S = env_int("ARENA_VOTE_WINDOW_S", 3600)
 # /healthz shows its details (workers, queues per model) to staff, or to a request carrying this token
 # ("Authorization: Bearer <token>"); everyone else sees the overall status only.
 ARENA_HEALTH_TOKEN = os.environ.get("ARENA_HEALTH_TOKEN", "")
+
+# Training runs (issue 14): the queue their tasks go to, at least this many examples, how many times a run
+# that lost its worker is started again (it resumes from its last checkpoint), how often it checkpoints,
+# how many texts its before/after diagnostics embed, and torch threads of a run on the command line.
+TRAINING_QUEUE = os.environ.get("TRAINING_QUEUE", "default")
+TRAINING_MIN_EXAMPLES = env_int("TRAINING_MIN_EXAMPLES", 8)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)
+TRAINING_CHECKPOINT_EVERY = env_int("TRAINING_CHECKPOINT_EVERY", 50)
+TRAINING_DIAGNOSTICS_LIMIT = env_int("TRAINING_DIAGNOSTICS_LIMIT", 1000)
+TRAINING_CLI_THREADS = env_int("TRAINING_CLI_THREADS", os.cpu_count() or 1)
 
 # --- Leaderboard ---------------------------------------------------------------------------------
 ANALYSIS_REFIT_DELAY_S = env_float("ANALYSIS_REFIT_DELAY_S", 2.0)  # debounce: refit this long after a vote

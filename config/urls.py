@@ -20,6 +20,7 @@ urlpatterns = [
     path("models/<slug:slug>/", diagnostics_views.contender_page, name="contender"),
     path("admin/", admin.site.urls),
     path("", include("analysis.urls")),
+    path("", include("training.urls")),
 ]
 
 handler400 = "arena.views.error_400"

@@ -188,15 +188,16 @@ def train(
     meter: Any,
     checkpoint_dir: Path | None = None,
     progress: Callable[[float, str], None] | None = None,
-    on_eval: Callable[[dict, float | None], None] | None = None,
+    on_eval: Callable[[list[dict], float | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     dropout_views: bool = False,
 ) -> TrainResult:
     """Train ``encoder.model`` in place; resume from ``checkpoint_dir`` when it holds a checkpoint.
 
     ``meter`` is an energy meter (workers.energy): each step is measured and the readings add up.
-    ``on_eval(point, seconds_left)`` gets each evaluation point ``{step, loss, alignment, uniformity}``
-    (step 0 is the base model). ``should_stop()`` is asked before each step (cancel).
+    ``on_eval(curves, seconds_left)`` gets the evaluation points so far, each ``{step, loss, alignment,
+    uniformity}``, after each evaluation (step 0 is the base model). ``should_stop()`` is asked before
+    each step (cancel).
     A loss that is NaN or infinite stops the run with status "nan" before the weights change.
     """
     config.check()
@@ -223,7 +224,7 @@ def train(
                  **evaluate(encoder, eval_pairs, config.max_length, dropout_views)}
         curves.append(point)
         if on_eval:
-            on_eval(point, seconds_left)
+            on_eval(list(curves), seconds_left)
 
     def save() -> None:
         if checkpoint_dir is not None:
