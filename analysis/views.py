@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from analysis.leaderboard.battle_log import battle_log_lines
+from analysis.leaderboard.board import board_style_view
 from analysis.leaderboard.selectors import Filters, battle_records, filters_parse, leaderboard_view, snapshot_latest
 from analysis.leaderboard.services import leaderboard_refit
 from modelhub.models import Model
@@ -44,14 +45,37 @@ def age_text(seconds: float) -> str:
     return f"{hours // 24} days ago"
 
 
+VIEWS = ("plain", "style")  # ?view=: the plain ladders, or their style-controlled fits
+STYLE_MISSING = (
+    "Style-controlled ratings are not available for this board: they need each battle's answer lengths and "
+    "markdown counts, and this board was computed without them. The plain ratings are shown."
+)
+
+
+def _query(request: HttpRequest, view: str) -> str:
+    """The page's query string with ``view`` set (the plain view has no parameter)."""
+    query = request.GET.copy()
+    query.pop("view", None)
+    if view != "plain":
+        query["view"] = view
+    return query.urlencode()
+
+
 def _context(request: HttpRequest) -> tuple[dict, int]:
     error, status = None, 200
+    view = request.GET.get("view") or "plain"
     try:
         filters = _filters(request)
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
     except ValueError as exc:
-        filters, error, status = Filters(), str(exc), 400
+        filters, view, error, status = Filters(), "plain", str(exc), 400
     snapshot = snapshot_latest() if error else _snapshot(filters)  # a refused request computes (stores) nothing
     board = leaderboard_view(filters=filters, snapshot=snapshot, figures=True)
+    style_note = None
+    if view == "style":
+        styled = board_style_view(board)
+        board, style_note = (styled, None) if styled else (board, STYLE_MISSING)
     computed_at = snapshot.computed_at if snapshot and board["live"] else None
     query = request.GET.urlencode() if not error else ""
     return {
@@ -63,6 +87,10 @@ def _context(request: HttpRequest) -> tuple[dict, int]:
         "computed_at": computed_at,
         "age_text": age_text((timezone.now() - computed_at).total_seconds()) if computed_at else "",
         "query": query,
+        "view": view,
+        "style_note": style_note,
+        "query_plain": _query(request, "plain") if not error else "",
+        "query_style": _query(request, "style") if not error else "view=style",
         "plotly_version": plotly.__version__,
     }, status
 

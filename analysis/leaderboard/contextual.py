@@ -7,11 +7,12 @@ Plain numpy/scipy, no Django. The logit of "a beats b" is
 
 with a tie or "both bad" as half a win (``arena.choices.SCORE_OF_A``), fitted on per-battle rows
 (the features are continuous, so battles do not aggregate into pair counts) by L-BFGS with the
-analytic gradient, under the same Gaussian prior on the ratings as ``ratings`` (``prior_reg``; no
-prior on β). Intervals are the Laplace approximation: the inverse of the Hessian of the negative
-log-posterior at its maximum gives the covariance of the ratings and coefficients, and the 95 %
-intervals are ±1.96 standard deviations. (A bootstrap would refit per-battle rows a hundred times:
-at a million battles that is minutes, the Laplace intervals one fit and one small matrix inverse.)
+analytic gradient, under the same Gaussian prior on the ratings as ``ratings`` (``prior_reg``) and
+one as weak on β (see :func:`fit_contextual`). Intervals are the Laplace approximation: the
+inverse of the Hessian of the negative log-posterior at its maximum gives the covariance of the
+ratings and coefficients, and the 95 % intervals are ±1.96 standard deviations. (A bootstrap
+would refit per-battle rows a hundred times: at a million battles that is minutes; the Laplace
+intervals cost one fit and one small matrix inverse, about 3 s in all.)
 
 * **Style control** (lmarena's, FastChat's ``elo_analysis.py``): per battle and for each of answer
   length (tokens), markdown headers, list items and bold spans, the normalised difference
@@ -69,9 +70,10 @@ class ContextRow(NamedTuple):
 
 
 def contextual_loss_and_grad(
-    params: np.ndarray, a: np.ndarray, b: np.ndarray, score: np.ndarray, x: np.ndarray, reg: float
+    params: np.ndarray, a: np.ndarray, b: np.ndarray, score: np.ndarray, x: np.ndarray, reg: float,
+    reg_beta: float = 0.0,
 ) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood over the battles plus ``reg/2·|θ|²``, and its gradient.
+    """Mean negative log-likelihood over the battles plus ``reg/2·|θ|² + reg_beta/2·|β|²``, and its gradient.
 
     ``params`` is θ (one per contender, ``a``/``b`` index it) followed by β (one per column of
     ``x``, shape battles × features).
@@ -83,10 +85,14 @@ def contextual_loss_and_grad(
     loss = float(np.sum(np.logaddexp(0.0, d) - score * d)) / m
     g_row = (expit(d) - score) / m
     grad_theta = ALPHA * (np.bincount(a, g_row, n) - np.bincount(b, g_row, n))
+    grad_beta = x.T @ g_row
     if reg:
         loss += 0.5 * reg * float(theta @ theta)
         grad_theta += reg * theta
-    return loss, np.concatenate([grad_theta, x.T @ g_row])
+    if reg_beta:
+        loss += 0.5 * reg_beta * float(beta @ beta)
+        grad_beta += reg_beta * beta
+    return loss, np.concatenate([grad_theta, grad_beta])
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,10 +125,16 @@ def fit_contextual(
     tol: float = 1e-6,
     maxiter: int = 1000,
 ) -> ContextualFit:
-    """MAP of the contextual Bradley-Terry over contenders 0..n-1 (Gaussian prior of ``prior``
-    rating points on the ratings, 0 = none), ratings centred on ``INIT`` over the contenders with
-    battles, and the Laplace covariance."""
+    """MAP of the contextual Bradley-Terry over contenders 0..n-1, ratings centred on ``INIT``
+    over the contenders with battles, and the Laplace covariance.
+
+    ``prior`` (rating points, 0 = none) is the Gaussian prior of the ratings (``ratings.prior_reg``)
+    and, as weak, of each coefficient: a standard deviation of ``prior`` rating points per unit of
+    its feature. Without it a feature that separates the outcomes perfectly (a tiny arena where
+    every voter took the cheaper answer) would have an infinite coefficient.
+    """
     reg_sum = prior_reg(prior, SCALE)  # on the summed log-likelihood
+    reg_beta_sum = prior_reg(prior, POINTS)  # β in logit = points / POINTS
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or len(x) != len(a):
         raise ValueError("x must have one row per battle (battles x features)")
@@ -138,14 +150,14 @@ def fit_contextual(
     result = minimize(
         contextual_loss_and_grad,
         np.zeros(n_act + k),
-        args=(ia, ib, score, x, reg_sum / m),
+        args=(ia, ib, score, x, reg_sum / m, reg_beta_sum / m),
         jac=True,
         method="L-BFGS-B",
         # as ratings._fit_theta: the gradient alone decides when to stop
         options={"gtol": tol, "ftol": 1e-15, "maxiter": maxiter},
     )
     theta, beta = result.x[:n_act], result.x[n_act:]
-    cov = _laplace_covariance(theta, beta, ia, ib, x, reg_sum)
+    cov = _laplace_covariance(theta, beta, ia, ib, x, reg_sum, reg_beta_sum)
     # ratings are reported centred: the covariance of θ − mean(θ)
     c = cov[:n_act, :n_act]
     c_centred = c - c.mean(axis=0) - c.mean(axis=1)[:, None] + c.mean()
@@ -155,7 +167,7 @@ def fit_contextual(
     return ContextualFit(rating, rating_se, beta, coef_se)
 
 
-def _laplace_covariance(theta, beta, a, b, x, reg_sum) -> np.ndarray:
+def _laplace_covariance(theta, beta, a, b, x, reg_sum, reg_beta_sum) -> np.ndarray:
     """Inverse of the Hessian of the summed negative log-posterior, parameters (θ, β)."""
     n, k = len(theta), x.shape[1]
     p = expit(ALPHA * (theta[a] - theta[b]) + x @ beta)
@@ -169,7 +181,7 @@ def _laplace_covariance(theta, beta, a, b, x, reg_sum) -> np.ndarray:
     for j in range(k):  # a few features
         cross[:, j] = ALPHA * (np.bincount(a, vx[:, j], n) - np.bincount(b, vx[:, j], n))
     h[:n, n:], h[n:, :n] = cross, cross.T
-    h[n:, n:] = x.T @ vx
+    h[n:, n:] = x.T @ vx + reg_beta_sum * np.eye(k)
     if not reg_sum:
         # without a prior a common shift of θ changes nothing: pin the mean (it does not change
         # the covariance of the centred ratings nor of β)

@@ -87,3 +87,26 @@ def test_one_vote_shows_provisional_rows_with_honest_intervals(one_vote, browser
     blind = data["ladders"]["blind"]["rows"]
     assert [r["provisional"] for r in blind] == [True, True]
     assert all(100 < r["upper"] - r["lower"] < 1000 for r in blind)
+
+
+@pytest.fixture
+def styled(asgi_server):
+    """A stored snapshot with style control and the price of energy (set up before the browser)."""
+    from tests.analysis.test_views import snapshot_of_records
+
+    snapshot_of_records()
+    return asgi_server
+
+
+def test_style_view_toggles_and_the_price_of_energy_is_shown(styled, browser_page, artifacts_dir):
+    browser_page.goto(f"{styled}/leaderboard/")
+    assert "Each doubling of an answer's energy costs" in browser_page.text_content("#lb-energy-price")
+    assert browser_page.locator("#lb-style-coefficients").count() == 0
+    browser_page.click("#lb-view a")
+    browser_page.wait_for_selector("#lb-style-coefficients")
+    assert "view=style" in browser_page.url
+    assert "style-controlled" in browser_page.text_content("#lb-ladders-title")
+    browser_page.screenshot(path=str(artifacts_dir / "leaderboard-style.png"), full_page=True)
+    browser_page.click("#lb-view a")
+    browser_page.wait_for_url(lambda url: "view=style" not in url)
+    assert browser_page.locator("#lb-style-coefficients").count() == 0

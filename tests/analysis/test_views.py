@@ -194,3 +194,67 @@ def test_a_negative_prior_setting_is_refused_naming_it(settings, make_contender,
     with pytest.raises(ImproperlyConfigured, match="ANALYSIS_PRIOR_SCALE"):
         leaderboard_refit(push=False)
     assert not LeaderboardSnapshot.objects.exists()
+
+
+def snapshot_of_records(n: int = 200, contexts: bool = True):
+    """A stored snapshot computed from battles with known lengths, markdown and energies; one family's
+    name needs escaping."""
+    import random
+
+    from django.utils import timezone
+
+    from analysis.leaderboard.battle_log import BattleRecord
+    from analysis.leaderboard.board import board_compute, board_inputs_from_records
+    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+
+    rng = random.Random(3)
+    families = {"Alpha": "<b>fam</b>", "Beta": "<b>fam</b>", "Gamma": "Other"}
+    records = []
+    for i in range(n):
+        a, b = rng.sample(sorted(families), 2)
+        ja, jb = rng.uniform(0.5, 4), rng.uniform(0.5, 4)
+        records.append(BattleRecord(
+            key=str(i), kind="chat", model_a=a, model_b=b, family_a=families[a], family_b=families[b],
+            winner=rng.choice(["a", "b", "tie"]), tstamp=1e9 + i, winner_after="a" if ja < jb else "b",
+            energy_a_j=ja, energy_b_j=jb, output_tokens_a=rng.randint(10, 300), output_tokens_b=rng.randint(10, 300),
+            headers_a=rng.randint(0, 2), headers_b=rng.randint(0, 2), lists_a=rng.randint(0, 4),
+            lists_b=rng.randint(0, 4), bold_a=rng.randint(0, 2), bold_b=rng.randint(0, 2),
+        ))
+    inputs = board_inputs_from_records(records)["chat"]
+    if not contexts:
+        inputs.contexts = None
+    board = board_compute(inputs, rounds=2, prior=400, provisional=20)
+    data = {"version": SNAPSHOT_VERSION, "rounds": 2, "kinds": ["chat"], "boards": {"chat": board}}
+    return LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data=data)
+
+
+def test_style_view_of_both_ladders_and_the_price_of_energy(client, db):
+    snapshot_of_records()
+    plain = client.get("/leaderboard/?kind=chat").content.decode()
+    assert 'href="/leaderboard/?kind=chat&amp;view=style">style-controlled</a>' in plain
+    assert 'id="lb-style-coefficients"' not in plain
+    # the price of energy, overall and per family, escaped; voters here always took the smaller answer
+    assert "Each doubling of an answer's energy costs <strong>" in plain
+    assert re.search(r"from \d+ energy-aware votes", plain)
+    assert "&lt;b&gt;fam&lt;/b&gt;" in plain and "<b>fam</b>" not in plain
+    html = client.get("/leaderboard/?kind=chat&view=style").content.decode()
+    assert "Blind and energy-aware ladders, style-controlled" in html
+    assert 'id="lb-style-coefficients"' in html and "length" in html
+    assert '<input type="hidden" name="view" value="style">' in html  # kept with the other filters
+    assert 'href="/leaderboard/?kind=chat">plain</a>' in html
+    assert "intervals by the Laplace approximation" in html
+    fragment = client.get("/leaderboard/fragment/?view=style").content.decode()
+    assert 'id="lb-style-coefficients"' in fragment
+    # the JSON API returns the board as is
+    data = client.get("/api/leaderboard.json").json()
+    assert set(data["style_control"]) == {"blind", "energy"} and data["energy_price"]["overall"]["points"] > 0
+
+
+def test_style_view_without_style_control_says_why(client, db):
+    snapshot_of_records(40, contexts=False)
+    html = client.get("/leaderboard/?view=style").content.decode()
+    assert "Style-controlled ratings are not available for this board" in html
+    assert 'id="lb-ladders"' in html and "lb-style-coefficients" not in html
+    assert 'id="lb-energy-price"' not in html
+    response = client.get("/leaderboard/?view=fancy")
+    assert response.status_code == 400 and "view must be one of plain, style" in response.content.decode()

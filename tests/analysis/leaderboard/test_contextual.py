@@ -39,10 +39,10 @@ def test_loss_and_gradient_of_one_battle_by_hand():
     assert loss == pytest.approx(math.log1p(math.exp(-d)))
     g = 1 / (1 + math.exp(-d)) - 1
     assert grad == pytest.approx([g * ALPHA, -g * ALPHA, g * 2.0])
-    # the prior adds reg/2·|θ|² to the loss (not on β)
-    loss_reg, grad_reg = contextual_loss_and_grad(params, a, b, score, x, 2.0)
-    assert loss_reg == pytest.approx(loss + 0.02)
-    assert grad_reg == pytest.approx(grad + np.array([0.2, -0.2, 0.0]))
+    # the priors add reg/2·|θ|² and reg_beta/2·|β|² to the loss
+    loss_reg, grad_reg = contextual_loss_and_grad(params, a, b, score, x, 2.0, 4.0)
+    assert loss_reg == pytest.approx(loss + 0.02 + 0.5)
+    assert grad_reg == pytest.approx(grad + np.array([0.2, -0.2, 2.0]))
 
 
 def test_gradient_matches_finite_differences():
@@ -50,7 +50,7 @@ def test_gradient_matches_finite_differences():
     a, b = pairs(rng, 4, 50)
     score = rng.choice([0.0, 0.5, 1.0], 50)
     x = rng.normal(size=(50, 2))
-    args = (a, b, score, x, 0.3)
+    args = (a, b, score, x, 0.3, 0.2)
     f = lambda p: contextual_loss_and_grad(p, *args)[0]  # noqa: E731
     g = lambda p: contextual_loss_and_grad(p, *args)[1]  # noqa: E731
     assert check_grad(f, g, rng.normal(size=6)) < 1e-6
@@ -179,3 +179,10 @@ def test_energy_price_too_few_or_no_differences_gives_a_reason(known_price):
     unused = [known_price[0]._replace(winner_after=None), known_price[1]._replace(energy_b_j=0.0),
               known_price[2]._replace(energy_a_j=None)]
     assert energy_price(unused, NAMES, families)["overall"]["battles"] == 0
+
+
+def test_a_perfectly_separating_feature_stays_finite_under_the_prior(known_price):
+    # every voter took the cheaper answer: maximum likelihood has no finite price, the prior has
+    cheaper = [r._replace(winner_after="a" if r.energy_a_j < r.energy_b_j else "b") for r in known_price[:200]]
+    price = energy_price(cheaper, NAMES, {}, prior=400)["overall"]
+    assert 100 < price["points"] < 2000 and price["lower"] < price["points"] < price["upper"]
