@@ -7,17 +7,25 @@ into the aggregates (``services.aggregates_fold``): only those whose battle the 
 counted under the blind protocol (``arena.selectors.battles_public_q``: revealed by its final vote,
 failed, or past its vote window), oldest row first, in batches, one fold at a time. Votes of
 battles still open stay pending for a later refit; a vote whose battle was flagged after it (an
-error, an identity leak) is dropped without counting. So a refit reads O(contenders²) rows and
-never scans the votes:
+error, an identity leak) is dropped without counting. So a refit reads O(days × contenders²) rows
+of sums and never scans the votes (only ``BattleContext`` holds one row per battle).
 
-* ``PairCount``: unique (ladder, a, b, outcome) rows with counts, the input of Bradley-Terry;
+The sums are kept per UTC day of the battle's blind vote (``day``; an imported battle: its
+``tstamp``), so that a date range sums its days and the whole board sums them all, in one query
+each (``selectors.board_inputs_from_tables``). The tables:
+
+* ``PairCount``: unique (ladder, a, b, outcome, day) rows with counts, the input of Bradley-Terry;
 * ``EloRating``: online Elo per ladder and competitor, moved vote by vote in the order the votes
   are folded (pending-row order; a blind vote whose battle was left open waits for the end of its
-  vote window, so it may come after later votes);
+  vote window, so it may come after later votes). All time only: Elo depends on the order of every
+  vote before, so it cannot come from sums, and a date-filtered board shows none;
 * ``EnergyStat``: per competitor, count, sum and sum of squares of joules per response and per
   output token (on folding the blind vote of a battle: both of its responses);
 * ``GeaCount``: per unordered pair, the GEA switch counts (on folding the vote after the energy
-  reveal, with the battle's blind vote: ``analysis.leaderboard.gea.vote_counts``).
+  reveal, with the battle's blind vote: ``analysis.leaderboard.gea.vote_counts``);
+* ``BattleContext``: one row per counted battle (its votes, answer lengths, markdown counts and
+  energies), what the style-controlled fit and the price of energy need: their features are
+  continuous, so they cannot come from counts.
 
 ``services.aggregates_rebuild`` recomputes them all from a scan of the counted public battles.
 
@@ -58,17 +66,18 @@ class PairCount(models.Model):
     competitor_a = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
     competitor_b = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
     outcome = models.CharField(max_length=10, choices=Choice.choices)
+    day = models.DateField(db_index=True)  # UTC day of the blind vote
     count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["ladder", "competitor_a", "competitor_b", "outcome"], name="one_pair_count_per_key"
+                fields=["ladder", "competitor_a", "competitor_b", "outcome", "day"], name="one_pair_count_per_day"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.ladder}: {self.competitor_a_id} v {self.competitor_b_id} {self.outcome} ×{self.count}"
+        return f"{self.ladder} {self.day}: {self.competitor_a_id} v {self.competitor_b_id} {self.outcome} ×{self.count}"
 
 
 class EloRating(models.Model):
@@ -85,7 +94,8 @@ class EloRating(models.Model):
 
 
 class EnergyStat(models.Model):
-    competitor = models.OneToOneField(Competitor, on_delete=models.CASCADE, related_name="energy")
+    competitor = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(db_index=True)  # UTC day of the battle's blind vote
     responses = models.PositiveBigIntegerField(default=0)  # responses with a joule reading
     joules_sum = models.FloatField(default=0.0)
     joules_sq_sum = models.FloatField(default=0.0)
@@ -94,8 +104,11 @@ class EnergyStat(models.Model):
     jpt_sq_sum = models.FloatField(default=0.0)
     output_tokens_sum = models.PositiveBigIntegerField(default=0)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["competitor", "day"], name="one_energy_stat_per_day")]
+
     def __str__(self) -> str:
-        return f"Energy of {self.competitor_id} ({self.responses} responses)"
+        return f"Energy of {self.competitor_id} on {self.day} ({self.responses} responses)"
 
 
 class GeaCount(models.Model):
@@ -103,6 +116,7 @@ class GeaCount(models.Model):
 
     competitor_lo = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
     competitor_hi = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(db_index=True)  # UTC day of the battle's blind vote
     eligible = models.PositiveBigIntegerField(default=0)
     switched = models.PositiveBigIntegerField(default=0)
     to_tie = models.PositiveBigIntegerField(default=0)
@@ -112,14 +126,55 @@ class GeaCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["competitor_lo", "competitor_hi"], name="one_gea_count_per_pair")
+            models.UniqueConstraint(fields=["competitor_lo", "competitor_hi", "day"], name="one_gea_count_per_day")
         ]
 
     def __str__(self) -> str:
-        return f"GEA {self.competitor_lo_id} v {self.competitor_hi_id}: {self.switched}/{self.eligible}"
+        return f"GEA {self.day} {self.competitor_lo_id} v {self.competitor_hi_id}: {self.switched}/{self.eligible}"
 
 
-class ImportedBattle(models.Model):
+class StyleCounts(models.Model):
+    """Markdown counts of both answers (``arena.style.markdown_counts``; an imported log's FastChat
+    ``conv_metadata``), the style control's features; None where unknown."""
+
+    headers_a = models.PositiveIntegerField(null=True, blank=True)
+    headers_b = models.PositiveIntegerField(null=True, blank=True)
+    lists_a = models.PositiveIntegerField(null=True, blank=True)
+    lists_b = models.PositiveIntegerField(null=True, blank=True)
+    bold_a = models.PositiveIntegerField(null=True, blank=True)
+    bold_b = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class BattleContext(StyleCounts):
+    """One counted public battle as the style-controlled fit and the price of energy see it.
+
+    Kept with the other aggregates (fold, rebuild, import); read in time order of the blind vote.
+    Counts and energies are None where unknown (an answer without a reading, a log without them).
+    """
+
+    kind = models.CharField(max_length=20, default="chat")
+    tstamp = models.DateTimeField(db_index=True)  # the blind vote (imported: the log's tstamp)
+    # our battle (None: an imported one), so that a vote after the energy reveal folded later finds its row
+    battle = models.OneToOneField(
+        "arena.Battle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    competitor_a = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    competitor_b = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    winner = models.CharField(max_length=10, choices=Choice.choices)
+    winner_after = models.CharField(max_length=10, choices=Choice.choices, blank=True)
+    tokens_a = models.PositiveIntegerField(null=True, blank=True)
+    tokens_b = models.PositiveIntegerField(null=True, blank=True)
+    energy_a_j = models.FloatField(null=True, blank=True)
+    energy_b_j = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Context of {self.competitor_a_id} v {self.competitor_b_id} at {self.tstamp:%Y-%m-%d %H:%M}"
+
+
+class ImportedBattle(StyleCounts):
     """One battle of an imported log (FastChat clean-battle fields plus our energy fields)."""
 
     source_key = models.CharField(max_length=200, unique=True)

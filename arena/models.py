@@ -162,6 +162,10 @@ class Response(Job):
     results = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # markdown counts of a chat answer (arena.style.markdown_counts), the style control's features
+    header_count = models.PositiveIntegerField(null=True, blank=True)
+    list_count = models.PositiveIntegerField(null=True, blank=True)
+    bold_count = models.PositiveIntegerField(null=True, blank=True)
     time_to_first_token_s = models.FloatField(null=True, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
     finish_reason = models.CharField(max_length=20, blank=True)

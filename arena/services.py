@@ -28,6 +28,7 @@ from arena.selectors import (
     votes_recent_count,
 )
 from arena.signals import vote_recorded
+from arena.style import markdown_counts
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
 from workers.jobs import job_claim, job_enqueue
@@ -352,6 +353,7 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
         response.text = result.text
         response.prompt_tokens = result.prompt_tokens
         response.output_tokens = result.output_tokens
+        response.header_count, response.list_count, response.bold_count = markdown_counts(result.text)
         response.time_to_first_token_s = result.time_to_first_token_s
         response.duration_s = result.duration_s
         response.finish_reason = result.finish_reason

@@ -2,10 +2,11 @@
 
 Two sources in the database feed one computation (``board.board_compute``):
 
-* the running aggregates (``PairCount``, ``EloRating``, ``EnergyStat``, ``GeaCount``), read in
-  O(contenders²) rows: :func:`board_inputs_from_tables`, used by the refit and by default;
-* a scan of the counted battles (votes with their responses, plus imported battles), for date
-  filters and for the battle log export: :func:`battle_records` then ``board.board_inputs_from_records``.
+* the running aggregates (daily sums in ``PairCount``, ``EnergyStat``, ``GeaCount``; all-time
+  ``EloRating``; one ``BattleContext`` row per battle), read in O(days × contenders²) rows:
+  :func:`board_inputs_from_tables`, used by the refit (all days) and by date filters (their days);
+* a scan of the counted battles (votes with their responses, plus imported battles), for the battle
+  log export and the rebuild: :func:`battle_records` then ``board.board_inputs_from_records``.
 
 A battle log file (``battle_log.BattleLogReader``) feeds the same computation without the database.
 """
@@ -16,12 +17,15 @@ import datetime as dt
 import hashlib
 import heapq
 import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db import connection
+from django.db.models import FilteredRelation, Q, QuerySet, Sum
 
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleRecord
 from analysis.leaderboard.board import (
@@ -29,11 +33,12 @@ from analysis.leaderboard.board import (
     EnergySums,
     board_compute,
     board_empty,
-    board_inputs_from_records,
 )
+from analysis.leaderboard.contextual import ContextRow
 from analysis.leaderboard.gea import GEA_FIELDS, GeaSums
 from analysis.leaderboard.ratings import prior_reg
 from analysis.models import (
+    BattleContext,
     Competitor,
     EloRating,
     EnergyStat,
@@ -42,9 +47,14 @@ from analysis.models import (
     LeaderboardSnapshot,
     PairCount,
 )
-from arena.choices import LADDERS
+from arena.choices import LADDERS, RANKED_KINDS
 
-SNAPSHOT_VERSION = 2  # bump when the layout of a snapshot changes: older ones are then recomputed
+SNAPSHOT_VERSION = 3  # bump when the layout of a snapshot changes: older ones are then recomputed
+# Shown with a date-filtered board, whose rows carry no Elo.
+ELO_NOTE = (
+    "Online Elo moves vote by vote in the order of every vote since the first, so it cannot be cut to a "
+    "date range: a date-filtered board shows Bradley-Terry ratings only."
+)
 
 
 def bootstrap_rounds() -> int:
@@ -79,8 +89,21 @@ def fit_options() -> dict:
     return {"prior": prior_scale(), "provisional": provisional_battles()}
 
 
-def board_inputs_from_tables(*, kind: str | None = None) -> dict[str, BoardInputs]:
-    """The running aggregates, by kind: a handful of queries over O(contenders²) rows."""
+def _days(rows: QuerySet, since: dt.date | None, until: dt.date | None) -> QuerySet:
+    """The daily sums of the days in [since, until] (each bound when given), not yet added up."""
+    if since:
+        rows = rows.filter(day__gte=since)
+    if until:
+        rows = rows.filter(day__lte=until)
+    return rows.order_by()
+
+
+def board_inputs_from_tables(
+    *, kind: str | None = None, since: dt.date | None = None, until: dt.date | None = None, contexts: bool = True,
+) -> dict[str, BoardInputs]:
+    """The running aggregates, by kind: the daily sums of [since, until] (each bound when given; none:
+    all time) added up in the database, O(days × contenders²) rows, and ``contexts`` (one row per
+    battle) when asked. Online Elo is all-time only: with a date bound ``elo`` stays empty."""
     competitors = {
         cid: (name, family, ckind)
         for cid, name, family, ckind in Competitor.objects.values_list("id", "name", "family", "kind")
@@ -97,9 +120,9 @@ def board_inputs_from_tables(*, kind: str | None = None) -> dict[str, BoardInput
             inp.families[name] = family
         return inp
 
-    rows = PairCount.objects.filter(count__gt=0).values_list(
-        "ladder", "competitor_a_id", "competitor_b_id", "outcome", "count"
-    )
+    rows = _days(PairCount.objects.filter(count__gt=0), since, until).values_list(
+        "ladder", "competitor_a_id", "competitor_b_id", "outcome"
+    ).annotate(total=Sum("count"))
     seen: set[int] = set()
     pairs_of: dict[str, dict[str, list]] = {}  # kind -> ladder -> rows (a hot loop: ~20k rows)
     for ladder, a, b, outcome, count in rows:
@@ -113,22 +136,65 @@ def board_inputs_from_tables(*, kind: str | None = None) -> dict[str, BoardInput
             seen.add(b)
     for cid in seen:
         of(cid)
-    for ladder, cid, rating in EloRating.objects.values_list("ladder", "competitor_id", "rating"):
-        if cid in competitors:
-            of(cid).elo[ladder][competitors[cid][0]] = rating
-    energy_fields = [f.name for f in EnergyStat._meta.fields if f.name not in ("id", "competitor")]
-    for values in EnergyStat.objects.values_list("competitor_id", *energy_fields):
+    if since is None and until is None:
+        for ladder, cid, rating in EloRating.objects.values_list("ladder", "competitor_id", "rating"):
+            if cid in competitors:
+                of(cid).elo[ladder][competitors[cid][0]] = rating
+    energy_fields = [f.name for f in EnergyStat._meta.fields if f.name not in ("id", "competitor", "day")]
+    energy_rows = _days(EnergyStat.objects.all(), since, until).values_list("competitor_id").annotate(
+        *[Sum(name) for name in energy_fields]
+    )
+    for values in energy_rows:
         if values[0] in competitors:
             sums = EnergySums(**dict(zip(energy_fields, values[1:], strict=True)))
             of(values[0]).energy[competitors[values[0]][0]] = sums
-    for values in GeaCount.objects.values_list("competitor_lo_id", "competitor_hi_id", *GEA_FIELDS):
+    gea_rows = _days(GeaCount.objects.all(), since, until).values_list("competitor_lo_id", "competitor_hi_id").annotate(
+        *[Sum(name) for name in GEA_FIELDS]
+    )
+    for values in gea_rows:
         lo, hi = values[:2]
         if lo in competitors and hi in competitors:
             key = tuple(sorted((competitors[lo][0], competitors[hi][0])))
             of(hi)
             sums = of(lo).gea.setdefault(key, GeaSums())
             sums.add(dict(zip(GEA_FIELDS, values[2:], strict=True)))
+    if contexts:
+        lists: dict[int, list] = {}  # competitor a's id -> its kind's contexts (a hot loop: a row per battle)
+        for a, b, winner, after, *rest in _context_rows(kind=kind, since=since, until=until):
+            if a in competitors and b in competitors:
+                target = lists.get(a)
+                if target is None:
+                    inp = of(a)
+                    inp.contexts = target = lists[a] = inp.contexts if inp.contexts is not None else []
+                target.append(ContextRow(competitors[a][0], competitors[b][0], winner, after or None, *rest))
+        for inp in inputs.values():
+            inp.contexts = inp.contexts if inp.contexts is not None else []
     return inputs
+
+
+_CONTEXT_COLUMNS = (
+    "competitor_a_id", "competitor_b_id", "winner", "winner_after", "tokens_a", "tokens_b", "headers_a", "headers_b",
+    "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j", "energy_b_j",
+)
+
+
+def _context_rows(*, kind, since, until) -> Iterator[tuple]:
+    """The ``_CONTEXT_COLUMNS`` of every context in [since, until] (each bound when given), in time
+    order: one raw query (a million rows: no model instances)."""
+    start, end = Filters(since=since, until=until).bounds()
+    where, params = [], []
+    for condition, value in (("kind = %s", kind), ("tstamp >= %s", start), ("tstamp < %s", end)):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    sql = (
+        f"SELECT {', '.join(_CONTEXT_COLUMNS)} FROM {BattleContext._meta.db_table}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY tstamp, id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(10_000):
+            yield from chunk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,13 +267,27 @@ class Filters:
         }
 
 
+def ranked_kind_choices() -> list[tuple[str, str]]:
+    """(value, label) of the kinds a leaderboard ranks (``arena.choices.RANKED_KINDS``), for a form."""
+    from modelhub.models import Model
+
+    labels = dict(Model.Kind.choices)
+    return [(kind, labels.get(kind, kind)) for kind in RANKED_KINDS]
+
+
 def filters_parse(*, kind: str | None = None, since: str | None = None, until: str | None = None) -> Filters:
     """Filters from query strings; ValueError with a message for a person."""
     from modelhub.models import Model
 
     kind = (kind or DEFAULT_KIND).strip()
-    if kind not in Model.Kind.values:
-        raise ValueError(f"Unknown kind {kind!r}: use one of {', '.join(Model.Kind.values)}.")
+    if kind not in RANKED_KINDS:
+        ranked = ", ".join(RANKED_KINDS)
+        if kind in Model.Kind.values:
+            raise ValueError(
+                f"{kind.capitalize()} models are not ranked: anonymous battles never draw them (their "
+                f"side-by-side comparisons are picked by name). Use one of {ranked}."
+            )
+        raise ValueError(f"Unknown kind {kind!r}: use one of {ranked}.")
     dates = []
     for label, value in (("since", since), ("until", until)):
         value = (value or "").strip()
@@ -223,17 +303,36 @@ def filters_parse(*, kind: str | None = None, since: str | None = None, until: s
     return Filters(kind, dates[0], dates[1])
 
 
+def filtered_cache_s() -> int:
+    return settings.ANALYSIS_FILTERED_CACHE_S
+
+
+def board_of_dates(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
+    """The board of a date range: the daily sums of its days (no Elo, no per-battle contexts: see
+    docs/leaderboard.md), cached per filters and latest snapshot: the refit that follows a fold of
+    new votes, or a rebuild, stores a new snapshot, so the key changes with the sums. Without a
+    snapshot (before the first refit) nothing is cached."""
+    options, rounds = fit_options(), bootstrap_rounds()
+    key = None
+    if snapshot is not None and filtered_cache_s() > 0:
+        version = [SNAPSHOT_VERSION, snapshot.id, snapshot.computed_at.isoformat()]
+        digest = hashlib.sha256(json.dumps([version, filters.as_dict(), figures, rounds, options]).encode())
+        key = f"analysis:dated-board:{digest.hexdigest()}"
+        if (board := cache.get(key)) is not None:
+            return board
+    inputs = board_inputs_from_tables(kind=filters.kind, since=filters.since, until=filters.until, contexts=False)
+    board = board_compute(inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, figures=figures,
+                          **options)
+    if key is not None:
+        cache.set(key, board, filtered_cache_s())
+    return board
+
+
 def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
-    """The board a page or the API shows: from the snapshot, or computed from a scan when dates are set."""
+    """The board a page or the API shows: from the snapshot, or from the daily sums when dates are set
+    (then without Elo: ``elo_note`` says why)."""
     if filters.has_dates:
-        start, end = filters.bounds()
-        inputs = board_inputs_from_records(battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind)
-        board = board_compute(
-            inputs.get(filters.kind) or BoardInputs(filters.kind),
-            rounds=bootstrap_rounds(),
-            figures=figures,
-            **fit_options(),
-        )
+        board = board_of_dates(filters=filters, snapshot=snapshot, figures=figures)
         computed_at, kinds = None, None
     else:
         boards = snapshot.data["boards"] if snapshot else {}
@@ -249,6 +348,7 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
     return {
         "computed_at": computed_at.isoformat() if computed_at else None,
         "live": not filters.has_dates,
+        "elo_note": ELO_NOTE if filters.has_dates else None,
         "filters": filters.as_dict(),
         "kinds": kinds or [filters.kind],
         **board,
@@ -299,9 +399,11 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
         "battle_id", "blind_choice", "final_choice", "blind_at", "final_at",
         "battle__contender_a_id", "battle__contender_b_id",
         "ra__joules", "rb__joules", "ra__output_tokens", "rb__output_tokens",
-        "ra__energy_source", "rb__energy_source",
+        "ra__energy_source", "rb__energy_source", "ra__header_count", "rb__header_count", "ra__list_count",
+        "rb__list_count", "ra__bold_count", "rb__bold_count",
     )
-    for bid, blind, final, blind_at, final_at, ca, cb, ja, jb, ta, tb, sa, sb in votes.iterator(chunk_size=5000):
+    for (bid, blind, final, blind_at, final_at, ca, cb, ja, jb, ta, tb, sa, sb, ha, hb, la, lb, ba,
+         bb) in votes.iterator(chunk_size=5000):
         name_a, family_a, kind_a = contenders[ca]
         name_b, family_b, _ = contenders[cb]
         yield BattleRecord(
@@ -309,6 +411,7 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
             family_b=family_b, winner=blind, tstamp=blind_at.timestamp(), winner_after=final or None,
             tstamp_after=final_at.timestamp() if final and final_at else None, energy_a_j=ja, energy_b_j=jb,
             output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa or "", energy_source_b=sb or "",
+            headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb,
         )
 
 
@@ -317,13 +420,16 @@ def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
     rows = rows.order_by("tstamp", "id").values_list(
         "source_key", "kind", "competitor_a__name", "competitor_b__name", "competitor_a__family",
         "competitor_b__family", "winner", "tstamp", "winner_after", "tstamp_after", "energy_a_j", "energy_b_j",
-        "output_tokens_a", "output_tokens_b", "energy_source_a", "energy_source_b",
+        "output_tokens_a", "output_tokens_b", "energy_source_a", "energy_source_b", "headers_a", "headers_b",
+        "lists_a", "lists_b", "bold_a", "bold_b",
     )
-    for key, k, a, b, fa, fb, w, ts, wa, tsa, ea, eb, ta, tb, sa, sb in rows.iterator(chunk_size=5000):
+    for (key, k, a, b, fa, fb, w, ts, wa, tsa, ea, eb, ta, tb, sa, sb, ha, hb, la, lb, ba,
+         bb) in rows.iterator(chunk_size=5000):
         yield BattleRecord(
             key=key, kind=k, model_a=a, model_b=b, family_a=fa, family_b=fb, winner=w, tstamp=ts.timestamp(),
             winner_after=wa or None, tstamp_after=tsa.timestamp() if wa and tsa else None, energy_a_j=ea,
             energy_b_j=eb, output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa, energy_source_b=sb,
+            headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb,
         )
 
 

@@ -7,9 +7,10 @@ bench/load_votes.py). The refit task, scheduled at most once per ``ANALYSIS_REFI
 (after a final vote commits, or by the workers' heartbeat once a battle left after its blind vote
 closes), first folds the pending votes of battles public under the blind protocol
 (``arena.selectors.battles_public_q``) into the aggregates, in id order: the pair-outcome counts,
-the online Elo of both sides, and, on the blind vote, the energy sums of both responses; on the
-vote after the energy reveal, the GEA switch counts. It then reads O(contenders²) rows to fit the
-leaderboard.
+the online Elo of both sides, and, on the blind vote, the energy sums of both responses and the
+battle's context row (style counts, lengths, energies); on the vote after the energy reveal, the GEA
+switch counts and the context's second vote. Sums go to the UTC day of the battle's blind vote. It
+then reads O(days × contenders²) rows of sums, and the context rows, to fit the leaderboard.
 
 Concurrency: folds and rebuilds run one at a time (an advisory lock on PostgreSQL, which votes never
 take); increments are ``UPDATE ... SET n = n + 1`` with an insert in a savepoint when the row does
@@ -22,8 +23,9 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from asgiref.sync import async_to_sync
@@ -36,11 +38,12 @@ from django.utils import timezone
 
 from analysis.consumers import GROUP
 from analysis.leaderboard import selectors
-from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogReader, BattleRecord
+from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogError, BattleLogReader, BattleRecord
 from analysis.leaderboard.board import BoardInputs, EnergySums, board_inputs_from_records
 from analysis.leaderboard.gea import GeaVote, vote_counts
 from analysis.leaderboard.ratings import ELO_INIT, elo_step
 from analysis.models import (
+    BattleContext,
     Competitor,
     EloRating,
     EnergyStat,
@@ -51,11 +54,9 @@ from analysis.models import (
     PendingVote,
     RefitState,
 )
-from arena.choices import BLIND, CHOICES, ENERGY, LADDERS
+from arena.choices import BLIND, CHOICES, ENERGY, LADDERS, RANKED_KINDS
 
 logger = logging.getLogger(__name__)
-
-
 
 def refit_delay_s() -> float:
     return settings.ANALYSIS_REFIT_DELAY_S
@@ -207,62 +208,101 @@ def aggregates_fold(*, limit: int = FOLD_BATCH) -> int:
     votes = [vote for vote in pending if vote.battle.counts_for_ranking]
     contender_ids = sorted({cid for vote in votes for cid in (vote.battle.contender_a_id, vote.battle.contender_b_id)})
     competitors = {cid: _competitor_for_contender(cid) for cid in contender_ids}  # created in id order
-    _aggregates_add(*_fold_sums(votes, competitors))
+    _aggregates_add(_fold_sums(votes, competitors))
     PendingVote.objects.filter(id__in=[vote.id for vote in pending]).delete()
     return len(pending)
 
 
-def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> tuple[dict, dict, dict, dict]:
+def utc_day(moment: datetime | float) -> date:
+    """The UTC calendar day of a time (aware datetime, or Unix seconds): the day of the daily sums."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, tz=UTC)
+    return moment.astimezone(UTC).date()
+
+
+@dataclass
+class _FoldSums:
+    """What a batch of votes adds to the aggregates (keys with the day of the battle's blind vote)."""
+
+    pairs: dict = field(default_factory=dict)  # (ladder, a id, b id, outcome, day) -> {"count": n}
+    elo: dict = field(default_factory=dict)  # (ladder, competitor id) -> [rating, battles]: the new values
+    energy: dict = field(default_factory=dict)  # (competitor id, day) -> EnergySums deltas
+    gea: dict = field(default_factory=dict)  # (lo id, hi id, day) -> GEA deltas
+    contexts: dict = field(default_factory=dict)  # battle id -> new BattleContext
+    after: dict = field(default_factory=dict)  # battle id -> second vote, for a context folded before
+
+
+def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> _FoldSums:
     """What the votes add to the aggregates, in memory: pair-outcome counts, Elo (the new ratings
-    and battle counts of every competitor touched), energy sums and GEA counts."""
+    and battle counts of every competitor touched), energy sums, GEA counts and context rows."""
     from arena.models import Response, Vote
 
     battle_ids = {vote.battle_id for vote in votes}
     answers = {
-        (battle_id, side): (joules, tokens)
-        for battle_id, side, joules, tokens in Response.objects.filter(battle_id__in=battle_ids).values_list(
-            "battle_id", "side", "joules", "output_tokens"
+        (battle_id, side): rest
+        for battle_id, side, *rest in Response.objects.filter(battle_id__in=battle_ids).values_list(
+            "battle_id", "side", "joules", "output_tokens", "header_count", "list_count", "bold_count"
         )
     }
-    blind_choices = dict(Vote.objects.filter(battle_id__in=battle_ids).values_list("battle_id", "blind_choice"))
-    elo = {
+    blind_votes = {
+        battle_id: (choice, at)
+        for battle_id, choice, at in Vote.objects.filter(battle_id__in=battle_ids).values_list(
+            "battle_id", "blind_choice", "blind_at"
+        )
+    }
+    sums = _FoldSums()
+    sums.elo = {
         (row.ladder, row.competitor_id): [row.rating, row.battles]
         for row in EloRating.objects.filter(competitor_id__in=[c.id for c in competitors.values()])
     }
-    pairs: dict = {}
-    energy: dict = {}
-    gea: dict = {}
+    unknown = (None,) * 5
     for vote in votes:
         battle = vote.battle
         a, b = competitors[battle.contender_a_id], competitors[battle.contender_b_id]
-        _sum_into(pairs, (vote.ladder, a.id, b.id, vote.choice), {"count": 1})
-        ra = elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
-        rb = elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
+        blind, blind_at = blind_votes.get(battle.id, (None, battle.created_at))
+        day = utc_day(blind_at)
+        _sum_into(sums.pairs, (vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
+        ra = sums.elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
+        rb = sums.elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
         step = elo_step(ra[0], rb[0], vote.choice)
         ra[0], ra[1], rb[0], rb[1] = ra[0] + step, ra[1] + 1, rb[0] - step, rb[1] + 1
-        joules = {side: answers.get((battle.id, side), (None, None)) for side in ("a", "b")}
+        ja, ta, ha, la, ba = answers.get((battle.id, "a"), unknown)
+        jb, tb, hb, lb, bb = answers.get((battle.id, "b"), unknown)
         if vote.ladder == BLIND:
-            for side, competitor in (("a", a), ("b", b)):
-                _sum_into(energy, competitor.id, EnergySums.deltas(*joules[side]))
-        elif (blind := blind_choices.get(battle.id)) is not None:
-            gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, joules["a"][0], joules["b"][0],
-                               blind, vote.choice)
-            _sum_into(gea, tuple(sorted((a.id, b.id))), vote_counts(gea_vote))
-    return pairs, elo, energy, gea
+            _sum_into(sums.energy, (a.id, day), EnergySums.deltas(ja, ta))
+            _sum_into(sums.energy, (b.id, day), EnergySums.deltas(jb, tb))
+            sums.contexts[battle.id] = BattleContext(
+                kind=a.kind, tstamp=blind_at, battle_id=battle.id, competitor_a_id=a.id, competitor_b_id=b.id,
+                winner=vote.choice, tokens_a=ta, tokens_b=tb, headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb,
+                bold_a=ba, bold_b=bb, energy_a_j=ja, energy_b_j=jb,
+            )
+            continue
+        if battle.id in sums.contexts:
+            sums.contexts[battle.id].winner_after = vote.choice
+        else:
+            sums.after[battle.id] = vote.choice
+        if blind is not None:
+            gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, ja, jb, blind, vote.choice)
+            _sum_into(sums.gea, (*sorted((a.id, b.id)), day), vote_counts(gea_vote))
+    return sums
 
 
-def _aggregates_add(pairs: dict, elo: dict, energy: dict, gea: dict) -> None:
+def _aggregates_add(sums: _FoldSums) -> None:
     """Write what :func:`_fold_sums` added up: each touched row once."""
-    for (ladder, a_id, b_id, outcome), deltas in pairs.items():
+    for (ladder, a_id, b_id, outcome, day), deltas in sums.pairs.items():
         _increment(PairCount, {"ladder": ladder, "competitor_a_id": a_id, "competitor_b_id": b_id,
-                               "outcome": outcome}, deltas)
-    for (ladder, competitor_id), (rating, battles) in elo.items():
+                               "outcome": outcome, "day": day}, deltas)
+    for (ladder, competitor_id), (rating, battles) in sums.elo.items():
         EloRating.objects.update_or_create(ladder=ladder, competitor_id=competitor_id,
                                            defaults={"rating": rating, "battles": battles})
-    for competitor_id, deltas in energy.items():
-        _increment(EnergyStat, {"competitor_id": competitor_id}, deltas)
-    for (lo, hi), deltas in gea.items():
-        _increment(GeaCount, {"competitor_lo_id": lo, "competitor_hi_id": hi}, deltas)
+    for (competitor_id, day), deltas in sums.energy.items():
+        _increment(EnergyStat, {"competitor_id": competitor_id, "day": day}, deltas)
+    for (lo, hi, day), deltas in sums.gea.items():
+        _increment(GeaCount, {"competitor_lo_id": lo, "competitor_hi_id": hi, "day": day}, deltas)
+    BattleContext.objects.bulk_create(sums.contexts.values(), batch_size=5000)
+    for choice in set(sums.after.values()):
+        battles = [battle_id for battle_id, after in sums.after.items() if after == choice]
+        BattleContext.objects.filter(battle_id__in=battles).update(winner_after=choice)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +372,7 @@ def leaderboard_push(*, snapshot: LeaderboardSnapshot) -> None:
 # Rebuild and import
 
 
-_TABLES = (PairCount, EloRating, EnergyStat, GeaCount)  # PendingVote is cleared separately
+_TABLES = (PairCount, EloRating, EnergyStat, GeaCount, BattleContext)  # PendingVote is cleared separately
 
 
 @dataclass(frozen=True)
@@ -342,12 +382,13 @@ class RebuildResult:
 
 
 @transaction.atomic
-def aggregates_rebuild() -> RebuildResult:
+def aggregates_rebuild(*, refit: bool = True) -> RebuildResult:
     """Recompute every aggregate from a scan of the counted battles (ours and imported).
 
     Needed after an import (whose battles may predate live votes, so Elo must be replayed in time
     order) or after an admin flags a battle already counted. On PostgreSQL the aggregate tables
-    are locked for the duration, so concurrent votes wait and are counted after.
+    are locked for the duration, so concurrent votes wait and are counted after. ``refit``: queue a
+    refit once it commits.
     """
     from arena.models import Battle
     from arena.selectors import battles_counted_q, battles_public_q
@@ -373,12 +414,37 @@ def aggregates_rebuild() -> RebuildResult:
     for model in reversed(_TABLES):
         model.objects.all().delete()
     competitors = dict(Competitor.objects.values_list("name", "id"))
-    battles = pair_rows = 0
-    for inputs in board_inputs_from_records(selectors.battle_records(now=now)).values():
-        kind_battles, kind_pair_rows = _aggregates_create(inputs, competitors)
-        battles, pair_rows = battles + kind_battles, pair_rows + kind_pair_rows
-    transaction.on_commit(leaderboard_refit_schedule, robust=True)
+    pair_rows = 0
+
+    def day_create(day: date, records: list[BattleRecord]) -> None:
+        nonlocal pair_rows
+        for inputs in board_inputs_from_records(records).values():
+            pair_rows += _aggregates_create(inputs, competitors, day=day)
+        BattleContext.objects.bulk_create([_context_of(r, competitors) for r in records], batch_size=5000)
+
+    # One scan: the sums of each day as its battles pass, Elo over them all in time order.
+    totals = board_inputs_from_records(_by_day(selectors.battle_records(now=now), day_create))
+    battles = sum(_elo_create(inputs, competitors) for inputs in totals.values())
+    if refit:
+        transaction.on_commit(leaderboard_refit_schedule, robust=True)
     return RebuildResult(battles=battles, pair_rows=pair_rows)
+
+
+def _by_day(
+    records: Iterable[BattleRecord], on_day: Callable[[date, list[BattleRecord]], None]
+) -> Iterator[BattleRecord]:
+    """Pass ``records`` (in time order) on, calling ``on_day(day, its records)`` as each UTC day ends."""
+    day, batch = None, []
+    for record in records:
+        record_day = utc_day(record.tstamp)
+        if record_day != day:
+            if batch:
+                on_day(day, batch)
+            day, batch = record_day, []
+        batch.append(record)
+        yield record
+    if batch:
+        on_day(day, batch)
 
 
 def _lock_tables(models) -> None:
@@ -389,36 +455,52 @@ def _lock_tables(models) -> None:
             cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def _aggregates_create(inputs: BoardInputs, competitors: dict[str, int]) -> tuple[int, int]:
-    """Insert the aggregate rows of one kind's inputs; returns (blind votes, pair-outcome rows)."""
-    battles = 0
-    pair_counts, elo_rows = [], []
-    for ladder in LADDERS:
-        played: dict[str, int] = {}
-        for a, b, outcome, count in inputs.pairs[ladder]:
-            pair_counts.append(PairCount(
-                ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b],
-                outcome=outcome, count=count,
-            ))
-            played[a] = played.get(a, 0) + count
-            played[b] = played.get(b, 0) + count
-            battles += count if ladder == BLIND else 0
-        elo_rows += [
-            EloRating(ladder=ladder, competitor_id=competitors[name], rating=rating, battles=played.get(name, 0))
-            for name, rating in inputs.elo[ladder].items()
-        ]
+def _aggregates_create(inputs: BoardInputs, competitors: dict[str, int], *, day: date) -> int:
+    """Insert the daily sums of one kind's inputs (the battles of ``day``); returns the pair-outcome rows."""
+    pair_counts = [
+        PairCount(ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b], outcome=outcome,
+                  count=count, day=day)
+        for ladder in LADDERS
+        for a, b, outcome, count in inputs.pairs[ladder]
+    ]
     PairCount.objects.bulk_create(pair_counts, batch_size=5000)
-    EloRating.objects.bulk_create(elo_rows, batch_size=5000)
     EnergyStat.objects.bulk_create(
-        [EnergyStat(competitor_id=competitors[name], **vars(sums)) for name, sums in inputs.energy.items()],
+        [EnergyStat(competitor_id=competitors[name], day=day, **vars(sums)) for name, sums in inputs.energy.items()],
         batch_size=5000,
     )
     gea_rows = []
     for (a, b), sums in inputs.gea.items():
         lo, hi = sorted((competitors[a], competitors[b]))
-        gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, **vars(sums)))
+        gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, day=day, **vars(sums)))
     GeaCount.objects.bulk_create(gea_rows, batch_size=5000)
-    return battles, len(pair_counts)
+    return len(pair_counts)
+
+
+def _elo_create(inputs: BoardInputs, competitors: dict[str, int]) -> int:
+    """Insert the Elo rows of one kind's inputs (all time); returns its blind votes."""
+    elo_rows = []
+    for ladder in LADDERS:
+        played: dict[str, int] = {}
+        for a, b, _, count in inputs.pairs[ladder]:
+            played[a] = played.get(a, 0) + count
+            played[b] = played.get(b, 0) + count
+        elo_rows += [
+            EloRating(ladder=ladder, competitor_id=competitors[name], rating=rating, battles=played.get(name, 0))
+            for name, rating in inputs.elo[ladder].items()
+        ]
+    EloRating.objects.bulk_create(elo_rows, batch_size=5000)
+    return sum(count for _, _, _, count in inputs.pairs[BLIND])
+
+
+def _context_of(record: BattleRecord, competitors: dict[str, int]) -> BattleContext:
+    return BattleContext(
+        kind=record.kind, tstamp=datetime.fromtimestamp(record.tstamp, tz=UTC),
+        competitor_a_id=competitors[record.model_a], competitor_b_id=competitors[record.model_b],
+        winner=record.winner, winner_after=record.winner_after or "",
+        tokens_a=record.output_tokens_a, tokens_b=record.output_tokens_b,
+        headers_a=record.headers_a, headers_b=record.headers_b, lists_a=record.lists_a, lists_b=record.lists_b,
+        bold_a=record.bold_a, bold_b=record.bold_b, energy_a_j=record.energy_a_j, energy_b_j=record.energy_b_j,
+    )
 
 
 @dataclass(frozen=True)
@@ -439,8 +521,12 @@ def battles_import(*, path: str | Path, kind: str = DEFAULT_KIND, batch_size: in
     ``battle_log.BattleLogError`` naming it.
     """
     reader = BattleLogReader(path, default_kind=kind)
-    for _ in reader:  # validate everything first: a bad line 900,000 must not leave half an import
-        pass
+    for record in reader:  # validate everything first: a bad line 900,000 must not leave half an import
+        if record.kind not in RANKED_KINDS:
+            raise BattleLogError(
+                f"{reader.path.name}, battle {record.key!r}: kind {record.kind!r} is not ranked "
+                f"(use {' or '.join(RANKED_KINDS)})."
+            )
     local_prefix = selectors.instance_prefix() + "-"
     read = local = imported = 0
     with transaction.atomic():
@@ -454,6 +540,12 @@ def battles_import(*, path: str | Path, kind: str = DEFAULT_KIND, batch_size: in
                 continue
             a = _competitor_for_name(record.model_a, family=record.family_a, kind=record.kind, cache=cache)
             b = _competitor_for_name(record.model_b, family=record.family_b, kind=record.kind, cache=cache)
+            for competitor in (a, b):  # raised inside the transaction: nothing of the import stays
+                if competitor.kind != record.kind:
+                    raise BattleLogError(
+                        f"{reader.path.name}, battle {record.key!r}: {competitor.name!r} is a {competitor.kind} "
+                        f"model here, not {record.kind}."
+                    )
             batch.append(_imported_battle(record, a, b))
             if len(batch) >= batch_size:
                 ImportedBattle.objects.bulk_create(batch, ignore_conflicts=True)
@@ -489,5 +581,11 @@ def _imported_battle(record: BattleRecord, a: Competitor, b: Competitor) -> Impo
         output_tokens_b=record.output_tokens_b,
         energy_source_a=record.energy_source_a,
         energy_source_b=record.energy_source_b,
+        headers_a=record.headers_a,
+        headers_b=record.headers_b,
+        lists_a=record.lists_a,
+        lists_b=record.lists_b,
+        bold_a=record.bold_a,
+        bold_b=record.bold_b,
     )
 

@@ -148,20 +148,49 @@ def test_one_vote_per_battle_is_a_database_constraint(two_chat):
         Vote.objects.create(battle=battle, blind_choice="b")
 
 
-def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
-    """The model call is replaced (the rule under test is the leak check, not generation)."""
-    battle = battle_create(prompt="Who are you?", session_key="owner")
-    contender = battle.responses.get(side="a").contender
-    leaked = f"I am {contender.model.family}, made by {contender.model.maker}."
-    result = SimpleNamespace(text=leaked, prompt_tokens=3, output_tokens=8, time_to_first_token_s=0.1,
+def answer_with(monkeypatch, response: Response, text: str) -> None:
+    """Generate ``response`` with the model call replaced by one that answers ``text``."""
+    result = SimpleNamespace(text=text, prompt_tokens=3, output_tokens=8, time_to_first_token_s=0.1,
                              duration_s=0.5, finish_reason="stop")
     reading = SimpleNamespace(joules=1.0, source="estimate", method="estimated", device="cpu")
     monkeypatch.setattr("workers.runtime.generate", lambda *a, **k: (result, reading), raising=False)
     monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
-    services.response_generate(response_id=battle.responses.get(side="a").id)
+    services.response_generate(response_id=response.id)
+
+
+def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
+    """The model call is replaced (the rule under test is the leak check, not generation)."""
+    battle = battle_create(prompt="Who are you?", session_key="owner")
+    contender = battle.responses.get(side="a").contender
+    answer_with(monkeypatch, battle.responses.get(side="a"), f"I am {contender.model.family}, made by "
+                f"{contender.model.maker}.")
     battle.refresh_from_db()
     assert battle.identity_leak and not battle.counts_for_ranking
     assert battle.responses.get(side="a").status == Response.Status.DONE
+
+
+def test_a_stored_chat_answer_gets_its_markdown_counts(two_chat, monkeypatch):
+    """The style control's features are counted once, when the answer is stored (arena.style)."""
+    battle = battle_create(prompt="Explain", session_key="owner")
+    text = "# Title\n\n- one\n- **two**\n1. three\n\n```\n# not a header\n- nor an item\n```\n"
+    answer_with(monkeypatch, battle.responses.get(side="a"), text)
+    answer, other = battle.responses.get(side="a"), battle.responses.get(side="b")
+    assert (answer.header_count, answer.list_count, answer.bold_count) == (1, 3, 1)
+    assert (other.header_count, other.list_count, other.bold_count) == (None, None, None)  # not answered yet
+
+
+def test_the_migration_counts_the_chat_answers_already_stored(two_chat):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    battle = battle_create(prompt="Explain", session_key="owner")
+    battle.responses.filter(side="a").update(status=Response.Status.DONE, text="## A\n* x\n* y __z__")
+    battle.responses.filter(side="b").update(status=Response.Status.FAILED, text="# half")
+    import_module("arena.migrations.0006_response_markdown_counts").counts_fill(apps, None)
+    done, failed = battle.responses.get(side="a"), battle.responses.get(side="b")
+    assert (done.header_count, done.list_count, done.bold_count) == (1, 2, 1)
+    assert failed.header_count is None  # a failed side has no answer to count
 
 
 def test_overdue_sides_are_timed_out(two_chat, settings, monkeypatch):

@@ -1,28 +1,41 @@
-"""The running aggregates move with each vote, in its transaction; the refit; the debounce."""
+"""The running aggregates move with each vote, in its transaction; daily sums and context rows;
+the refit; the debounce; the rebuild; imports."""
 
+import datetime as dt
+import json
 import math
 import random
 import threading
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
 from analysis.leaderboard import services
+from analysis.leaderboard.battle_log import BattleLogError
 from analysis.leaderboard.ratings import PairCounts, leaderboard, online_elo
-from analysis.leaderboard.services import aggregates_fold, aggregates_rebuild, leaderboard_refit, pair_counts_record
+from analysis.leaderboard.services import (
+    aggregates_fold,
+    aggregates_rebuild,
+    battles_import,
+    leaderboard_refit,
+    pair_counts_record,
+)
 from analysis.models import (
+    BattleContext,
     Competitor,
     EloRating,
     EnergyStat,
     GeaCount,
+    ImportedBattle,
     LeaderboardSnapshot,
     PairCount,
     PendingVote,
     RefitState,
 )
-from arena.models import Battle, Vote
+from arena.models import Battle, Response, Vote
 from arena.services import vote_cast
 from tests.factories import close_voting
 
@@ -235,31 +248,105 @@ def test_rebuild_recomputes_the_same_aggregates(trio, make_battle, vote):
         a, b = rng.sample(trio, 2)
         vote(make_battle(a, b, joules=(rng.uniform(1, 5), rng.uniform(1, 5)), tokens=(rng.randint(0, 9), 12)),
              rng.choice(["a", "b", "tie"]), rng.choice(["a", "b", "bothbad", None]))
-    before = (counts_table(), elo_table(), energy_rows(), gea_rows())
+    # half of them on an older day: the sums are kept per day of the blind vote
+    Vote.objects.filter(battle_id__in=Battle.objects.order_by("id").values("id")[:15]).update(
+        blind_at=dt.datetime(2025, 6, 1, 23, 59, tzinfo=dt.UTC)
+    )
+    aggregates_rebuild()
+    before = tables_all()
+    assert {day for *_, day in before[0]} == {dt.date(2025, 6, 1), dt.datetime.now(dt.UTC).date()}
     result = aggregates_rebuild()
     assert result.battles == 30
-    after = (counts_table(), elo_table(), energy_rows(), gea_rows())
+    assert_same_tables(tables_all(), before)
+
+
+def tables_all() -> tuple:
+    return counts_table_by_day(), elo_table(), energy_rows(), gea_rows(), context_rows()
+
+
+def assert_same_tables(after: tuple, before: tuple) -> None:
     assert after[0] == before[0]
     assert after[1] == pytest.approx(before[1], abs=1e-9)
     assert after[2].keys() == before[2].keys()
-    for name in before[2]:
-        assert after[2][name] == pytest.approx(before[2][name])
+    for key in before[2]:
+        assert after[2][key] == pytest.approx(before[2][key])
     assert after[3] == before[3]
+    assert after[4] == before[4]
+
+
+def counts_table_by_day() -> dict:
+    return {
+        (row.ladder, row.competitor_a.name, row.competitor_b.name, row.outcome, row.day): row.count
+        for row in PairCount.objects.select_related("competitor_a", "competitor_b")
+    }
 
 
 def energy_rows() -> dict:
     fields = ["responses", "joules_sum", "joules_sq_sum", "token_responses", "jpt_sum", "jpt_sq_sum",
               "output_tokens_sum"]
     rows = EnergyStat.objects.select_related("competitor")
-    return {row.competitor.name: [getattr(row, f) for f in fields] for row in rows}
+    return {(row.competitor.name, row.day): [getattr(row, f) for f in fields] for row in rows}
 
 
 def gea_rows() -> dict:
     return {
-        (row.competitor_lo.name, row.competitor_hi.name): (row.eligible, row.switched, row.to_tie, row.to_bothbad,
-                                                           row.opposite_eligible, row.opposite_switched)
+        (row.competitor_lo.name, row.competitor_hi.name, row.day): (
+            row.eligible, row.switched, row.to_tie, row.to_bothbad, row.opposite_eligible, row.opposite_switched
+        )
         for row in GeaCount.objects.select_related("competitor_lo", "competitor_hi")
     }
+
+
+CONTEXT_FIELDS = ("kind", "tstamp", "competitor_a__name", "competitor_b__name", "winner", "winner_after", "tokens_a",
+                  "tokens_b", "headers_a", "headers_b", "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j",
+                  "energy_b_j")
+
+
+def context_rows() -> list:
+    return list(BattleContext.objects.order_by("tstamp", "id").values_list(*CONTEXT_FIELDS))
+
+
+def test_a_fold_keeps_one_context_row_per_battle_and_sums_per_day(trio, make_battle, vote):
+    alpha, beta, _ = trio
+    battle = make_battle(alpha, beta, joules=(2.0, 1.5), tokens=(10, 20))
+    Response.objects.filter(battle=battle, side="a").update(header_count=2, list_count=5, bold_count=1)
+    vote(battle, "a", "b")
+    vote(make_battle(beta, alpha, joules=(3.0, 1.0), tokens=(7, 8)), "tie")
+    blind_at = Vote.objects.get(battle=battle).blind_at
+    assert context_rows() == [
+        ("chat", blind_at, "Alpha", "Beta", "a", "b", 10, 20, 2, None, 5, None, 1, None, 2.0, 1.5),
+        ("chat", Vote.objects.exclude(battle=battle).get().blind_at, "Beta", "Alpha", "tie", "", 7, 8, None, None,
+         None, None, None, None, 3.0, 1.0),
+    ]
+    assert set(PairCount.objects.values_list("day", flat=True)) == {blind_at.date()}
+    assert set(EnergyStat.objects.values_list("day", flat=True)) == set(GeaCount.objects.values_list("day", flat=True))
+
+
+def test_a_second_vote_folded_after_its_blind_vote_completes_the_context(trio, make_battle):
+    battle = make_battle(*trio[:2])
+    vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
+    vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="final", choice="tie")
+    assert aggregates_fold(limit=1) == 1  # the blind vote alone: the batch ends between the two
+    assert BattleContext.objects.get().winner_after == ""
+    assert aggregates_fold() == 1
+    assert BattleContext.objects.get().winner_after == "tie"
+    assert PairCount.objects.get(ladder="energy").outcome == "tie"
+
+
+def test_the_migration_recomputes_sums_without_a_day(trio, make_battle, vote):
+    """Before the daily sums, rows had no day (the migration gives them 1970-01-01) and no contexts."""
+    from django.apps import apps
+
+    rng = random.Random(5)
+    for _ in range(12):
+        a, b = rng.sample(trio, 2)
+        vote(make_battle(a, b), rng.choice(["a", "b", "tie"]), rng.choice(["a", "b", None]))
+    expected = tables_all()
+    for model in (PairCount, EnergyStat, GeaCount):
+        model.objects.update(day=dt.date(1970, 1, 1))
+    BattleContext.objects.all().delete()
+    import_module("analysis.migrations.0005_daily_aggregates_battle_context").aggregates_recompute(apps, None)
+    assert_same_tables(tables_all(), expected)
 
 
 def test_a_contender_adopts_an_imported_competitor_of_its_name(make_contender, make_battle, vote):
@@ -381,3 +468,71 @@ def test_a_rebuild_keeps_the_votes_of_battles_still_open(trio, make_battle, vote
     vote_cast(battle_id=open_battle.id, session_key=open_battle.session_key, stage="final", choice="b")
     aggregates_fold()
     assert sorted(PairCount.objects.filter(ladder="blind").values_list("outcome", "count")) == [("a", 1), ("b", 1)]
+
+
+def write_log(path, lines) -> str:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return str(path)
+
+
+GOOD = [
+    {"question_id": "x1", "model_a": "Ext A", "model_b": "Ext B", "winner": "model_a", "tstamp": 1.7e9,
+     "conv_metadata": {"sum_assistant_a_tokens": 50, "sum_assistant_b_tokens": 80, "header_count_a": 2,
+                       "header_count_b": {"h1": 1, "h2": 2}, "list_count_a": 0, "list_count_b": 4,
+                       "bold_count_a": 1, "bold_count_b": 0}},
+    {"question_id": "x2", "model_a": "Ext B", "model_b": "Ext A", "winner": "tie", "tstamp": 1.7e9 + 86_400,
+     "winner_after_energy": "model_b", "energy_a_j": 3.0, "energy_b_j": 1.0},
+]
+
+
+def test_an_import_stores_the_markdown_counts_and_contexts(db, tmp_path):
+    result = battles_import(path=write_log(tmp_path / "log.jsonl", GOOD))
+    assert result.imported == 2
+    first = ImportedBattle.objects.get(source_key="x1")
+    assert (first.headers_a, first.headers_b, first.lists_a, first.lists_b, first.bold_a, first.bold_b) == (
+        2, 3, 0, 4, 1, 0)
+    day = dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC)
+    assert context_rows() == [
+        ("chat", day, "Ext A", "Ext B", "a", "", 50, 80, 2, 3, 0, 4, 1, 0, None, None),
+        ("chat", day + timedelta(days=1), "Ext B", "Ext A", "tie", "b", None, None, None, None, None, None, None,
+         None, 3.0, 1.0),
+    ]
+    assert sorted(PairCount.objects.values_list("ladder", "day", "count")) == [
+        ("blind", day.date(), 1), ("blind", day.date() + timedelta(days=1), 1),
+        ("energy", day.date() + timedelta(days=1), 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"model_a": "Ext A", "model_b": "Ext C", "winner": "model_c", "tstamp": 1.7e9}, r'line 3: "winner" must be'),
+        ({"model_a": "Ext A", "model_b": "", "winner": "tie", "tstamp": 1.7e9}, r'line 3: "model_b" is missing'),
+        ({"model_a": "Ext A", "model_b": "Ext C", "winner": "tie", "tstamp": 1.7e9, "conv_metadata": [1]},
+         r'line 3: "conv_metadata" must be an object'),
+        ({"model_a": "Ext A", "model_b": "Ext C", "winner": "tie", "tstamp": 1.7e9,
+          "conv_metadata": {"header_count_a": -1}}, r'line 3: "conv_metadata.header_count_a" must be'),
+        ('{"model_a": "Ext A", "model_b"', "line 3: not valid JSON"),
+        ({"model_a": "Ext A", "model_b": "Ext C", "winner": "tie", "tstamp": 1.7e9, "kind": "completion"},
+         r'line 3: "kind" must be one of chat, encoder'),
+    ],
+    ids=["winner", "model", "conv_metadata", "count", "json", "kind"],
+)
+def test_a_malformed_line_imports_nothing(trio, make_battle, vote, tmp_path, line, message):
+    vote(make_battle(*trio[:2]), "a", "b")
+    before = tables_all(), Competitor.objects.count()
+    with pytest.raises(BattleLogError, match=message):
+        battles_import(path=write_log(tmp_path / "log.jsonl", [*GOOD, line]))
+    assert not ImportedBattle.objects.exists()
+    assert (tables_all(), Competitor.objects.count()) == before
+
+
+def test_an_import_that_mixes_kinds_imports_nothing(make_contender, tmp_path):
+    make_contender(name="Enc", kind="encoder")
+    Competitor.objects.create(name="Enc", kind="encoder")
+    lines = [*GOOD, {"question_id": "x3", "model_a": "Ext A", "model_b": "Enc", "winner": "tie", "tstamp": 1.7e9}]
+    with pytest.raises(BattleLogError, match="battle 'x3': 'Enc' is a encoder model here, not chat"):
+        battles_import(path=write_log(tmp_path / "log.jsonl", lines))
+    assert not ImportedBattle.objects.exists() and list(Competitor.objects.values_list("name", flat=True)) == ["Enc"]
+    with pytest.raises(BattleLogError, match="kind 'completion' is not ranked"):
+        battles_import(path=write_log(tmp_path / "log.jsonl", GOOD), kind="completion")
