@@ -318,8 +318,8 @@ def _cancel_check(run_id: int, every_s: float = 1.0) -> Callable[[], bool]:
 
 def _diagnostics(contender: Contender, sts_path: str) -> DiagnosticsRun:
     if sts_path:
-        run = diagnostics_run_create(contender=contender, source=DiagnosticsRun.Source.STS, source_path=sts_path,
-                                     limit=settings.TRAINING_DIAGNOSTICS_LIMIT)
+        # The whole file: an STS score is comparable only over the full set (the STS-B test split: 1,379 pairs).
+        run = diagnostics_run_create(contender=contender, source=DiagnosticsRun.Source.STS, source_path=sts_path)
     else:
         run = diagnostics_run_create(contender=contender, source=DiagnosticsRun.Source.CORPUS,
                                      limit=settings.TRAINING_DIAGNOSTICS_LIMIT)
@@ -355,11 +355,15 @@ def _into_the_ring(run: TrainingRun, encoder, report: ProgressCallback, foregrou
     folder = _save_weights(encoder, Path(base.model.prepared_path),
                            settings.ARENA_DATA_DIR / "trained" / f"{slug}-{run.id}-{uuid.uuid4().hex[:6]}")
     with transaction.atomic():
-        model = Model.objects.create(
-            name=run.name, family=base.model.family, maker=base.model.maker, kind=Model.Kind.ENCODER,
-            source_type=Model.SourceType.HF_FOLDER, source=str(folder))
-        contender = contender_create_default(model=model)
-        TrainingRun.objects.filter(id=run.id).update(model=model)
+        model = Model.objects.filter(training_run__id=run.id).first()
+        if model is None:
+            model = Model.objects.create(
+                name=run.name, family=base.model.family, maker=base.model.maker, kind=Model.Kind.ENCODER,
+                source_type=Model.SourceType.HF_FOLDER, source=str(folder))
+            TrainingRun.objects.filter(id=run.id).update(model=model)
+        else:  # a worker died after registering it: the resumed run's weights replace the first ones
+            Model.objects.filter(id=model.id).update(source=str(folder))
+        contender = model.contenders.first() or contender_create_default(model=model)
     report(0.92, "Preparing the new model (load and smoke test)")
     model = model_prepare(model_id=model.id)
     if model.status != Model.Status.READY:

@@ -23,15 +23,16 @@
     window.Plotly.react("training-loss", [{
       x: trained.map(function (p) { return p.step; }), y: trained.map(function (p) { return p.loss; }),
       mode: "lines+markers", name: "loss",
-    }], Object.assign({ title: "Training loss", xaxis: { title: "step" }, yaxis: { title: "loss" } }, layout),
+    }], Object.assign({ title: { text: "Training loss" }, xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "loss" } } }, layout),
     { displaylogo: false, responsive: true });
     window.Plotly.react("training-plane", [{
       x: points.map(function (p) { return p.uniformity; }), y: points.map(function (p) { return p.alignment; }),
       text: points.map(function (p) { return "step " + p.step; }), mode: "lines+markers+text",
       textposition: "top center", name: "held-out sample",
       marker: { color: points.map(function (p) { return p.step; }), colorscale: "Viridis", size: 9 },
-    }], Object.assign({ title: "Alignment vs uniformity (both: lower is better)",
-      xaxis: { title: "uniformity" }, yaxis: { title: "alignment" } }, layout),
+    }], Object.assign({ title: { text: "Alignment vs uniformity (both: lower is better)" },
+      xaxis: { title: { text: "uniformity" } }, yaxis: { title: { text: "alignment" } } }, layout),
     { displaylogo: false, responsive: true });
   }
 
