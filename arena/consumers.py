@@ -89,6 +89,10 @@ class BattleConsumer(SendOnlyJsonConsumer):
         await self.send_json({key: event[key] for key in ("side", "offset", "text", "output_tokens", "tokens_per_s")}
                              | {"type": "tokens"})
 
+    async def battle_queue(self, event: dict) -> None:
+        # Where a side waits for a slot in its model's batch (arena.services._QueueReport).
+        await self.send_json({key: event[key] for key in ("side", "position", "text")} | {"type": "queue"})
+
     async def battle_side_done(self, event: dict) -> None:
         message = await database_sync_to_async(_side_done)(self.battle_id, event["side"])
         if message:

@@ -116,6 +116,23 @@ def _energy(response: Response) -> dict | None:
     }
 
 
+def queue_text(position: int) -> str:
+    """What a side's pane says while it waits for a slot in its model's batch (0: it has one now)."""
+    if position <= 0:
+        return "Starting to write…"
+    return f"Queued: {position} request{'' if position == 1 else 's'} ahead"
+
+
+def _waiting(response: Response) -> str:
+    """What the pane says until the first token: where the side waits for a slot in its model's
+    batch (the last position the worker stored), else that no worker has taken it yet."""
+    if response.is_finished or response.text:
+        return ""
+    if response.status == Response.Status.QUEUED:
+        return "Waiting for a worker…"
+    return response.progress_text or queue_text(0)
+
+
 def _contender(response: Response) -> dict:
     contender = response.contender
     return {
@@ -147,6 +164,7 @@ def battle_state(*, battle: Battle) -> dict:
             "time_to_first_token_s": response.time_to_first_token_s,
             "duration_s": response.duration_s,
             "error": response.error,
+            "waiting": _waiting(response),
             "energy": _energy(response) if show_energy else None,
             "contender": _contender(response) if show_names else None,
         }

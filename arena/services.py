@@ -1,5 +1,6 @@
 """Writes of the arena: battles, their two responses, and votes."""
 
+import inspect
 import logging
 import random
 import time
@@ -22,6 +23,7 @@ from arena.selectors import (
     battles_recent_count,
     pair_sampling_stats,
     prompt_asked_before,
+    queue_text,
     responses_overdue,
     responses_worker_lost,
     vote_cap_frees_in_s,
@@ -317,6 +319,35 @@ class _Stream:
         self.sent = len(self.text)
 
 
+class _QueueReport:
+    """The runtime's `on_queue(position)`: tells the page where the side waits for a slot in its
+    model's batch, and stores the sentence as the side's progress_text so that a reloaded page says
+    it too. Sent when the position changes, at most every ARENA_STREAM_SAVE_S (it is a database
+    write), except the start of the side's turn (position 0), which goes at once."""
+
+    def __init__(self, response: Response) -> None:
+        self.response_id = response.id
+        self.side = response.side
+        self.group = response.battle.group_name
+        self.position: int | None = None
+        self.reported_at = 0.0
+
+    def __call__(self, position: int) -> None:
+        position = max(0, int(position))
+        now = time.monotonic()
+        if position == self.position or (position > 0 and now - self.reported_at < settings.ARENA_STREAM_SAVE_S):
+            return
+        self.position, self.reported_at = position, now
+        text = queue_text(position)
+        _group_send(self.group, {"type": "battle.queue", "side": self.side, "position": position, "text": text})
+        Response.objects.filter(id=self.response_id, status=Response.Status.RUNNING).update(progress_text=text)
+
+
+def _accepts(function, keyword: str) -> bool:
+    """Whether `function` takes `keyword` (the runtime's on_queue exists only where requests queue for a batch)."""
+    return keyword in inspect.signature(function).parameters
+
+
 def _response_claim(*, response_id: int, worker: str) -> Response | None:
     if not job_claim(job_class=Response, job_id=response_id, worker=worker):
         return None  # already served (a redelivered task) or given up as timed out
@@ -332,10 +363,11 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
         return None
     stream = _Stream(response)
     contender = response.contender
+    queue = {"on_queue": _QueueReport(response)} if _accepts(runtime.generate, "on_queue") else {}
     try:
         result, reading = runtime.generate(
             path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
-            prompt=response.battle.prompt, on_token=stream,
+            prompt=response.battle.prompt, on_token=stream, **queue,
         )
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
         logger.exception("Generation failed for response %s", response_id)

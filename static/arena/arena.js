@@ -111,6 +111,9 @@ function start(root) {
       case "side_done":
         applySideDone(msg);
         break;
+      case "queue":
+        applyQueue(msg);
+        break;
       default:
         break;
     }
@@ -126,6 +129,15 @@ function start(root) {
     if (result === "gap" && !refreshing && !resyncTimer) refresh();
     renderSideStatus(view, side, streams[side]);
     renderStatusLine(view, battle, streams);
+  }
+
+  function applyQueue(msg) {
+    const side = msg.side;
+    if (!SIDES.includes(side) || !battle) return;
+    if (streams[side].queue(msg)) {
+      renderSideStatus(view, side, streams[side]);
+      renderStatusLine(view, battle, streams);
+    }
   }
 
   function applySideDone(msg) {

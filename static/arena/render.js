@@ -58,6 +58,7 @@ export function findView(root) {
     panes[side] = {
       pane,
       answer: $("answer-" + side),
+      waiting: $("waiting-" + side),
       stats: $("stats-" + side),
       name: $("name-" + side),
       errorBox,
@@ -135,8 +136,8 @@ function renderStats(view, side, l) {
   const tokens = plural(num(l.output_tokens) || 0, "token");
   if (view.mode === "retrieval" && l.status === "done") {
     if (num(l.duration_s) !== null) parts.push("searched in " + fmtSeconds(l.duration_s));
-  } else if (l.status === "queued") {
-    parts.push("Waiting to start…");
+  } else if (l.status === "queued" || (l.status === "running" && l.waitingText)) {
+    // Not writing yet: the pane's waiting note says why.
   } else if (l.status === "running") {
     parts.push("Writing…", tokens);
     if (rate) parts.push(rate);
@@ -162,6 +163,12 @@ export function renderSideStatus(view, side, l) {
     p.pane.classList.toggle("is-writing", l.status === "running" || l.status === "queued");
   }
   if (p.answer) p.answer.setAttribute("aria-busy", String(!FINISHED.has(l.status)));
+  if (p.waiting) {
+    // Until the first token: where the side waits (queued for its model's batch, or for a worker).
+    const waiting = l.waitingText;
+    if (p.waiting.textContent !== waiting) p.waiting.textContent = waiting;
+    p.waiting.hidden = !waiting;
+  }
   if (p.errorBox) {
     if (failed) {
       const fallback =

@@ -52,11 +52,29 @@ export class SideStream {
     this.time_to_first_token_s = null;
     this.duration_s = null;
     this.error = "";
+    this.waiting = ""; // what the pane says until the first token (where the side waits for a slot)
     this.pending = []; // "tokens" messages that arrived after a gap, waiting for the text before them
   }
 
   get finished() {
     return FINISHED.has(this.status);
+  }
+
+  /** The waiting sentence to show now: none once text has arrived or the side is finished. */
+  get waitingText() {
+    return this.finished || this.len > 0 ? "" : this.waiting;
+  }
+
+  /**
+   * A "queue" message: where the side waits for a slot in its model's batch (`text`, e.g.
+   * "Queued: 2 requests ahead"). Returns false when it comes too late (text has arrived, or the
+   * side is finished) or carries no text.
+   */
+  queue(msg) {
+    if (this.finished || this.len > 0 || typeof msg.text !== "string") return false;
+    this.status = "running"; // a worker holds the side now
+    this.waiting = msg.text;
+    return true;
   }
 
   /** True while messages wait for missing text (and the answer is still being written). */
@@ -146,6 +164,7 @@ export class SideStream {
     this.time_to_first_token_s = num(s.time_to_first_token_s);
     this.duration_s = num(s.duration_s);
     this.error = typeof s.error === "string" ? s.error : "";
+    if (typeof s.waiting === "string") this.waiting = s.waiting;
     return true;
   }
 

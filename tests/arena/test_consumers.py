@@ -5,6 +5,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 
@@ -106,3 +107,55 @@ async def test_socket_refuses_other_sessions_and_foreign_origins(redis_services,
     await mine.send_to(text_data="not json")
     assert (await mine.receive_json_from(timeout=5))["type"] == "error"
     await mine.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_side_waiting_for_a_batch_slot_tells_the_page_where_it_waits(redis_services, make_contender,
+                                                                            monkeypatch, settings):
+    """The runtime's on_queue reaches the page as "queue" messages (a changed position at most every
+    ARENA_STREAM_SAVE_S, the start of the side's turn at once), and the stored sentence is in the
+    snapshot, so a reloaded page says it too. The model call is replaced: the engine is not under test."""
+    from types import SimpleNamespace
+
+    from arena import services
+    from arena.selectors import battle_state
+
+    await sync_to_async(make_contender)()
+    await sync_to_async(make_contender)()
+    owner = await sync_to_async(_session)()
+    battle = await sync_to_async(battle_create)(prompt="hi", session_key=owner)
+    communicator = _connect(battle.id, owner)
+    connected, _ = await communicator.connect()
+    assert connected
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["battle"]["sides"]["a"]["waiting"] == "Waiting for a worker…"  # not taken by a worker yet
+
+    settings.ARENA_STREAM_SAVE_S = 60
+    shown_on_reload = []
+
+    def fake_generate(*, path, precision, decoding, prompt, on_token=None, on_queue=None, **kwargs):
+        for position in (3, 3, 2, 0):
+            on_queue(position)
+            shown_on_reload.append(battle_state(battle=battle)["sides"]["a"]["waiting"])
+        on_token("Hello")
+        result = SimpleNamespace(text="Hello", prompt_tokens=3, output_tokens=1, time_to_first_token_s=0.1,
+                                 duration_s=0.5, finish_reason="stop")
+        return result, SimpleNamespace(joules=1.0, source="estimate", method="estimated", device="cpu")
+
+    monkeypatch.setattr("workers.runtime.generate", fake_generate)
+    response = await sync_to_async(battle.responses.get)(side="a")
+    # In a thread that closes its database connection after (as a worker's task does).
+    await database_sync_to_async(services.response_generate)(response_id=response.id)
+
+    messages = []
+    while not any(m["type"] == "side_done" for m in messages):
+        messages.append(await communicator.receive_json_from(timeout=10))
+    await communicator.disconnect()
+    queued = [(m["side"], m["position"], m["text"]) for m in messages if m["type"] == "queue"]
+    # 3 is sent; the repeat and the change to 2 within the interval are not; the start goes at once.
+    assert queued == [("a", 3, "Queued: 3 requests ahead"), ("a", 0, "Starting to write…")]
+    kinds = [m["type"] for m in messages]
+    assert kinds.index("tokens") > max(i for i, kind in enumerate(kinds) if kind == "queue")
+    assert shown_on_reload == ["Queued: 3 requests ahead"] * 3 + ["Starting to write…"]
+    state = await database_sync_to_async(battle_state)(battle=battle)
+    assert state["sides"]["a"]["waiting"] == "" and state["sides"]["a"]["text"] == "Hello"

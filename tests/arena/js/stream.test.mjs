@@ -283,3 +283,31 @@ test("reset() forgets everything but tells the sink nothing; setText() tells it"
   s.setText("");
   assert.equal(sink.shown, "");
 });
+
+const queue = (text, extra = {}) => ({ type: "queue", side: "a", position: 2, text, ...extra });
+
+test("a queue message is shown until the first token, and marks the side as held by a worker", () => {
+  const s = new SideStream(recordingSink());
+  s.applyState({ status: "queued", text: "", waiting: "Waiting for a worker…" });
+  assert.equal(s.waitingText, "Waiting for a worker…");
+  assert.equal(s.queue(queue("Queued: 2 requests ahead")), true);
+  assert.equal(s.status, "running");
+  assert.equal(s.waitingText, "Queued: 2 requests ahead");
+  s.tokens(tokens(0, "Hi"));
+  assert.equal(s.waitingText, "");
+  assert.equal(s.queue(queue("Queued: 1 request ahead")), false); // too late: text is here
+  assert.equal(s.waitingText, "");
+});
+
+test("a reloaded page takes the waiting sentence from the state; a finished side shows none", () => {
+  const s = new SideStream(recordingSink());
+  s.applyState({ status: "running", text: "", waiting: "Queued: 3 requests ahead" });
+  assert.equal(s.waitingText, "Queued: 3 requests ahead");
+  assert.equal(s.queue(queue(42)), false); // no text: ignored
+  assert.equal(s.waitingText, "Queued: 3 requests ahead");
+  s.applyState({ status: "failed", text: "", error: "boom", waiting: "" });
+  assert.equal(s.waitingText, "");
+  assert.equal(s.queue(queue("Queued: 1 request ahead")), false);
+  s.reset();
+  assert.equal(s.waiting, "");
+});
