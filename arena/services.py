@@ -93,13 +93,21 @@ def _clean_prompt(prompt: str | None) -> str:
     return prompt
 
 
+WARMING_UP = "The arena is warming up: no worker serves its models yet."
+
+
 def _contenders_served(kind: str) -> list[Contender]:
     """Ready contenders whose model's queue a live worker consumes: a side nobody would serve is
-    never drawn (it would only time out)."""
+    never drawn (it would only time out). When contenders are ready but too few are served, the
+    workers are starting (or gone): a 503 with Retry-After, which the page retries by itself."""
     from workers.selectors import queues_served
 
     served = queues_served()
-    return [c for c in contenders_ready(kind=kind) if served is None or c.model.queue_name in served]
+    ready = contenders_ready(kind=kind)
+    serving = [c for c in ready if served is None or c.model.queue_name in served]
+    if len(serving) < 2 <= len(ready):
+        raise ArenaError(WARMING_UP, 503, retry_after_s=3)
+    return serving
 
 
 def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Contender, Contender]:

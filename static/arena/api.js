@@ -6,9 +6,11 @@
  */
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  /** `retryAfterS`: the server's Retry-After in seconds (a 503 while the arena warms up), else null. */
+  constructor(message, status, retryAfterS = null) {
     super(message);
     this.status = status;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -51,7 +53,9 @@ export async function request(method, url, body, token) {
     data = null;
   }
   if (!response.ok) {
-    if (data && typeof data.error === "string" && data.error) throw new ApiError(data.error, response.status);
+    const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
+    const retryAfterS = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null;
+    if (data && typeof data.error === "string" && data.error) throw new ApiError(data.error, response.status, retryAfterS);
     if (response.status === 403) {
       throw new ApiError("The server refused the request (403). Reload the page and try again.", 403);
     }

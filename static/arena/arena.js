@@ -26,6 +26,7 @@ import {
   renderStatusLine,
   setHidden,
   showError,
+  showNotice,
 } from "./render.js";
 import { BattleSocket } from "./socket.js";
 import { SIDES, SideStream } from "./stream.js";
@@ -34,6 +35,11 @@ const RESYNC_RETRY_MS = 700;
 // While answers are being written, a silent stream for this long makes the page ask the server
 // over HTTP: that is where a side whose worker died is noticed and shown as failed.
 const STALL_CHECK_MS = 8000;
+// A new battle refused with 503 and Retry-After (the arena is warming up: no worker serves its
+// models yet) is sent again by itself, for this long at most; then the refusal is shown as an error.
+const UNAVAILABLE_RETRY_FOR_MS = 10 * 60 * 1000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function start(root) {
   const view = findView(root);
@@ -241,7 +247,7 @@ function start(root) {
     renderControls(view, battle, busy);
     if (els.send) els.send.setAttribute("aria-busy", "true");
     try {
-      const state = await server.create(body);
+      const state = await createWhenAvailable(body);
       clearBattle();
       renderState(state);
       if (els.prompt) {
@@ -252,9 +258,25 @@ function start(root) {
     } catch (err) {
       showError(view, err.message); // the prompt stays in the box
     } finally {
+      showNotice(view, "");
       busy = false;
       if (els.send) els.send.removeAttribute("aria-busy");
       renderControls(view, battle, busy);
+    }
+  }
+
+  /** POST the new battle; while the server answers 503 with Retry-After, say so (not as an error) and retry. */
+  async function createWhenAvailable(body) {
+    const since = Date.now();
+    for (;;) {
+      try {
+        return await server.create(body);
+      } catch (err) {
+        if (err.status !== 503 || err.retryAfterS === null || Date.now() - since > UNAVAILABLE_RETRY_FOR_MS) throw err;
+        const wait = Math.min(Math.max(err.retryAfterS, 1), 30);
+        showNotice(view, err.message + " Your battle starts by itself as soon as it can (next try in " + wait + " s).");
+        await sleep(wait * 1000);
+      }
     }
   }
 

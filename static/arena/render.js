@@ -33,6 +33,7 @@ export function findView(root) {
     random: $("random-example"),
     send: $("send"),
     error: $("error"),
+    notice: $("notice"),
     contenderA: $("contender-a"),
     contenderB: $("contender-b"),
     battle: $("battle"),
@@ -116,6 +117,14 @@ export function showError(view, message, anchor) {
   }
   els.error.textContent = String(message || "Something went wrong. Please try again.");
   els.error.hidden = false;
+}
+
+/** A message that is not an error (the arena is warming up and the page tries again), as text. */
+export function showNotice(view, message) {
+  const { els } = view;
+  if (!els.notice) return;
+  els.notice.textContent = String(message || "");
+  els.notice.hidden = !message;
 }
 
 export function clearError(view) {

@@ -153,3 +153,41 @@ def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
     assert "MiniLM" in names and "mpnet" in names
     battle = in_db_thread(lambda: Battle.objects.values_list("kind", "corpus__name").get())
     assert battle == ("retrieval", "Trivia")
+
+
+@pytest.fixture
+def workers_starting(smollm2_contenders):
+    """A worker that beat once, long ago: the arena knows its models but no live worker serves them
+    (what the page meets while `make run` starts). `serve()` makes a live one beat."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from modelhub.models import Model
+    from workers.models import WorkerHeartbeat
+
+    queues = ["default"] + [model.queue_name for model in Model.objects.filter(status=Model.Status.READY)]
+    long_ago = timezone.now() - timedelta(hours=1)
+    WorkerHeartbeat.objects.create(hostname="old@test", pid=1, started_at=long_ago, last_seen=long_ago, queues=queues)
+
+    def serve() -> None:
+        now = timezone.now()
+        WorkerHeartbeat.objects.create(hostname="new@test", pid=2, started_at=now, last_seen=now, queues=queues)
+
+    return serve
+
+
+def test_a_battle_sent_while_the_arena_warms_up_starts_by_itself(workers_starting, live_arena, page):
+    page.goto(f"{live_arena}/arena/")
+    page.fill("#prompt", "Say hello.")
+    page.click("#send")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "warming up" in page.text_content("#notice") and "by itself" in page.text_content("#notice")
+    assert page.locator("#error").is_hidden()  # a 503 while warming up is no error
+    assert page.is_disabled("#send")
+    assert in_db_thread(lambda: Battle.objects.count()) == 0
+    in_db_thread(workers_starting)
+    wait_for_stage(page, "generating", 30_000)
+    assert page.locator("#notice").is_hidden() and page.locator("#error").is_hidden()
+    assert page.text_content("#sent-prompt") == "Say hello."
+    wait_for_stage(page, "blind_vote")
