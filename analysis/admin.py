@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from analysis.leaderboard.services import aggregates_rebuild, leaderboard_refit
-from analysis.models import Competitor, ImportedBattle, LeaderboardSnapshot, PairCount
+from analysis.models import BattleContext, Competitor, ImportedBattle, LeaderboardSnapshot, PairCount
 
 
 @admin.register(Competitor)
@@ -14,11 +14,27 @@ class CompetitorAdmin(admin.ModelAdmin):
 
 @admin.register(PairCount)
 class PairCountAdmin(admin.ModelAdmin):
-    """Read-only: the counts move with votes (or a rebuild)."""
+    """Read-only: the counts move with votes (or a rebuild); one row per key and UTC day."""
 
-    list_display = ["ladder", "competitor_a", "competitor_b", "outcome", "count"]
+    list_display = ["day", "ladder", "competitor_a", "competitor_b", "outcome", "count"]
     list_filter = ["ladder", "outcome"]
     list_select_related = ["competitor_a", "competitor_b"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BattleContext)
+class BattleContextAdmin(admin.ModelAdmin):
+    """Read-only: one row per counted battle, kept with the counts (style control, the price of energy)."""
+
+    list_display = ["tstamp", "kind", "competitor_a", "competitor_b", "winner", "winner_after"]
+    list_filter = ["kind", "winner"]
+    list_select_related = ["competitor_a", "competitor_b"]
+    raw_id_fields = ["battle"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -9,9 +9,11 @@ its own, ``arena_bench`` by default; nothing else is touched):
 The data: ``--battles`` anonymous battles among ``--contenders`` contenders with a blind vote drawn
 from a Bradley-Terry model of known strengths (10% ties, 3% both bad), 70% of them with a second
 vote after the energy reveal (a blind choice of the more energy-hungry answer switches with
-probability 0.4), and an energy reading and token count for both answers. Rows are written with
-COPY (arena_battle, arena_response, arena_vote); the running aggregates that votes keep up to date
-are then built once with ``aggregates_rebuild`` (as if every vote had been cast through the arena).
+probability 0.4), and an energy reading, token count and markdown counts (headers, list items, bold)
+for both answers, over 60 days. Rows are written with COPY (arena_battle, arena_response,
+arena_vote); the running aggregates that votes keep up to date (daily sums, one context row per
+battle) are then built once with ``aggregates_rebuild`` (as if every vote had been cast through the
+arena).
 
 Timed, in the same run and on the same battles:
 
@@ -24,7 +26,13 @@ Timed, in the same run and on the same battles:
   with the same kernel (``analysis.leaderboard.ratings.leaderboard``, ``--rounds`` rounds) and compute online
   Elo in time order. This is the cost that grows with the number of votes.
 * also: our own full scan (every vote with its two responses -> the same board as ours), the path
-  the date filters take; its ratings must equal ours (checked).
+  the rebuild and the battle log take; its ratings must equal ours (checked).
+* the refit's parts: the daily sums added up (all days), the context rows (one per battle, for
+  style control and the price of energy), and the refit with the prior on (``--prior``, default
+  400 points) and the contexts;
+* date-filtered boards (what ``/leaderboard/?since=..&until=..`` shows, figures included), from the
+  daily sums of their days, cold (cache cleared) and cached, for a few ranges; one of them is
+  compared with the board of a scan of its votes (ratings, intervals, ranks: checked).
 
 It prints the figures and their ratio; it asserts nothing about timings.
 """
@@ -120,6 +128,8 @@ def battles_generate(n_battles: int, ids, strength, jpt, rng: np.random.Generato
     q = np.clip((p - 0.5 * (tie + bothbad)) / (1 - tie - bothbad), 0, 1)
     blind = np.where(draw < tie, 1, np.where(draw < tie + bothbad, 3, np.where(rng.random(n_battles) < q, 2, 0)))
     tokens_a, tokens_b = rng.integers(20, 200, n_battles), rng.integers(20, 200, n_battles)
+    # markdown counts per answer: headers, list items, bold spans
+    style_a, style_b = (rng.poisson((1.0, 3.0, 2.0), (n_battles, 3)) for _ in range(2))
     joules_a = tokens_a * jpt[a] * rng.lognormal(0, 0.2, n_battles)
     joules_b = tokens_b * jpt[b] * rng.lognormal(0, 0.2, n_battles)
     # second vote: keep, unless the blind choice used more energy (switch with p=0.4) or less (p=0.05)
@@ -134,8 +144,14 @@ def battles_generate(n_battles: int, ids, strength, jpt, rng: np.random.Generato
     return {
         "a": np.asarray(ids)[a], "b": np.asarray(ids)[b], "blind": CHOICES[blind], "final": CHOICES[final],
         "has_final": has_final, "tokens_a": tokens_a, "tokens_b": tokens_b, "joules_a": joules_a,
-        "joules_b": joules_b, "t": t,
+        "joules_b": joules_b, "t": t, "style_a": style_a, "style_b": style_b,
     }
+
+
+def _day(ts: float):
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).date()
 
 
 def _iso(ts: float) -> str:
@@ -150,9 +166,12 @@ def _other_columns(model, given: str) -> tuple[str, str]:
     names = {c.strip() for c in given.split(",")}
     columns, values = [], []
     for field in model._meta.concrete_fields:
-        if field.column in names or field.primary_key or field.null or not field.has_default():
+        if field.column in names or field.primary_key or field.null:
             continue
-        default = field.get_default()
+        if not field.has_default() and not (field.empty_strings_allowed and field.get_internal_type() in (
+                "CharField", "TextField")):
+            continue
+        default = field.get_default()  # a text field without a default: ""
         if isinstance(field, models.JSONField):
             text = json.dumps(default)
         elif isinstance(default, bool):
@@ -173,7 +192,7 @@ def rows_copy(data, chunk: int = 100_000) -> None:
     battle_cols = ("id, prompt, contender_a_id, contender_b_id, policy, mode, session_key, created_at, has_error, "
                    "identity_leak")
     response_cols = ("battle_id, side, contender_id, status, text, output_tokens, duration_s, finish_reason, joules, "
-                     "energy_source, energy_method, device, worker, error")
+                     "energy_source, energy_method, device, worker, error, header_count, list_count, bold_count")
     vote_cols = "battle_id, blind_choice, final_choice, changed, blind_at, final_at"
     (bx, bv), (rx, rv), (vx, vv) = (_other_columns(Battle, battle_cols), _other_columns(Response, response_cols),
                                     _other_columns(Vote, vote_cols))
@@ -190,14 +209,14 @@ def rows_copy(data, chunk: int = 100_000) -> None:
             for s in range(0, m, chunk):
                 e = min(m, s + chunk)
                 parts = []
-                for i, ca, cb, ta, tb, ja, jb in zip(
+                for i, ca, cb, ta, tb, ja, jb, sa, sb in zip(
                     range(s, e), data["a"][s:e].tolist(), data["b"][s:e].tolist(), data["tokens_a"][s:e].tolist(),
                     data["tokens_b"][s:e].tolist(), data["joules_a"][s:e].tolist(), data["joules_b"][s:e].tolist(),
-                    strict=True,
+                    data["style_a"][s:e].tolist(), data["style_b"][s:e].tolist(), strict=True,
                 ):
-                    rest = f"\tdone\t\t{{}}\t1.0\tstop\t{{!r}}\testimate\tbench\tcpu\tbench\t{rv}\n"
-                    parts.append(f"{i + 1}\ta\t{ca}" + rest.format(ta, ja))
-                    parts.append(f"{i + 1}\tb\t{cb}" + rest.format(tb, jb))
+                    rest = f"\tdone\t\t{{}}\t1.0\tstop\t{{!r}}\testimate\tbench\tcpu\tbench\t\t{{}}\t{{}}\t{{}}{rv}\n"
+                    parts.append(f"{i + 1}\ta\t{ca}" + rest.format(ta, ja, *sa))
+                    parts.append(f"{i + 1}\tb\t{cb}" + rest.format(tb, jb, *sb))
                 copy.write("".join(parts))
         with cursor.copy(f"COPY arena_vote ({vote_cols}{vx}) FROM STDIN") as copy:
             for s in range(0, m, chunk):
@@ -302,6 +321,64 @@ def full_scan(rounds: int):
     return {k: board_compute(v, rounds=rounds, figures=False, **fit_options()) for k, v in inputs.items()}
 
 
+def refit_parts(rounds: int, prior: float) -> tuple[float, float, int, float]:
+    """Seconds to add up the daily sums (all days), to read the context rows, how many, and the
+    refit's computation with the prior on and the contexts (style control, price of energy)."""
+    from django.test.utils import override_settings
+
+    from analysis.leaderboard import selectors
+
+    _, t_sums = timed(selectors.board_inputs_from_tables, contexts=False)
+    inputs, t_all = timed(selectors.board_inputs_from_tables)
+    contexts = sum(len(inp.contexts or []) for inp in inputs.values())
+    with override_settings(ANALYSIS_PRIOR_SCALE=prior):
+        _, t_prior = timed(selectors.leaderboard_compute, rounds=rounds, figures=True)
+    return t_sums, t_all - t_sums, contexts, t_prior
+
+
+def dated_boards(rounds: int, prior: float, first_day) -> None:
+    """Date-filtered boards as the page shows them (figures included): cold, then cached."""
+    import datetime as dt
+
+    from django.core.cache import cache
+    from django.test.utils import override_settings
+
+    from analysis.leaderboard.board import board_compute, board_inputs_from_records
+    from analysis.leaderboard.selectors import Filters, battle_records, fit_options, leaderboard_view, snapshot_latest
+
+    day = dt.timedelta(days=1)
+    ranges = {
+        "one day": (first_day + 30 * day, first_day + 30 * day),
+        "7 days": (first_day + 50 * day, first_day + 56 * day),
+        "30 days": (first_day, first_day + 29 * day),
+        "since the first day (all 60)": (first_day, None),
+    }
+    snapshot = snapshot_latest()
+    print(f"\ndate-filtered board (page, figures; {rounds} rounds, prior {prior:g})   cold (s)  cached (s)  battles")
+    with override_settings(ANALYSIS_PRIOR_SCALE=prior, ANALYSIS_BOOTSTRAP_ROUNDS=rounds):
+        for label, (since, until) in ranges.items():
+            filters = Filters("chat", since, until)
+            cache.clear()
+            board, t_cold = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
+            _, t_cached = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
+            print(f"  {label:<58}{t_cold:9.3f}{t_cached:12.4f}  {board['ladders']['blind']['battles']:>9,}")
+            if label == "7 days":
+                seven = board
+        since, until = ranges["7 days"]
+        start, end = Filters("chat", since, until).bounds()
+        scan, t_scan = timed(
+            lambda: board_compute(board_inputs_from_records(battle_records(kind="chat", start=start, end=end))["chat"],
+                                  rounds=rounds, figures=True, **fit_options())
+        )
+
+    def key(board, ladder):
+        return [(r["name"], r["rating"], r["lower"], r["upper"], r["rank"]) for r in board["ladders"][ladder]["rows"]]
+
+    same = all(key(seven, ladder) == key(scan, ladder) for ladder in ("blind", "energy"))
+    print(f"  7 days from a scan of its votes instead (the path before the daily sums): {t_scan:.3f} s; "
+          f"same ratings, intervals and ranks: {same}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--battles", type=int, default=1_000_000)
@@ -313,6 +390,8 @@ def main(argv=None) -> None:
     parser.add_argument("--database", default="arena_bench")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database (default: drop it)")
     parser.add_argument("--skip-scan", action="store_true", help="skip our full-scan comparison")
+    parser.add_argument("--prior", type=float, default=400.0,
+                        help="prior scale (rating points) of the refit-with-prior and date-filtered timings")
     args = parser.parse_args(argv)
 
     print(f"creating database {args.database} on {args.server}")
@@ -398,6 +477,13 @@ def run(args) -> None:
         )
         print(f"our full scan (votes and responses -> the same board, the date-filter path): {t_scan:.3f} s; "
               f"same ladders as the refit: {equal}")
+
+    t_sums, t_contexts, n_contexts, t_prior = refit_parts(args.rounds, args.prior)
+    print(f"\nrefit parts: daily sums added up (all days, {PairCount.objects.count():,} pair-outcome rows) "
+          f"{t_sums:.3f} s; {n_contexts:,} context rows read {t_contexts:.3f} s")
+    print(f"{'ours: refit computation with prior ' + format(args.prior, 'g') + ' and contexts, with figures':<72}"
+          f"{t_prior:9.3f}")
+    dated_boards(args.rounds, args.prior, _day(float(data["t"][0])))
 
     # the steady state: each refit follows new votes and reuses what they did not change
     vote_rng = np.random.default_rng(args.seed + 1)

@@ -166,13 +166,14 @@ def setup(battles: int, concurrency: int, rng: random.Random) -> tuple[list, lis
 
 
 def aggregates_totals() -> dict[str, int]:
-    """Pair-outcome counts and Elo battles per ladder, responses in the energy sums, pending votes."""
+    """Pair-outcome counts and Elo battles per ladder, responses in the energy sums, context rows (one per
+    battle), pending votes."""
     from django.db.models import Sum
 
-    from analysis.models import EloRating, EnergyStat, PairCount, PendingVote
+    from analysis.models import BattleContext, EloRating, EnergyStat, PairCount, PendingVote
 
     totals = {"energy": EnergyStat.objects.aggregate(n=Sum("responses"))["n"] or 0,
-              "pending": PendingVote.objects.count()}
+              "contexts": BattleContext.objects.count(), "pending": PendingVote.objects.count()}
     for model, column, prefix in ((PairCount, "count", "pairs"), (EloRating, "battles", "elo")):
         for ladder, total in model.objects.values_list("ladder").annotate(total=Sum(column)):
             totals[f"{prefix}_{ladder}"] = total
@@ -368,7 +369,8 @@ def votes_check(sessions: list[Session], outcome: Outcome, baseline: dict[str, i
     acked = {"blind": len(blind), "energy": len(final)}
     checks = [(f"{ladder} pair-outcome counts", delta.get(f"pairs_{ladder}", 0), n) for ladder, n in acked.items()]
     checks += [(f"{ladder} Elo battles", delta.get(f"elo_{ladder}", 0), 2 * n) for ladder, n in acked.items()]
-    checks += [("energy responses", delta["energy"], 2 * len(blind)), ("pending votes left", now["pending"], 0)]
+    checks += [("energy responses", delta["energy"], 2 * len(blind)), ("context rows", delta["contexts"], len(blind)),
+               ("pending votes left", now["pending"], 0)]
     print(f"check: acknowledged {len(blind):,} blind and {len(final):,} final votes; stored {len(stored):,} votes, "
           f"{unacked} never acknowledged, {wrong} with another choice than sent")
     for label, got, expected in checks:

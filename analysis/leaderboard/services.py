@@ -40,7 +40,7 @@ from analysis.consumers import GROUP
 from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogError, BattleLogReader, BattleRecord
 from analysis.leaderboard.board import BoardInputs, EnergySums, board_inputs_from_records
-from analysis.leaderboard.gea import GeaVote, vote_counts
+from analysis.leaderboard.gea import GEA_FIELDS, GeaVote, vote_counts
 from analysis.leaderboard.ratings import ELO_INIT, elo_step
 from analysis.models import (
     BattleContext,
@@ -420,7 +420,7 @@ def aggregates_rebuild(*, refit: bool = True) -> RebuildResult:
         nonlocal pair_rows
         for inputs in board_inputs_from_records(records).values():
             pair_rows += _aggregates_create(inputs, competitors, day=day)
-        BattleContext.objects.bulk_create([_context_of(r, competitors) for r in records], batch_size=5000)
+        _rows_write(BattleContext, _CONTEXT_FIELDS, (_context_of(r, competitors) for r in records))
 
     # One scan: the sums of each day as its battles pass, Elo over them all in time order.
     totals = board_inputs_from_records(_by_day(selectors.battle_records(now=now), day_create))
@@ -455,24 +455,42 @@ def _lock_tables(models) -> None:
             cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
+def _rows_write(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """Insert plain rows (values of ``fields``, in order): COPY on PostgreSQL, where a rebuild writes a
+    row per battle (Django's bulk_create spent most of a rebuild preparing values), else bulk_create."""
+    if connection.vendor != "postgresql":
+        names = [model._meta.get_field(name).attname for name in fields]
+        model.objects.bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows], batch_size=5000)
+        return
+    columns = ", ".join(model._meta.get_field(name).column for name in fields)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+_ENERGY_FIELDS = tuple(vars(EnergySums()))
+_CONTEXT_FIELDS = (
+    "kind", "tstamp", "competitor_a", "competitor_b", "winner", "winner_after", "tokens_a", "tokens_b", "headers_a",
+    "headers_b", "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j", "energy_b_j",
+)
+
+
 def _aggregates_create(inputs: BoardInputs, competitors: dict[str, int], *, day: date) -> int:
     """Insert the daily sums of one kind's inputs (the battles of ``day``); returns the pair-outcome rows."""
     pair_counts = [
-        PairCount(ladder=ladder, competitor_a_id=competitors[a], competitor_b_id=competitors[b], outcome=outcome,
-                  count=count, day=day)
+        (ladder, competitors[a], competitors[b], outcome, day, count)
         for ladder in LADDERS
         for a, b, outcome, count in inputs.pairs[ladder]
     ]
-    PairCount.objects.bulk_create(pair_counts, batch_size=5000)
-    EnergyStat.objects.bulk_create(
-        [EnergyStat(competitor_id=competitors[name], day=day, **vars(sums)) for name, sums in inputs.energy.items()],
-        batch_size=5000,
-    )
+    _rows_write(PairCount, ("ladder", "competitor_a", "competitor_b", "outcome", "day", "count"), pair_counts)
+    _rows_write(EnergyStat, ("competitor", "day", *_ENERGY_FIELDS), (
+        (competitors[name], day, *(getattr(sums, f) for f in _ENERGY_FIELDS)) for name, sums in inputs.energy.items()
+    ))
     gea_rows = []
     for (a, b), sums in inputs.gea.items():
         lo, hi = sorted((competitors[a], competitors[b]))
-        gea_rows.append(GeaCount(competitor_lo_id=lo, competitor_hi_id=hi, day=day, **vars(sums)))
-    GeaCount.objects.bulk_create(gea_rows, batch_size=5000)
+        gea_rows.append((lo, hi, day, *(getattr(sums, f) for f in GEA_FIELDS)))
+    _rows_write(GeaCount, ("competitor_lo", "competitor_hi", "day", *GEA_FIELDS), gea_rows)
     return len(pair_counts)
 
 
@@ -492,14 +510,12 @@ def _elo_create(inputs: BoardInputs, competitors: dict[str, int]) -> int:
     return sum(count for _, _, _, count in inputs.pairs[BLIND])
 
 
-def _context_of(record: BattleRecord, competitors: dict[str, int]) -> BattleContext:
-    return BattleContext(
-        kind=record.kind, tstamp=datetime.fromtimestamp(record.tstamp, tz=UTC),
-        competitor_a_id=competitors[record.model_a], competitor_b_id=competitors[record.model_b],
-        winner=record.winner, winner_after=record.winner_after or "",
-        tokens_a=record.output_tokens_a, tokens_b=record.output_tokens_b,
-        headers_a=record.headers_a, headers_b=record.headers_b, lists_a=record.lists_a, lists_b=record.lists_b,
-        bold_a=record.bold_a, bold_b=record.bold_b, energy_a_j=record.energy_a_j, energy_b_j=record.energy_b_j,
+def _context_of(r: BattleRecord, competitors: dict[str, int]) -> tuple:
+    """The ``_CONTEXT_FIELDS`` of a battle's context row."""
+    return (
+        r.kind, datetime.fromtimestamp(r.tstamp, tz=UTC), competitors[r.model_a], competitors[r.model_b], r.winner,
+        r.winner_after or "", r.output_tokens_a, r.output_tokens_b, r.headers_a, r.headers_b, r.lists_a, r.lists_b,
+        r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j,
     )
 
 
