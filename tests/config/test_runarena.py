@@ -1,11 +1,15 @@
 """`make run`'s launcher as a real process: up, serving, and stopped cleanly by Ctrl-C."""
 
+import http.cookiejar
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -135,6 +139,106 @@ def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_
         assert "Stopped." in rest
         assert not any(_alive(child) for child in children)
         assert not (data_dir / "redis" / "redis.pid").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_warming_models_names_what_keeps_a_worker_from_serving(transactional_db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config.management.commands.runarena import warming_models
+    from workers.models import WorkerHeartbeat
+
+    now = timezone.now()
+    machine = socket.gethostname()
+    expected = {11: {"SmolLM2", "MiniLM"}, 12: set(), 13: {"Gemma"}}
+    assert warming_models(expected) == {"worker 11", "worker 12", "worker 13"}  # none has beaten yet
+    WorkerHeartbeat.objects.create(hostname="w1@h", pid=11, machine=machine, started_at=now, last_seen=now,
+                                   models_loaded=["SmolLM2"])
+    WorkerHeartbeat.objects.create(hostname="w2@h", pid=12, machine=machine, started_at=now, last_seen=now)
+    WorkerHeartbeat.objects.create(hostname="w3@h", pid=13, machine=machine, started_at=now,
+                                   last_seen=now - timedelta(hours=1), models_loaded=["Gemma"])  # an old beat
+    WorkerHeartbeat.objects.create(hostname="w4@other", pid=13, machine="elsewhere", started_at=now, last_seen=now,
+                                   models_loaded=["Gemma"])  # the same pid on another machine
+    assert warming_models(expected) == {"MiniLM", "worker 13"}
+    WorkerHeartbeat.objects.filter(pid=11).update(models_loaded=["SmolLM2", "MiniLM"])
+    WorkerHeartbeat.objects.filter(hostname="w3@h").update(last_seen=now)
+    assert warming_models(expected) == set()
+
+
+PREPARE_SMOLLM2 = """
+import django
+django.setup()
+from django.core.management import call_command
+from modelhub.models import Contender
+call_command("migrate", verbosity=0)
+call_command("register_bundled", verbosity=0)
+call_command("prepare_models", "smollm2-135m-instruct")
+Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=12)
+"""
+
+
+def _post_battle(port: int, prompt: str) -> tuple[int, dict]:
+    """A new battle as the page sends it: its own session and CSRF token."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"http://127.0.0.1:{port}/arena/", timeout=10).read()
+    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/arena/battles/", data=urllib.parse.urlencode({"prompt": prompt}).encode(),
+        headers={"X-CSRFToken": token, "Accept": "application/json", "Referer": f"http://127.0.0.1:{port}/arena/"},
+    )
+    try:
+        answer = opener.open(request, timeout=30)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+    battle = json.loads(answer.read())["battle"]
+    deadline = time.monotonic() + 120
+    while battle["stage"] == "generating" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        battle = json.loads(opener.open(f"http://127.0.0.1:{port}/arena/battles/{battle['id']}/", timeout=10).read())[
+            "battle"]
+    return answer.status, battle
+
+
+@pytest.mark.models
+def test_runarena_says_up_only_once_the_worker_holds_its_models_warm(launcher_env, settings):
+    """'Warming up' first; 'up' once the worker has loaded SmolLM2, and then a battle is served at once."""
+    env, data_dir = launcher_env
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models").symlink_to(settings.ARENA_MODELS_DIR)  # converted once, by the other tests
+    env = dict(env, ARENA_WARM_MODELS="1", DJANGO_SETTINGS_MODULE="config.settings")
+    subprocess.run([sys.executable, "-c", PREPARE_SMOLLM2], cwd=ROOT, env=env, check=True, timeout=600,
+                   capture_output=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "The arena is up" in line:
+                break
+        text = "".join(output)
+        assert "The arena is up" in text, text
+        assert text.index("Warming up: loading SmolLM2") < text.index("The arena is up"), text
+        assert "Fewer than two chat contenders" not in text
+        worker = next(w for w in _health_details(port)["workers"]["seen"] if w["alive"])
+        assert any("SmolLM2" in name for name in worker["models_loaded"]), worker
+        status, battle = _post_battle(port, "Say hello.")
+        assert status == 201 and battle["stage"] == "blind_vote", battle
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert "Stopped." in rest
     finally:
         if process.poll() is None:
             process.kill()

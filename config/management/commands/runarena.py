@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from arena.corpus_services import corpus_builtin_ensure, corpus_embeddings_queue_missing
 from config.embedded_redis import EmbeddedRedis
 from modelhub.models import Model
+from modelhub.selectors import contenders_ready
 from modelhub.services import bundled_models_register
 
 PR_SET_PDEATHSIG = 1
@@ -34,6 +35,21 @@ def worker_queue_plan(model_queues: list[str], workers: int) -> list[list[str]]:
     for index, queue in enumerate(model_queues):
         plan[index % len(plan)].append(queue)
     return plan
+
+
+def warming_models(expected: dict[int, set[str]]) -> set[str]:
+    """What keeps the arena from serving a battle, by worker process id: "worker <pid>" while that
+    worker has no live heartbeat yet, else the names of the models it should hold but has not loaded."""
+    from workers.selectors import workers_alive
+
+    beats = {
+        beat.pid: set(beat.models_loaded)
+        for beat in workers_alive().filter(machine=socket.gethostname(), pid__in=list(expected))
+    }
+    missing: set[str] = set()
+    for pid, names in expected.items():
+        missing |= {f"worker {pid}"} if pid not in beats else names - beats[pid]
+    return missing
 
 
 class Command(BaseCommand):
@@ -62,6 +78,7 @@ class Command(BaseCommand):
             self._setup(options)
             self._start_services(options)
             self._wait_until_ready(options)
+            self._wait_until_warm()
             # Redis is up now: queue whatever corpus embeddings are missing (once per encoder).
             corpus_builtin_ensure()
             if queued := corpus_embeddings_queue_missing(requeue_unfinished=True):
@@ -118,6 +135,7 @@ class Command(BaseCommand):
         # models then runs its sides in different processes; the contenders of one model share one).
         models = Model.objects.order_by("kind", "name")
         plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
+        self.plan = plan
         for number, queues in enumerate(plan, start=1):
             self._spawn(f"worker {number}", [
                 sys.executable, "-m", "celery", "-A", "config.celery", "worker",
@@ -153,6 +171,39 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         if not (web_up and worker_up):
             self.stderr.write(self.style.WARNING("Start-up is slow: the web server or worker is not answering yet."))
+
+    def _wait_until_warm(self, timeout_s: float = 600.0) -> None:
+        """Say that the arena is up only once a battle can be served: every worker beats (so the web
+        side draws its models) and, with ARENA_WARM_MODELS, holds the ready models of its queues loaded.
+        Until then a new battle gets 503 "warming up", which the page retries by itself."""
+        ready = Model.objects.filter(status=Model.Status.READY).exclude(prepared_path="")
+        expected = {
+            process.pid: {model.name for model in ready if model.queue_name in queues}
+            if settings.ARENA_WARM_MODELS else set()
+            for (name, process), queues in zip(self._workers(), self.plan, strict=True)
+        }
+        loading = sorted(set().union(*expected.values()))
+        self.stdout.write("Warming up: " + (f"loading {', '.join(loading)} into the worker…" if loading
+                                            else "waiting for the worker's first heartbeat…"))
+        deadline = time.monotonic() + timeout_s
+        while missing := warming_models(expected):
+            for name, process in self.children:
+                if process.poll() is not None:
+                    raise CommandError(f"The {name} process exited during start-up ({process.returncode}).")
+            if time.monotonic() > deadline:
+                self.stderr.write(self.style.WARNING(
+                    f"Still warming up after {timeout_s:.0f} s ({', '.join(sorted(missing))}): battles may wait."
+                ))
+                return
+            time.sleep(0.5)
+        if contenders_ready(kind=Model.Kind.CHAT).count() < 2:
+            self.stdout.write(self.style.WARNING(
+                "Fewer than two chat contenders are ready: no battle can be drawn until models are prepared "
+                "(run without --skip-prepare, or prepare them in the admin)."
+            ))
+
+    def _workers(self) -> list[tuple[str, subprocess.Popen]]:
+        return [(name, process) for name, process in self.children if name.startswith("worker")]
 
     def _spawn(self, name: str, command: list[str], env: dict) -> None:
         process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent, start_new_session=True)
