@@ -117,10 +117,13 @@ def _energy(response: Response) -> dict | None:
 
 
 def queue_text(position: int) -> str:
-    """What a side's pane says while it waits for a slot in its model's batch (0: it has one now)."""
+    """What a side's pane says while it waits for a slot in its model's batch: `position` is its place
+    in line (the runtime's on_queue: 1 = next, 0 = it has a slot now)."""
     if position <= 0:
         return "Starting to write…"
-    return f"Queued: {position} request{'' if position == 1 else 's'} ahead"
+    if position == 1:
+        return "Queued: next in line"
+    return f"Queued: {position - 1} request{'' if position == 2 else 's'} ahead"
 
 
 def _waiting(response: Response) -> str:

