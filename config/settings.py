@@ -209,6 +209,16 @@ ARENA_MODELS_DIR = ARENA_DATA_DIR / "models"
 ARENA_HEARTBEAT_S = env_float("ARENA_HEARTBEAT_S", 5.0)
 ARENA_WARM_MODELS = env_bool("ARENA_WARM_MODELS", True)  # a worker loads its queues' models at start-up
 ARENA_WORKER_LOST_S = env_float("ARENA_WORKER_LOST_S", 30.0)
+# Batched decoding (workers.batching): requests for one loaded language model share one decode loop.
+# Off = one request at a time per thread, as before (kept for bench comparisons). Limits per model; the
+# defaults fit the bundled models on 2 cores (docs/architecture.md gives values for a GPU host).
+ARENA_BATCHING = env_bool("ARENA_BATCHING", True)
+ARENA_BATCH_MAX_REQUESTS = env_int("ARENA_BATCH_MAX_REQUESTS", 16)  # requests decoded together
+ARENA_BATCH_MAX_TOKENS = env_int("ARENA_BATCH_MAX_TOKENS", 8192)  # prompt + max_new_tokens admitted at once
+ARENA_BATCH_KV_BYTES = env_int("ARENA_BATCH_KV_BYTES", 512 * 1024**2)  # KV cache memory budget per model
+ARENA_BATCH_STEP_TOKENS = env_int("ARENA_BATCH_STEP_TOKENS", 1024)  # tokens per forward pass (prefill chunks)
+# Retrieval queries on one encoder arriving within this window are embedded together.
+ARENA_EMBED_GATHER_S = env_float("ARENA_EMBED_GATHER_S", 0.02)
 
 LOGGING = {
     "version": 1,

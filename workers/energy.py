@@ -9,7 +9,8 @@ Every meter has the same small interface::
 
 and a property ``attributable_concurrently``: whether two requests measured at the same time in one
 process each get their own energy. Only the CPU-time estimate is; RAPL counts the whole CPU package
-and NVML the whole GPU, so a worker using those must run one request at a time per package / GPU.
+and NVML the whole GPU, so a worker using those must run one request at a time per package / GPU,
+or (``workers.batching``) measure one batch step at a time and split it with ``split_by_tokens``.
 
 Sources, best first:
 - ``nvml``: NVIDIA's total-energy counter of the GPU (millijoules since driver load).
@@ -58,14 +59,38 @@ class EnergyMeter(Protocol):
 
     def measure(self) -> contextlib.AbstractContextManager[Measurement]: ...
 
+    def describe(self, joules: float) -> str: ...
+
+
+def split_by_tokens(joules: float, tokens: dict[str, int]) -> dict[str, float]:
+    """Share ``joules`` among requests in proportion to the tokens each computed; the shares add up
+    to ``joules`` exactly (the last request takes what rounding leaves)."""
+    total = sum(tokens.values())
+    if not tokens:
+        return {}
+    if total <= 0:
+        share = joules / len(tokens)
+        return dict.fromkeys(tokens, share)
+    shares, given = {}, 0.0
+    keys = list(tokens)
+    for key in keys[:-1]:
+        shares[key] = joules * tokens[key] / total
+        given += shares[key]
+    shares[keys[-1]] = joules - given
+    return shares
+
 
 class CpuTimeEstimateMeter:
-    """Estimate: CPU seconds of the *calling thread* × ``watts_per_core``.
+    """Estimate: CPU seconds × ``watts_per_core``.
 
-    ``time.thread_time()`` only counts the thread that calls it, so torch's intra-op worker threads
-    would escape it: the worker must call ``torch.set_num_threads(1)`` so that torch computes in the
-    calling thread. In exchange, two requests running at once in two threads each get their own CPU
-    time, so this meter is attributable under concurrency.
+    ``clock="thread"`` (per request): ``time.thread_time()`` only counts the thread that calls it, so
+    torch's intra-op worker threads would escape it: the worker must call ``torch.set_num_threads(1)``
+    so that torch computes in the calling thread. In exchange, two requests running at once in two
+    threads each get their own CPU time, so this meter is attributable under concurrency.
+
+    ``clock="process"`` (per batch step, ``workers.batching``): the CPU time of the whole process,
+    which includes all of torch's threads; the caller serialises the steps it measures so that one
+    step's figure is not another's.
     """
 
     source = "estimate"
@@ -76,28 +101,40 @@ class CpuTimeEstimateMeter:
         watts_per_core: float,
         device: str = "cpu",
         reason: str = "no energy counter on this host",
+        clock: str = "thread",
     ) -> None:
         if watts_per_core < 0:
             raise ValueError("watts_per_core must be >= 0")
+        if clock not in ("thread", "process"):
+            raise ValueError("clock must be 'thread' or 'process'")
         self.watts_per_core = float(watts_per_core)
         self.device = device
         self.reason = reason
+        self.clock = clock
+        self._time = time.thread_time if clock == "thread" else time.process_time
+
+    def with_process_clock(self) -> CpuTimeEstimateMeter:
+        """The same estimate over the process's CPU time (all threads), for serialised batch steps."""
+        return CpuTimeEstimateMeter(self.watts_per_core, device=self.device, reason=self.reason, clock="process")
+
+    def describe(self, joules: float) -> str:
+        """The method sentence for ``joules`` measured by this meter (one request or a sum of steps)."""
+        cpu = joules / self.watts_per_core if self.watts_per_core else 0.0
+        whose = "" if self.clock == "thread" else " of the worker process"
+        return f"estimated from {cpu:.2f} s of CPU time{whose} × {self.watts_per_core:g} W per core: {self.reason}"
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[Measurement]:
         m = Measurement()
-        wall0, cpu0 = time.monotonic(), time.thread_time()
+        wall0, cpu0 = time.monotonic(), self._time()
         try:
             yield m
         finally:
-            cpu = max(0.0, time.thread_time() - cpu0)
+            cpu = max(0.0, self._time() - cpu0)
             wall = time.monotonic() - wall0
+            joules = cpu * self.watts_per_core
             m.reading = EnergyReading(
-                joules=cpu * self.watts_per_core,
-                seconds=wall,
-                source=self.source,
-                device=self.device,
-                method=(f"estimated from {cpu:.2f} s of CPU time × {self.watts_per_core:g} W per core: {self.reason}"),
+                joules=joules, seconds=wall, source=self.source, device=self.device, method=self.describe(joules),
             )
 
 
@@ -161,6 +198,13 @@ class RaplMeter:
                 total += a + (max_range - b)  # the counter wrapped once (~minutes at full load)
         return total
 
+    def describe(self, joules: float = 0.0) -> str:
+        n = len(self.domains)
+        return (
+            f"measured by RAPL package counter{'s' if n > 1 else ''} "
+            f"({'all ' + str(n) + ' CPU packages' if n > 1 else 'whole CPU package'}, includes other work)"
+        )
+
     @contextlib.contextmanager
     def measure(self) -> Iterator[Measurement]:
         m = Measurement()
@@ -170,17 +214,12 @@ class RaplMeter:
         finally:
             after = self._read()
             wall = time.monotonic() - wall0
-            n = len(self.domains)
             m.reading = EnergyReading(
                 joules=self._delta_uj(before, after) / 1e6,
                 seconds=wall,
                 source=self.source,
                 device="cpu",
-                method=(
-                    f"measured by RAPL package counter{'s' if n > 1 else ''} "
-                    f"({'all ' + str(n) + ' CPU packages' if n > 1 else 'whole CPU package'}, "
-                    "includes other work)"
-                ),
+                method=self.describe(),
             )
 
 
@@ -252,6 +291,9 @@ class NvmlMeter:
         except Exception:  # a meter must not fail the request
             pass
 
+    def describe(self, joules: float = 0.0) -> str:
+        return f"measured by NVML's total-energy counter on {self.device} ({self.gpu_name})"
+
     @contextlib.contextmanager
     def measure(self) -> Iterator[Measurement]:
         m = Measurement()
@@ -268,7 +310,7 @@ class NvmlMeter:
                 seconds=wall,
                 source=self.source,
                 device=self.device,
-                method=f"measured by NVML's total-energy counter on {self.device} ({self.gpu_name})",
+                method=self.describe(),
             )
 
 

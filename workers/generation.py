@@ -121,7 +121,7 @@ def eos_token_ids(lm: LoadedLM) -> set[int]:
     return ids
 
 
-class _TextStream:
+class TextStream:
     """Incremental detokenisation: decode all output so far and emit the new suffix.
 
     Decoding the whole output (rather than token by token) gets multi-byte characters split across
@@ -207,7 +207,7 @@ def generate(
     model, tok = lm.model, lm.tokenizer
     input_ids = build_prompt_ids(lm, prompt)
     stops = eos_token_ids(lm)
-    stream = _TextStream(tok, on_token)
+    stream = TextStream(tok, on_token)
     generated: list[int] = []
     ttft: float | None = None
     finish = "length"

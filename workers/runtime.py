@@ -16,11 +16,23 @@ import numpy as np
 import torch
 from django.conf import settings
 
-from workers import embedding, generation, loading
-from workers.energy import EnergyReading, select_meter
+from workers import batching, embedding, generation, loading
+from workers.energy import CpuTimeEstimateMeter, EnergyReading, select_meter
 from workers.model_cache import ModelCache
 
-model_cache = ModelCache(settings.ARENA_MODEL_CACHE_BYTES)
+# Batch engines and embedding batchers of the models held warm, by cache key; dropped with the model.
+_engines: dict[str, batching.BatchEngine | embedding.EmbedBatcher] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine_drop(key: str, _value: object) -> None:
+    with _engines_lock:
+        engine = _engines.pop(key, None)
+    if isinstance(engine, batching.BatchEngine):
+        engine.close()
+
+
+model_cache = ModelCache(settings.ARENA_MODEL_CACHE_BYTES, on_evict=_engine_drop)
 
 # Loading is not thread-safe in transformers: the first lazy import of its classes from two threads
 # fails ("cannot import name 'AutoModel'"), and from_pretrained's meta-device initialisation leaks
@@ -37,6 +49,9 @@ torch.set_num_threads(settings.ARENA_TORCH_THREADS)
 _meter_lock = threading.Lock()
 _meters: dict[str, object] = {}
 _exclusive_locks: dict[str, threading.Lock] = {}
+# The CPU-time estimate of a batch step counts the whole process's CPU time: steps of all engines
+# in this process take turns, so that one step's figure is its own.
+_process_step_lock = threading.Lock()
 
 
 def current_device() -> str:
@@ -55,16 +70,65 @@ def _meter_and_lock(device: str):
     return meter, lock
 
 
+def _step_meter_and_lock(device: str):
+    """The meter of one batch step and the lock that serialises steps: the device's own lock for a
+    whole-device counter (so that per-request measurements of unbatched models don't overlap a
+    step), else the process lock with the estimate over the process's CPU time."""
+    meter, lock = _meter_and_lock(device)
+    if isinstance(meter, CpuTimeEstimateMeter):
+        return meter.with_process_clock(), _process_step_lock
+    return meter, _exclusive_locks[device]
+
+
+def _lm_key(path: str | Path, precision: str) -> str:
+    return f"lm|{path}|{precision}|{current_device()}"
+
+
+def _enc_key(path: str | Path, precision: str) -> str:
+    return f"enc|{path}|{precision}|{current_device()}"
+
+
 def language_model_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedLM:
     device = current_device()
-    key = f"lm|{path}|{precision}|{device}"
+    key = _lm_key(path, precision)
     return model_cache.get(key, lambda: _serialised(loading.load_causal_lm, Path(path), device, precision), _bytes_of)
 
 
 def encoder_get(*, path: str | Path, precision: str = "float32") -> loading.LoadedEncoder:
     device = current_device()
-    key = f"enc|{path}|{precision}|{device}"
+    key = _enc_key(path, precision)
     return model_cache.get(key, lambda: _serialised(loading.load_encoder, Path(path), device, precision), _bytes_of)
+
+
+def batch_limits() -> batching.BatchLimits:
+    return batching.BatchLimits(
+        max_requests=settings.ARENA_BATCH_MAX_REQUESTS,
+        max_tokens=settings.ARENA_BATCH_MAX_TOKENS,
+        kv_cache_bytes=settings.ARENA_BATCH_KV_BYTES,
+        step_tokens=settings.ARENA_BATCH_STEP_TOKENS,
+    )
+
+
+def batch_engine_get(*, path: str | Path, precision: str = "float32") -> batching.BatchEngine:
+    """The shared decode loop of a loaded language model (created on first use)."""
+    lm = language_model_get(path=path, precision=precision)
+    key = _lm_key(path, precision)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if not isinstance(engine, batching.BatchEngine) or engine.lm is not lm or engine.closed:
+            meter, lock = _step_meter_and_lock(lm.device)
+            engine = _engines[key] = batching.BatchEngine(lm, meter=meter, step_lock=lock, limits=batch_limits())
+    return engine
+
+
+def language_model_warm(*, path: str | Path, precision: str = "float32") -> None:
+    """Load a language model and, with batching on, start its decode loop with a one-token request:
+    the first request after the loop starts pays a one-time set-up that a visitor should not wait for."""
+    lm = language_model_get(path=path, precision=precision)
+    if settings.ARENA_BATCHING:
+        engine = batch_engine_get(path=path, precision=precision)
+        if engine.lm is lm:
+            engine.generate("Hi", generation.DecodingConfig(method="greedy", max_new_tokens=1))
 
 
 def _serialised(load, *args):
@@ -85,10 +149,29 @@ def generate(
     on_token: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     timeout_s: float | None = None,
+    on_queue: Callable[[int], None] | None = None,
 ) -> tuple[generation.GenerationResult, EnergyReading]:
-    """Generate one answer, streaming text deltas to on_token, and measure its energy."""
+    """Generate one answer, streaming text deltas to on_token, and measure its energy.
+
+    With ARENA_BATCHING (and a decoding the batch loop reproduces: greedy, unseeded sampling) the
+    request joins its model's shared decode loop; while it waits for a slot, ``on_queue(n)`` says
+    its place in line (1 = next; 0 once it runs). Raises ``batching.PromptTooLong`` (a ValueError
+    meant for a person) when the prompt does not fit the model's context.
+    """
     lm = language_model_get(path=path, precision=precision)
     timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
+    if settings.ARENA_BATCHING and batching.batchable(decoding):
+        engine = batch_engine_get(path=path, precision=precision)
+        return engine.generate(
+            prompt, decoding, on_token=on_token, should_stop=should_stop,
+            deadline=time.monotonic() + timeout_s, on_queue=on_queue,
+        )
+    context = batching.context_length(lm)
+    prompt_tokens = int(generation.build_prompt_ids(lm, prompt).shape[1])
+    if context is not None and prompt_tokens >= context:
+        raise batching.PromptTooLong(
+            f"The prompt is {prompt_tokens} tokens long; this model reads at most {context} tokens. Shorten it."
+        )
     with _measured(lm.device) as measurement:
         deadline = time.monotonic() + timeout_s
         result = generation.generate(
@@ -98,10 +181,26 @@ def generate(
 
 
 def embed(*, path: str | Path, precision: str, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
+    """Embed ``texts``. A few texts with default options (a retrieval query) join the encoder's
+    micro-batch with other concurrent calls; a corpus (or any options) runs on its own."""
     encoder = encoder_get(path=path, precision=precision)
+    if settings.ARENA_BATCHING and not kwargs and 0 < len(texts) <= 8:
+        return _embed_batcher(path, precision, encoder).embed(texts)
     with _measured(encoder.device) as measurement:
         vectors = embedding.embed(encoder, texts, **kwargs)
     return vectors, measurement.reading
+
+
+def _embed_batcher(path: str | Path, precision: str, encoder: loading.LoadedEncoder) -> embedding.EmbedBatcher:
+    key = _enc_key(path, precision)
+    with _engines_lock:
+        batcher = _engines.get(key)
+        if not isinstance(batcher, embedding.EmbedBatcher) or batcher.encoder is not encoder:
+            meter, lock = _step_meter_and_lock(encoder.device)
+            batcher = _engines[key] = embedding.EmbedBatcher(
+                encoder, meter=meter, step_lock=lock, gather_s=settings.ARENA_EMBED_GATHER_S
+            )
+    return batcher
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import torch
 from tests.workers.contrastive_reference import contrastive_search_reference
 from workers.generation import (
     DecodingConfig,
-    _TextStream,
+    TextStream,
     build_prompt_ids,
     eos_token_ids,
     generate,
@@ -123,7 +123,7 @@ def test_stream_holds_back_incomplete_characters(tiny_lm):
     # The byte-level tokenizer splits some of these characters over several tokens.
     assert any("\ufffd" in tok.decode(ids[:i]) for i in range(1, len(ids)))
     deltas: list[str] = []
-    stream = _TextStream(tok, deltas.append)
+    stream = TextStream(tok, deltas.append)
     for i in range(1, len(ids) + 1):
         stream.update(ids[:i])
     stream.update(ids, final=True)
