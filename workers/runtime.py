@@ -71,11 +71,17 @@ def _meter_and_lock(device: str):
 
 
 def _step_meter_and_lock(device: str):
-    """The meter of one batch step and the lock that serialises steps: the device's own lock for a
-    whole-device counter (so that per-request measurements of unbatched models don't overlap a
-    step), else the process lock with the estimate over the process's CPU time."""
-    meter, lock = _meter_and_lock(device)
+    """The meter of one batch step and the lock that serialises steps.
+
+    Whole-device counter: the device's own lock (per-request measurements of unbatched models and
+    other engines' steps don't overlap a step). CPU-time estimate with one torch thread: the step
+    computes in the loop's own thread, whose CPU time is the step's, so engines need not take turns.
+    With more torch threads, the process's CPU time (all of them), and steps of all engines take turns.
+    """
+    meter, _lock = _meter_and_lock(device)
     if isinstance(meter, CpuTimeEstimateMeter):
+        if torch.get_num_threads() == 1:
+            return meter, threading.Lock()
         return meter.with_process_clock(), _process_step_lock
     return meter, _exclusive_locks[device]
 

@@ -205,3 +205,26 @@ def test_concurrent_generations_are_attributed_to_their_own_threads(tiny_lm):
     # The tiny model may finish in a few tens of ms of CPU: compare the two requests, not a fixed floor.
     assert long > 0.01 and idle < min(0.02, long / 2)
     assert long + idle == pytest.approx(process_cpu, rel=0.25, abs=0.03)
+
+
+def test_split_by_tokens_adds_up_to_the_step():
+    from workers.energy import split_by_tokens
+
+    shares = split_by_tokens(1.0, {"a": 37, "b": 1, "c": 1, "d": 12})
+    assert sum(shares.values()) == 1.0
+    assert shares["a"] == pytest.approx(37 / 51) and shares["b"] == pytest.approx(1 / 51)
+    assert split_by_tokens(0.3, {"a": 0, "b": 0}) == {"a": 0.15, "b": 0.15}
+    assert split_by_tokens(2.0, {}) == {}
+
+
+def test_process_clock_counts_work_of_other_threads():
+    """A batch step's torch threads compute outside the measuring thread: the process clock sees them."""
+    thread_meter = CpuTimeEstimateMeter(watts_per_core=10.0)
+    process_meter = thread_meter.with_process_clock()
+    with process_meter.measure() as by_process, thread_meter.measure() as by_thread:
+        worker = threading.Thread(target=busy, args=(0.2,))
+        worker.start()
+        worker.join()
+    assert by_thread.reading.joules < 0.5 < by_process.reading.joules
+    assert "CPU time of the worker process" in by_process.reading.method
+    assert process_meter.describe(3.0).startswith("estimated from 0.30 s of CPU time of the worker process")

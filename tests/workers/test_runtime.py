@@ -127,3 +127,83 @@ def test_a_fresh_worker_process_loads_several_models_at_once(bundled_ready):
         done = subprocess.run([sys.executable, "-c", LOAD_AT_ONCE, *args], cwd=root, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# --- Batching (tiny random models: no database, no bundled weights) --------------------------------
+
+
+@pytest.fixture
+def fresh_runtime(settings):
+    """Engines are made on first use with the settings of the moment: start and end without any."""
+    runtime.model_cache.clear()
+    yield settings
+    runtime.model_cache.clear()
+
+
+def _tiny(path, decoding, prompt="hello", **kwargs):
+    from workers.generation import DecodingConfig
+
+    return runtime.generate(path=path, precision="float32", decoding=DecodingConfig(**decoding), prompt=prompt,
+                            **kwargs)
+
+
+def test_batchable_requests_share_the_loop_and_the_others_keep_theirs(fresh_runtime, tiny_llm_dir):
+    fresh_runtime.ARENA_BATCHING = True
+    greedy, reading = _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 8})
+    assert reading.method.startswith("share of a batch of up to")
+    contrastive, reading = _tiny(tiny_llm_dir, {"method": "contrastive", "penalty_alpha": 0.0, "max_new_tokens": 8})
+    assert not reading.method.startswith("share") and contrastive.token_ids == greedy.token_ids
+    fresh_runtime.ARENA_BATCHING = False
+    unbatched, reading = _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 8})
+    assert not reading.method.startswith("share") and unbatched.token_ids == greedy.token_ids
+
+
+def test_a_waiting_request_is_told_its_place(fresh_runtime, tiny_llm_dir):
+    fresh_runtime.ARENA_BATCHING = True
+    fresh_runtime.ARENA_BATCH_MAX_REQUESTS = 1
+    places: list[int] = []
+    engine = runtime.batch_engine_get(path=tiny_llm_dir, precision="float32")
+    first = threading.Thread(target=_tiny, args=(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 60}))
+    first.start()
+    limit = time.monotonic() + 60
+    while engine.steps_done < 1 and time.monotonic() < limit:
+        time.sleep(0.005)
+    result, _ = _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 3}, on_queue=places.append)
+    first.join()
+    assert places == [1, 0] and result.output_tokens > 0
+
+
+def test_a_prompt_longer_than_the_context_is_refused_on_both_paths(fresh_runtime, tiny_llm_dir):
+    from workers.batching import PromptTooLong
+
+    for batching in (True, False):
+        fresh_runtime.ARENA_BATCHING = batching
+        with pytest.raises(PromptTooLong, match="this model reads at most 512 tokens"):
+            _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 4}, prompt="fox " * 600)
+
+
+def test_concurrent_queries_on_one_encoder_are_embedded_together(fresh_runtime, tiny_bert_dir):
+    import numpy as np
+
+    from workers.embedding import embed
+
+    fresh_runtime.ARENA_BATCHING = True
+    fresh_runtime.ARENA_EMBED_GATHER_S = 0.3  # wide enough for three threads to meet on a busy machine
+    texts = ["a guitar", "the capital of France is Paris", "joules and watts"]
+    results: dict[int, tuple] = {}
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, runtime.embed(
+            path=tiny_bert_dir, precision="float32", texts=[texts[i]]))) for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    encoder = runtime.encoder_get(path=tiny_bert_dir, precision="float32")
+    alone = embed(encoder, texts)
+    for i in range(3):
+        vectors, reading = results[i]
+        assert np.allclose(vectors[0], alone[i], atol=1e-5)
+        assert reading.method.startswith("share of a micro-batch of 3 queries, split by tokens")
+    # Longer query, more tokens, larger share.
+    assert results[1][1].joules >= results[0][1].joules
