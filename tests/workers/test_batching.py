@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from tests.workers.test_generation import hf_greedy
+from tests.workers.greedy_reference import hf_greedy
 from workers.batching import BatchEngine, BatchLimits, PromptTooLong, batchable, sampling_kwargs
 from workers.energy import CpuTimeEstimateMeter
 from workers.generation import DecodingConfig, build_prompt_ids

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tests.workers.contrastive_reference import contrastive_search_reference
+from tests.workers.greedy_reference import hf_greedy
 from workers.generation import (
     DecodingConfig,
     TextStream,
@@ -15,20 +16,6 @@ from workers.generation import (
 from workers.loading import load_causal_lm
 
 PROMPTS = ["What is the capital of France?", "hello", "日本語 café"]
-
-
-def hf_greedy(lm, prompt: str, n: int) -> list[int]:
-    ids = build_prompt_ids(lm, prompt)
-    out = lm.model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
-        do_sample=False,
-        max_new_tokens=n,
-        pad_token_id=lm.tokenizer.pad_token_id,
-    )
-    tokens = out[0, ids.shape[1] :].tolist()
-    stops = eos_token_ids(lm)
-    return tokens[: next((i for i, t in enumerate(tokens) if t in stops), len(tokens))]
 
 
 def test_build_prompt_ids_uses_the_chat_template(tiny_lm):
