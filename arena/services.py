@@ -1,6 +1,5 @@
 """Writes of the arena: battles, their two responses, and votes."""
 
-import inspect
 import logging
 import random
 import time
@@ -351,11 +350,6 @@ class _QueueReport:
         Response.objects.filter(id=self.response_id, status=Response.Status.RUNNING).update(progress_text=text)
 
 
-def _accepts(function, keyword: str) -> bool:
-    """Whether `function` takes `keyword` (the runtime's on_queue exists only where requests queue for a batch)."""
-    return keyword in inspect.signature(function).parameters
-
-
 def _response_claim(*, response_id: int, worker: str) -> Response | None:
     if not job_claim(job_class=Response, job_id=response_id, worker=worker):
         return None  # already served (a redelivered task) or given up as timed out
@@ -371,11 +365,10 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
         return None
     stream = _Stream(response)
     contender = response.contender
-    queue = {"on_queue": _QueueReport(response)} if _accepts(runtime.generate, "on_queue") else {}
     try:
         result, reading = runtime.generate(
             path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
-            prompt=response.battle.prompt, on_token=stream, **queue,
+            prompt=response.battle.prompt, on_token=stream, on_queue=_QueueReport(response),
         )
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
         logger.exception("Generation failed for response %s", response_id)

@@ -191,3 +191,40 @@ def test_a_battle_sent_while_the_arena_warms_up_starts_by_itself(workers_startin
     assert page.locator("#notice").is_hidden() and page.locator("#error").is_hidden()
     assert page.text_content("#sent-prompt") == "Say hello."
     wait_for_stage(page, "blind_vote")
+
+
+@pytest.fixture
+def one_slot_per_model(settings):
+    """Batches of one request: the second side of a battle between two contenders of one model waits
+    for the first in its model's queue. The engines of earlier tests go (they keep their own limits)."""
+    from workers import runtime
+
+    settings.ARENA_BATCHING = True
+    settings.ARENA_BATCH_MAX_REQUESTS = 1
+    runtime.model_cache.clear()
+    yield
+    runtime.model_cache.clear()
+
+
+def test_a_side_waiting_for_its_models_batch_shows_its_place_in_line(smollm2_contenders, one_slot_per_model,
+                                                                     live_arena, page):
+    page.goto(f"{live_arena}/arena/compare/")
+    # Everything the waiting notes say, as the page shows it (the wait may be short).
+    page.evaluate("""() => {
+        window.__waiting = [];
+        for (const side of ["a", "b"]) {
+            const el = document.getElementById("waiting-" + side);
+            new MutationObserver(() => { if (!el.hidden) window.__waiting.push([side, el.textContent]); })
+                .observe(el, {childList: true, characterData: true, subtree: true, attributes: true});
+        }
+    }""")
+    page.select_option("#contender-a", label="SmolLM2-135M greedy")
+    page.select_option("#contender-b", label="SmolLM2-135M sampling")
+    page.fill("#prompt", "Write a short poem about the sea.")
+    page.click("#send")
+    wait_for_stage(page, "blind_vote")
+    shown = [text for _, text in page.evaluate("window.__waiting")]
+    assert "Queued: next in line" in shown, shown  # one side waited while the other had the only slot
+    assert page.locator("#waiting-a").is_hidden() and page.locator("#waiting-b").is_hidden()
+    texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
+    assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]

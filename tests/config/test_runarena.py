@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from config.management.commands.runarena import worker_queue_plan
+from config.management.commands.runarena import worker_concurrency, worker_queue_plan
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,25 +77,35 @@ def _healthz(port: int, workers: int, timeout_s: float = 30) -> dict:
         time.sleep(0.5)
 
 
+def _launch(env: dict, port: int, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port), *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _read_until_up(process: subprocess.Popen, timeout_s: float) -> str:
+    """The launcher's output up to the line saying that the arena is up (or its end, or the timeout)."""
+    output = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "The arena is up" in line:
+            break
+    return "".join(output)
+
+
 def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_env):
     env, data_dir = launcher_env
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output = []
+    process = _launch(env, port, "--workers", "2")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "The arena is up" in line:
-                break
-        assert any("The arena is up" in line for line in output), "".join(output)
-        assert any("Created the admin account" in line for line in output)
+        output = _read_until_up(process, timeout_s=120)
+        assert "The arena is up" in output, output
+        assert "Created the admin account" in output
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/arena/", timeout=10).read().decode()
         assert "Energy Arena" in page
         children = _children(process.pid)
@@ -142,6 +152,14 @@ def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_worker_threads_admit_a_full_batch_per_language_model(settings):
+    settings.ARENA_BATCHING, settings.ARENA_BATCH_MAX_REQUESTS = True, 8
+    assert worker_concurrency(["chat", "completion", "encoder"]) == 2 * 8 + 2
+    assert worker_concurrency(["encoder"]) == worker_concurrency([]) == 2
+    settings.ARENA_BATCHING = False  # one request at a time per thread: two threads, as before
+    assert worker_concurrency(["chat", "completion"]) == 2
 
 
 def test_warming_models_names_what_keeps_a_worker_from_serving(transactional_db):
@@ -214,21 +232,9 @@ def test_runarena_says_up_only_once_the_worker_holds_its_models_warm(launcher_en
     subprocess.run([sys.executable, "-c", PREPARE_SMOLLM2], cwd=ROOT, env=env, check=True, timeout=600,
                    capture_output=True)
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runarena", "--skip-prepare", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output = []
+    process = _launch(env, port)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "The arena is up" in line:
-                break
-        text = "".join(output)
+        text = _read_until_up(process, timeout_s=240)
         assert "The arena is up" in text, text
         assert text.index("Warming up: loading SmolLM2") < text.index("The arena is up"), text
         assert "Fewer than two chat contenders" not in text

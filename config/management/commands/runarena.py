@@ -37,6 +37,18 @@ def worker_queue_plan(model_queues: list[str], workers: int) -> list[list[str]]:
     return plan
 
 
+def worker_concurrency(model_kinds: list[str]) -> int:
+    """Threads of a worker that holds models of these kinds. A side holds a thread while it waits for
+    its model's batch or runs in it, so with batching the pool admits a full batch per language model
+    (ARENA_BATCH_MAX_REQUESTS): a side without a thread waits in Redis, unseen by the engine, and its
+    pane cannot say where it is in line. Plus two: the default queue (preparation, refits, corpora)
+    and retrieval queries. Without batching, 2 as before: requests take turns on the CPU."""
+    if not settings.ARENA_BATCHING:
+        return 2
+    language = sum(1 for kind in model_kinds if kind in (Model.Kind.CHAT, Model.Kind.COMPLETION))
+    return language * settings.ARENA_BATCH_MAX_REQUESTS + 2
+
+
 def warming_models(expected: dict[int, set[str]]) -> set[str]:
     """What keeps the arena from serving a battle, by worker process id: "worker <pid>" while that
     worker has no live heartbeat yet, else the names of the models it should hold but has not loaded."""
@@ -58,8 +70,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=os.environ.get("ARENA_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("ARENA_PORT", "8000")))
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("ARENA_WORKER_CONCURRENCY", "2")),
-                            help="Threads per worker process.")
+        concurrency = os.environ.get("ARENA_WORKER_CONCURRENCY")
+        parser.add_argument("--concurrency", type=int, default=int(concurrency) if concurrency else None,
+                            help="Threads per worker process (default: enough for the batches of its models).")
         parser.add_argument("--workers", type=int, default=int(os.environ.get("ARENA_WORKERS", "1")),
                             help="Worker processes; each holds its own share of the models.")
         parser.add_argument("--skip-prepare", action="store_true", help="Don't prepare models before starting.")
@@ -137,14 +150,16 @@ class Command(BaseCommand):
         plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
         self.plan = plan
         for number, queues in enumerate(plan, start=1):
+            threads = options["concurrency"] or worker_concurrency(
+                [model.kind for model in models if model.queue_name in queues]
+            )
+            self.stdout.write(f"Worker {number}: {threads} threads, serving {', '.join(queues)}")
             self._spawn(f"worker {number}", [
                 sys.executable, "-m", "celery", "-A", "config.celery", "worker",
-                "--pool", "threads", "--concurrency", str(options["concurrency"]),
+                "--pool", "threads", "--concurrency", str(threads),
                 "--queues", ",".join(queues), "--hostname", f"arena-worker-{number}@%h",
                 "--loglevel", "INFO", "--without-gossip", "--without-mingle",
             ], env)
-            if len(plan) > 1:
-                self.stdout.write(f"Worker {number} serves: {', '.join(queues)}")
         self._spawn("web", [
             sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
             "config.asgi:application",
