@@ -297,7 +297,7 @@ class BatchEngine:
                         "The batch loop stopped before this request finished" + (f": {why}" if why else ".")
                     )
         except BaseException:
-            self._cancel(self._manager, ticket, wait=False)
+            self._cancel(self._manager, ticket)
             raise
         finally:
             self._release(ticket)
@@ -356,20 +356,26 @@ class BatchEngine:
             return True
         return running < self.limits.max_requests and self._in_flight + ticket.needed <= self.max_tokens
 
-    def _cancel(self, manager: Any, ticket: _Ticket, wait: bool = True) -> None:
-        """Take the request out of the loop; wait until no step can still charge it."""
+    def _cancel(self, manager: Any, ticket: _Ticket) -> None:
+        """Take the request out of the loop, and wait until the loop has dropped it: no later step
+        can then charge it, so its reading holds every share it was given."""
         if manager is None or ticket.rid not in self._running:
             return
-        with self._cond:
-            in_flight = self.steps_started
         manager.cancel_request(ticket.rid)
-        if not wait:
-            return
+        limit = time.monotonic() + 30
         with self._cond:
-            # The step running at the cancel may still include it; the next one drops it first.
-            limit = time.monotonic() + 30
-            while self.steps_done < in_flight and manager.is_running() and time.monotonic() < limit:
+            while manager.is_running() and time.monotonic() < limit and self._still_in_loop(manager, ticket.rid):
                 self._cond.wait(_POLL_S)
+
+    @staticmethod
+    def _still_in_loop(manager: Any, rid: str) -> bool:
+        # The loop reads new requests and cancellations together, then drops the cancelled ones before
+        # it schedules a step; the steps that included the request have ended by then.
+        processor = manager.batch_processor
+        if not manager.cancel_queue.empty() or processor is None:
+            return True
+        scheduler = processor.scheduler
+        return rid in scheduler.active_requests or rid in scheduler.waiting_requests
 
     def _release(self, ticket: _Ticket) -> None:
         with self._cond:

@@ -208,6 +208,9 @@ def test_should_stop_and_the_deadline_end_a_request_in_the_batch(engine, tiny_lm
         lambda: engine.generate("The quick brown fox", greedy(12)),
     ])
     cancelled, timed_out, normal = (r[0] for r in results)
+    # The requests that were ended early kept every share the steps gave them.
+    measured = sum(r.joules for r in engine.meter_for_test.readings)
+    assert sum(r[1].joules for r in results) == pytest.approx(measured, rel=0.01)
     assert cancelled.finish_reason in ("cancelled", "stop")
     assert timed_out.finish_reason in ("timeout", "stop")
     assert normal.token_ids == hf_greedy(tiny_lm, "The quick brown fox", 12)
