@@ -398,7 +398,7 @@ class BatchEngine:
 
     def _reading(self, ticket: _Ticket, started: float) -> EnergyReading:
         source = getattr(self.meter, "source", "estimate")
-        device = getattr(self.meter, "device", self.lm.device)
+        device = getattr(self.meter, "device", self.lm.device)  # RAPL's meter has none: the model's device
         others = ticket.peers - 1
         method = (
             f"share of a batch of up to {self.limits.max_requests} requests, split by tokens "

@@ -17,6 +17,7 @@ output). With α = 0 it is greedy decoding.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import Callable
@@ -196,13 +197,16 @@ def generate(
     on_token: Callable[[str], None] | None = None,
     deadline: float | None = None,
     should_stop: Callable[[], bool] | None = None,
+    around_step: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
 ) -> GenerationResult:
     """Generate an answer to ``prompt``, streaming text deltas to ``on_token``.
 
     Stops at an end-of-sequence token ("stop"), after ``max_new_tokens`` ("length"), when
     ``time.monotonic()`` passes ``deadline`` ("timeout") or when ``should_stop()`` returns True
-    ("cancelled"); both are checked before each forward pass.
+    ("cancelled"); both are checked before each forward pass. ``around_step()``, when given, is
+    entered around each forward pass (the runtime measures steps on a whole-device meter with it).
     """
+    step = around_step or contextlib.nullcontext
     started = time.monotonic()
     model, tok = lm.model, lm.tokenizer
     input_ids = build_prompt_ids(lm, prompt)
@@ -232,13 +236,14 @@ def generate(
                 finish = "cancelled"
                 break
             if logits is None:  # prefill, or the chosen token of the last greedy/sampling step
-                out = model(
-                    input_ids=next_input,
-                    use_cache=True,
-                    output_hidden_states=contrastive,
-                    logits_to_keep=1,
-                    **({cache_kw: past} if past is not None else {}),
-                )
+                with step():
+                    out = model(
+                        input_ids=next_input,
+                        use_cache=True,
+                        output_hidden_states=contrastive,
+                        logits_to_keep=1,
+                        **({cache_kw: past} if past is not None else {}),
+                    )
                 past = _returned_cache(out)
                 logits = out.logits[0, -1]
                 if contrastive:
@@ -257,12 +262,13 @@ def generate(
                 # All k candidates in one batch over a k-fold copy of the KV cache; the winner's
                 # row of the cache and its logits then serve the next step.
                 past.batch_repeat_interleave(k)
-                cand = model(
-                    input_ids=top_ids.view(k, 1),
-                    use_cache=True,
-                    output_hidden_states=True,
-                    **{cache_kw: past},
-                )
+                with step():
+                    cand = model(
+                        input_ids=top_ids.view(k, 1),
+                        use_cache=True,
+                        output_hidden_states=True,
+                        **{cache_kw: past},
+                    )
                 past = _returned_cache(cand)
                 cand_h = cand.hidden_states[-1][:, -1, :]
                 alpha = decoding.penalty_alpha

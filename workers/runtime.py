@@ -178,12 +178,48 @@ def generate(
         raise batching.PromptTooLong(
             f"The prompt is {prompt_tokens} tokens long; this model reads at most {context} tokens. Shorten it."
         )
+    deadline = time.monotonic() + timeout_s
+    meter, lock = _meter_and_lock(lm.device)
+    if lock is not None:
+        # A whole-device counter: measure each forward pass alone on the device rather than hold
+        # the device for the whole answer, so that unbatched sides (contrastive) interleave.
+        tally = _StepTally(meter, lock)
+        result = generation.generate(
+            lm, prompt, decoding, on_token=on_token, deadline=deadline, should_stop=should_stop,
+            around_step=tally.step,
+        )
+        return result, tally.reading()
     with _measured(lm.device) as measurement:
-        deadline = time.monotonic() + timeout_s
         result = generation.generate(
             lm, prompt, decoding, on_token=on_token, deadline=deadline, should_stop=should_stop,
         )
     return result, measurement.reading
+
+
+class _StepTally:
+    """Energy of one unbatched request as the sum of its forward passes, each measured while it
+    holds the device (the counter then sees only that pass)."""
+
+    def __init__(self, meter, lock: threading.Lock) -> None:
+        self.meter, self.lock = meter, lock
+        self.joules, self.steps, self.started = 0.0, 0, time.monotonic()
+
+    @contextmanager
+    def step(self):
+        with self.lock, self.meter.measure() as measurement:
+            yield
+        self.joules += measurement.reading.joules
+        self.steps += 1
+
+    def reading(self) -> EnergyReading:
+        return EnergyReading(
+            joules=self.joules, seconds=time.monotonic() - self.started, source=self.meter.source,
+            device=getattr(self.meter, "device", "cpu"),
+            method=(
+                f"{self.meter.describe(self.joules)}; the sum of its {self.steps} forward passes, "
+                "each measured alone on the device"
+            ),
+        )
 
 
 def embed(*, path: str | Path, precision: str, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:

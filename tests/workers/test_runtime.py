@@ -1,5 +1,7 @@
 """The worker runtime on the real SmolLM2: model cache and per-request energy under concurrency."""
 
+import contextlib
+import itertools
 import threading
 import time
 
@@ -207,3 +209,44 @@ def test_concurrent_queries_on_one_encoder_are_embedded_together(fresh_runtime, 
         assert reading.method.startswith("share of a micro-batch of 3 queries, split by tokens")
     # Longer query, more tokens, larger share.
     assert results[1][1].joules >= results[0][1].joules
+
+
+class _WholeDeviceMeter:
+    """Stands for NVML/RAPL: not attributable under concurrency; 1 J per measurement."""
+
+    source, device, attributable_concurrently = "nvml", "cpu", False
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def describe(self, joules: float) -> str:
+        return "measured by a test counter"
+
+    @contextlib.contextmanager
+    def measure(self):
+        from workers.energy import EnergyReading, Measurement
+
+        measurement = Measurement()
+        self.threads.append(threading.get_ident())
+        yield measurement
+        measurement.reading = EnergyReading(1.0, 0.0, self.source, self.device, self.describe(1.0))
+
+
+def test_unbatched_sides_on_a_whole_device_meter_interleave_step_by_step(fresh_runtime, tiny_llm_dir, monkeypatch):
+    meter = _WholeDeviceMeter()
+    monkeypatch.setitem(runtime._meters, "cpu", meter)
+    monkeypatch.setitem(runtime._exclusive_locks, "cpu", threading.Lock())
+    decoding = {"method": "contrastive", "max_new_tokens": 25}
+    results = {}
+    threads = [threading.Thread(target=lambda i=i, p=p: results.__setitem__(i, _tiny(tiny_llm_dir, decoding, prompt=p)))
+               for i, p in enumerate(["hello", "The quick brown fox"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    switches = sum(1 for a, b in itertools.pairwise(meter.threads) if a != b)
+    assert switches >= 2, "the two sides ran one after the other"
+    assert sum(reading.joules for _, reading in results.values()) == len(meter.threads)
+    for result, reading in results.values():
+        assert reading.source == "nvml" and "forward passes, each measured alone on the device" in reading.method
+        assert reading.joules >= result.output_tokens  # a prefill, then a pass per token (candidates included)
