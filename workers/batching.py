@@ -178,7 +178,12 @@ class BatchEngine:
             router = manager.output_router
             router.deliver = self._deliver
             router.deliver_batch = lambda outputs: [self._deliver(o) for o in outputs]
-            manager.start()
+            # The loop's thread inherits daemon-ness from the thread that starts it. transformers starts
+            # it as an ordinary thread, which would keep a worker (or pytest) from exiting while a
+            # model is held: start it from a daemon thread.
+            starter = threading.Thread(target=manager.start, daemon=True, name="batch-engine-start")
+            starter.start()
+            starter.join()
             self._manager = manager
             return manager
 

@@ -268,3 +268,30 @@ def test_smollm2_greedy_through_the_batch_equals_generate(smollm2_dir, capsys):
         tokens = sum(r.output_tokens for r, _ in results)
         print(f"\nSmolLM2 batched: {len(prompts)} requests, {tokens} tokens in {elapsed:.1f} s, "
               f"{engine.steps_done} steps")
+
+
+EXIT_WITH_A_RUNNING_LOOP = """
+import sys, threading
+from workers.batching import BatchEngine
+from workers.energy import CpuTimeEstimateMeter
+from workers.generation import DecodingConfig
+from workers.loading import load_causal_lm
+lm = load_causal_lm(sys.argv[1], "cpu", "float32")
+engine = BatchEngine(lm, meter=CpuTimeEstimateMeter(15.0), step_lock=threading.Lock())
+print("tokens", engine.generate("hello", DecodingConfig(max_new_tokens=3))[0].output_tokens)
+"""
+
+
+def test_a_process_holding_a_running_loop_still_exits(tiny_llm_dir):
+    """A worker shutting down (or pytest ending) must not wait forever on the loop's thread."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_RUNNING_LOOP, str(tiny_llm_dir)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tokens" in done.stdout
