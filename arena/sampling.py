@@ -5,12 +5,19 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 POLICIES = ("uniform", "weighted", "same-family", "active")
 
 # Share of the active draw spread uniformly over the allowed pairs: every pair keeps at least
 # DEFAULT_FLOOR / (number of pairs) probability, whatever the counts say (no pair is starved).
 DEFAULT_FLOOR = 0.1
 MAX_VARIANCE = 0.25  # the variance of one vote's score (0, ½ or 1) is at most ¼
+# With rating estimates, pairs are drawn in proportion to (expected gain)^SHARPNESS: the plain gain
+# spreads votes almost uniformly (see docs/sampling.md); 4 was the best of 1, 3, 4, 6, 10 on bench/sampling.py.
+SHARPNESS = 4.0
+_LOGIT_PER_POINT = math.log(10.0) / 400.0  # Bradley-Terry: logit of "a beats b" per rating point
+_PRIOR_SD = 400.0  # the leaderboard's default prior (ANALYSIS_PRIOR_SCALE): keeps unplayed contenders finite
 
 
 class SamplingError(ValueError):
@@ -32,6 +39,8 @@ class PairStats:
 
     battles: int = 0
     variance: float = MAX_VARIANCE
+    # the current estimate of rating(a) - rating(b) in rating points, a the pair's smaller id (None: no estimate)
+    difference: float | None = None
 
     @classmethod
     def from_score(cls, battles: int, score: float) -> "PairStats":
@@ -79,7 +88,47 @@ def _checked_stats(stats: object, key: tuple[int, int]) -> PairStats:
         raise SamplingError(f"Pair {key}: battles must be a whole number ≥ 0, not {battles!r}.")
     if not isinstance(variance, int | float) or not 0.0 <= variance <= MAX_VARIANCE:  # NaN fails too
         raise SamplingError(f"Pair {key}: variance must lie in [0, {MAX_VARIANCE}], not {variance!r}.")
+    difference = stats.difference
+    if difference is not None and (
+        isinstance(difference, bool) or not isinstance(difference, int | float) or not math.isfinite(difference)
+    ):
+        raise SamplingError(f"Pair {key}: the rating difference must be a finite number, not {difference!r}.")
     return stats
+
+
+def information_gains(
+    pairs: Sequence[tuple[int, int]], stats: Mapping[tuple[int, int], PairStats]
+) -> list[float]:
+    """Per pair, the expected drop in the number of misordered pairs from its next vote (≥ 0).
+
+    The Bradley-Terry fit's Fisher information: a vote on (i, j) with win probability p adds
+    p(1-p)·c·cᵀ (c = e_i - e_j, logit scale), plus the leaderboard's prior. Sherman-Morrison gives
+    what one more vote on (i, j) takes off Var(R_k - R_l) of every pair (k, l); a pair's order is
+    wrong with probability Φ(-|Δ|/sd), and the expected drop of that probability (its knowledge
+    gradient, to first order) is φ(|Δ|/sd)·sqrt(drop)/sd, which is largest for near-tied pairs
+    whose interval can still shrink. A missing difference counts as 0 (an even pair).
+    """
+    ids = sorted({side for pair in pairs for side in pair})
+    index = {cid: k for k, cid in enumerate(ids)}
+    i = np.array([index[a] for a, _ in pairs])
+    j = np.array([index[b] for _, b in pairs])
+    diff = np.array([(stats[key].difference or 0.0) * _LOGIT_PER_POINT for key in pairs])
+    battles = np.array([stats[key].battles for key in pairs], dtype=float)
+    p = 1.0 / (1.0 + np.exp(-diff))
+    w = p * (1.0 - p)
+    information = np.eye(len(ids)) / (_PRIOR_SD * _LOGIT_PER_POINT) ** 2
+    np.add.at(information, (i, i), battles * w)
+    np.add.at(information, (j, j), battles * w)
+    np.add.at(information, (i, j), -battles * w)
+    np.add.at(information, (j, i), -battles * w)
+    covariance = np.linalg.inv(information)
+    u = covariance[:, i] - covariance[:, j]  # C·c of each pair, one column per pair
+    cross = u[i, :] - u[j, :]  # [target (k, l), voted (i, j)]: (e_k - e_l)ᵀ·C·(e_i - e_j)
+    variance = np.maximum(np.diag(cross), 1e-12)  # Var(R_k - R_l), logit scale
+    drop = w * cross**2 / (1.0 + w * variance)  # Sherman-Morrison
+    sd = np.sqrt(variance)
+    density = np.exp(-0.5 * (np.abs(diff) / sd) ** 2) / math.sqrt(2.0 * math.pi)
+    return [float(g) for g in (density / sd) @ np.sqrt(drop)]
 
 
 def active_probabilities(
@@ -91,9 +140,14 @@ def active_probabilities(
 ) -> dict[tuple[int, int], float]:
     """The active policy's probability of each allowed pair (keys from :func:`pair_key`); they sum to 1.
 
-    The Chatbot Arena rule (Chiang et al. 2024, section 5): a pair with ``n`` counted battles and
-    vote variance Σ has a win-rate standard error sqrt(Σ/n); the next vote on it shrinks that by
-    ``sqrt(Σ/n) - sqrt(Σ/(n+1))``, and pairs are drawn in proportion to this expected reduction.
+    With rating estimates (any pair's ``difference`` set): pairs are drawn in proportion to the
+    SHARPNESS-th power of :func:`information_gains`, the expected drop in misordered pairs from
+    their next vote; battle counts enter through the Fisher information (docs/sampling.md).
+
+    Without (no leaderboard yet), the Chatbot Arena rule (Chiang et al. 2024, section 5): a pair
+    with ``n`` counted battles and vote variance Σ has a win-rate standard error sqrt(Σ/n); the next
+    vote on it shrinks that by ``sqrt(Σ/n) - sqrt(Σ/(n+1))``, and pairs are drawn in proportion to
+    this expected reduction.
     Under-sampled pairs and even pairs (Σ near ¼, whose order is the least settled) are favoured.
     Pairs never played (n = 0) would have an infinite reduction: they share the active part among
     themselves (in proportion to sqrt Σ) until each has a battle.
@@ -124,7 +178,9 @@ def active_probabilities(
         raise SamplingError("No model family has two ready contenders for a same-family battle.")
     stats = {key: _checked_stats(pair_stats.get(key, PairStats()), key) for key in pairs}
     unplayed = {key for key in pairs if stats[key].battles == 0}
-    if unplayed:  # an infinite reduction: the unplayed pairs share the active part
+    if any(s.difference is not None for s in stats.values()):  # rating estimates: the information rule
+        gain = dict(zip(pairs, (g**SHARPNESS for g in information_gains(pairs, stats)), strict=True))
+    elif unplayed:  # an infinite reduction: the unplayed pairs share the active part
         gain = {key: math.sqrt(stats[key].variance) if key in unplayed else 0.0 for key in pairs}
         if sum(gain.values()) <= 0:  # all known to be one-sided: share evenly
             gain = {key: float(key in unplayed) for key in pairs}

@@ -11,6 +11,7 @@ from arena import choices
 from arena.formatting import energy_ratio
 from arena.models import Battle, Response, Vote
 from arena.sampling import PairStats, pair_key
+from arena.signals import sampling_ratings_current
 from workers.jobs import jobs_lost
 
 
@@ -333,6 +334,10 @@ def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int]
     the counted battles of this kind with a blind vote, and Σ from the pair's own record
     (:meth:`PairStats.from_score`), keyed by :func:`pair_key`. Sides are merged (a pair is unordered).
 
+    With rating estimates from the provider registered in :func:`arena.signals.sampling_ratings` (the
+    latest leaderboard's blind ladder), every pair of rated contenders also carries the estimated
+    rating difference, and the active policy uses the information rule; without, the counts-only one.
+
     One GROUP BY over the votes (rows: pairs × 4 choices), cached for ``ARENA_SAMPLING_STATS_TTL_S``
     seconds in the process's cache: sampling does not need the very last votes, and a burst of battles
     must not scan the votes each time. It reads every counted vote, revealed or not: nothing of it is
@@ -356,6 +361,13 @@ def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int]
         a_score = choices.SCORE_OF_A[choice]
         score[pair] = score.get(pair, 0.0) + n * (a_score if pair[0] == a_id else 1.0 - a_score)
     stats = {pair: PairStats.from_score(n, score[pair]) for pair, n in battles.items()}
+    ratings = sampling_ratings_current(kind)
+    if ratings:  # every pair of rated contenders, played or not, gets the estimated difference
+        rated = sorted(ratings)
+        for k, a_id in enumerate(rated):
+            for b_id in rated[k + 1 :]:
+                known = stats.get((a_id, b_id), PairStats())
+                stats[(a_id, b_id)] = PairStats(known.battles, known.variance, ratings[a_id] - ratings[b_id])
     if settings.ARENA_SAMPLING_STATS_TTL_S > 0:
         cache.set(key, stats, settings.ARENA_SAMPLING_STATS_TTL_S)
     return stats

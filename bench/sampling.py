@@ -13,9 +13,10 @@ refit whose order has Kendall tau >= ``--tau`` (0.9) against the true order, or 
 
 The policies are the arena's: uniform (``arena.sampling.sample_pair``), and active
 (``arena.sampling.active_probabilities``, the default floor) fed at each refit with the battles of each
-pair and Σ = p(1-p) from the refitted ratings; between refits its pair probabilities stay fixed, as
-in the arena, which caches the pair counts for ``ARENA_SAMPLING_STATS_TTL_S``. (The arena takes p
-from each pair's own record instead, having no ratings fit of its own.)
+pair and the refitted rating differences, as the arena's ``pair_sampling_stats`` gives them from the
+latest leaderboard snapshot: the estimates are refreshed every K = max(``--check``, ``--grow`` × votes so
+far) votes (10 votes, then 5 % of the votes so far), and between refits the pair probabilities stay fixed.
+``--counts-only`` gives active no estimates: the Chatbot Arena paper's rule (Σ from the refitted ratings).
 Run ``i`` of both policies uses the same seed (``--seed`` + i) for the true ratings and the same
 random streams for pairs and votes. The script prints figures only; it asserts nothing.
 """
@@ -106,9 +107,12 @@ def simulate(policy: str, seed: int, args) -> int | None:
         if kendall_tau(ratings, true) >= args.tau:
             return votes
         if policy == "active":
+            # as the arena's pair_sampling_stats with a leaderboard: counts, and the latest fit's differences
             stats = {
                 pair_key(i, j): PairStats(
-                    int(battles[i, j]), vote_variance(1.0 / (1.0 + 10.0 ** ((ratings[j] - ratings[i]) / 400.0)))
+                    int(battles[i, j]),
+                    vote_variance(1.0 / (1.0 + 10.0 ** ((ratings[j] - ratings[i]) / 400.0))),
+                    None if args.counts_only else float(ratings[i] - ratings[j]),
                 )
                 for i in range(n)
                 for j in range(i + 1, n)
@@ -142,6 +146,9 @@ def main(argv=None):
         "--tol", type=float, default=1e-3, help="refit tolerance (1e-3: within ~0.3 rating points, 5x faster)"
     )
     parser.add_argument("--floor", type=float, default=DEFAULT_FLOOR, help="uniform share of the active draw")
+    parser.add_argument(
+        "--counts-only", action="store_true", help="active without rating estimates: the paper's counts-only rule"
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (runs are independent)")
     parser.add_argument("--max-votes", type=int, default=50_000)
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from arena.sampling import (
     PairStats,
     SamplingError,
     active_probabilities,
+    information_gains,
     pair_key,
     sample_pair,
 )
@@ -175,3 +176,65 @@ def test_active_refuses_too_few_and_repeated_candidates(candidates):
         PairStats.from_score(3, 4.0)
     with pytest.raises(SamplingError, match="whole number"):
         PairStats.from_score(-2, 0.0)
+
+
+# --- active with rating estimates (the information rule) --------------------------------------
+
+
+def _estimated(ratings: dict[int, float], battles: int = 30) -> dict[tuple[int, int], PairStats]:
+    return {
+        (a, b): PairStats(battles, difference=ratings[a] - ratings[b]) for a in ratings for b in ratings if a < b
+    }
+
+
+def test_active_with_estimates_prefers_the_uncertain_near_tied_pair():
+    line = [Candidate(cid, "x") for cid in range(1, 7)]
+    # 1 and 2 nearly tied; everyone else 150 points apart: only (1, 2)'s order is in doubt
+    stats = _estimated({1: 1000.0, 2: 1010.0, 3: 1160.0, 4: 1310.0, 5: 1460.0, 6: 1610.0})
+    probabilities = active_probabilities(line, stats)
+    assert max(probabilities, key=probabilities.get) == (1, 2)
+    assert probabilities[(1, 2)] > 0.5
+    assert probabilities[(1, 6)] < 1.2 * DEFAULT_FLOOR / 15  # a settled pair keeps about the floor
+
+
+def test_active_with_estimates_prefers_the_less_played_of_two_tied_pairs():
+    stats = _estimated({1: 1000.0, 2: 1000.0, 3: 1300.0, 4: 1300.0}, battles=40)
+    stats[(3, 4)] = PairStats(5, difference=0.0)  # as tied, far fewer votes: its interval is the wider
+    gains = dict(zip(stats, information_gains(list(stats), stats), strict=True))
+    assert gains[(3, 4)] > gains[(1, 2)] > gains[(1, 3)]
+    assert all(gain >= 0 for gain in gains.values())
+
+
+@pytest.mark.parametrize("floor", [0.0, DEFAULT_FLOOR, 0.5])
+def test_active_with_estimates_keeps_the_floor(floor):
+    line = [Candidate(cid, "x") for cid in range(1, 7)]
+    stats = _estimated({1: 1000.0, 2: 1001.0, 3: 1600.0, 4: 2200.0, 5: 2800.0, 6: 3400.0}, battles=500)
+    probabilities = active_probabilities(line, stats, floor=floor)
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    assert min(probabilities.values()) >= floor / 15 - 1e-12
+
+
+def test_active_with_estimates_and_the_same_family_constraint():
+    family = [Candidate(1, "x"), Candidate(2, "x"), Candidate(3, "x"), Candidate(4, "y"), Candidate(5, "y")]
+    # the cross-family pair (3, 4) is the tied one: still never drawn
+    stats = _estimated({1: 1000.0, 2: 1200.0, 3: 1400.0, 4: 1400.0, 5: 1700.0})
+    pairs = _pair_counts(family, "active", random.Random(9), 2000, pair_stats=stats, same_family=True)
+    assert set(pairs) <= {(1, 2), (1, 3), (2, 3), (4, 5)}
+    assert set(active_probabilities(family, stats, same_family=True)) == {(1, 2), (1, 3), (2, 3), (4, 5)}
+
+
+def test_active_without_estimates_falls_back_to_the_counts_only_rule(candidates):
+    counts = {pair_key(a.id, b.id): PairStats(20, 0.2) for a in candidates for b in candidates if a.id < b.id}
+    counts[(1, 2)] = PairStats(3, 0.2)
+    with_none = {key: PairStats(s.battles, s.variance, None) for key, s in counts.items()}
+    assert active_probabilities(candidates, with_none) == active_probabilities(candidates, counts)
+    # the paper's rule: proportional to sqrt(Σ)(1/sqrt(n) - 1/sqrt(n+1)), then the floor
+    gain = {key: (1 / s.battles**0.5 - 1 / (s.battles + 1) ** 0.5) for key, s in counts.items()}
+    expected = {key: 0.9 * g / sum(gain.values()) + 0.1 / 6 for key, g in gain.items()}
+    assert active_probabilities(candidates, counts) == pytest.approx(expected)
+
+
+def test_active_with_a_bad_rating_difference_is_refused(candidates):
+    for bad in (float("nan"), float("inf"), "12", True):
+        with pytest.raises(SamplingError, match=r"Pair \(1, 2\): the rating difference must be a finite number"):
+            active_probabilities(candidates, {(1, 2): PairStats(3, 0.2, bad)})

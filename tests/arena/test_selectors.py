@@ -143,3 +143,64 @@ def test_pages_show_a_side_of_a_lost_worker_as_failed_without_writing(battle, se
     assert responses_expire_overdue() == 1  # the heartbeat's expiry stores it
     stored.refresh_from_db()
     assert stored.status == "failed" and type(battle).objects.get(id=battle.id).has_error
+
+
+# --- rating estimates for active sampling (arena.signals.sampling_ratings) ----------------------
+
+
+@pytest.fixture
+def sampling_cache(settings):
+    from django.core.cache import cache
+
+    settings.ARENA_SAMPLING_STATS_TTL_S = 60
+    cache.delete("arena:pair-sampling-stats:chat")
+    yield settings
+    cache.delete("arena:pair-sampling-stats:chat")
+
+
+def test_pair_sampling_stats_use_the_registered_ratings_and_cache_them(db, sampling_cache, monkeypatch):
+    from arena import signals
+    from arena.selectors import pair_sampling_stats
+
+    calls = []
+
+    def provider(kind):
+        calls.append(kind)
+        return {7: 1100.0, 3: 1000.0, 5: 950.0}
+
+    monkeypatch.setattr(signals, "_sampling_ratings", [])
+    signals.sampling_ratings(provider)
+    stats = pair_sampling_stats()
+    assert {key: s.difference for key, s in stats.items()} == {(3, 5): 50.0, (3, 7): -100.0, (5, 7): -150.0}
+    assert all(s.battles == 0 for s in stats.values())
+    assert pair_sampling_stats() == stats
+    assert calls == ["chat"]  # the second read came from the cache
+
+
+def test_pair_sampling_stats_read_the_latest_leaderboard_snapshot(sampling_cache, make_contender):
+    from django.utils import timezone
+
+    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+    from analysis.models import Competitor, LeaderboardSnapshot
+    from arena.selectors import pair_sampling_stats
+
+    sampling_cache.ARENA_SAMPLING_STATS_TTL_S = 0
+    first, second, gone = (make_contender(family="Fam") for _ in range(3))
+    assert pair_sampling_stats() == {}  # no snapshot: no estimates, the counts-only rule
+    for contender in (first, second):
+        Competitor.objects.create(name=contender.name, contender=contender)
+    Competitor.objects.create(name="imported-only")
+    rows = [
+        {"name": first.name, "rating": 1040.5},
+        {"name": second.name, "rating": 990.0},
+        {"name": "imported-only", "rating": 1200.0},  # no contender of this arena
+        {"name": gone.name, "rating": None},  # no battles: not rated
+    ]
+    board = {"ladders": {"blind": {"rows": rows}, "energy": {"rows": []}}}
+    data = {"version": SNAPSHOT_VERSION, "boards": {"chat": board}}
+    LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data=data)
+    key = (min(first.id, second.id), max(first.id, second.id))
+    difference = 50.5 if key[0] == first.id else -50.5
+    assert {k: s.difference for k, s in pair_sampling_stats().items()} == {key: difference}
+    LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data={"version": 0, "boards": {"chat": board}})
+    assert pair_sampling_stats() == {}  # the latest snapshot has an old layout: ignored
