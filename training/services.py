@@ -72,8 +72,7 @@ def training_run_check(
     name = (name or "").strip()
     if not name:
         errors["name"] = "Give the new model a name."
-    elif (Model.objects.filter(name__iexact=name).exists() or Contender.objects.filter(name__iexact=name).exists()
-          or Model.objects.filter(slug=slug_unique(model_class=Model, name=name)).exclude(name__iexact=name).exists()):
+    elif Model.objects.filter(name__iexact=name).exists() or Contender.objects.filter(name__iexact=name).exists():
         errors["name"] = f"A model or contender named '{name}' already exists: choose another name."
     elif TrainingRun.objects.filter(name__iexact=name).exclude(
             status__in=[TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED]).exists():

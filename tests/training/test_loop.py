@@ -27,8 +27,9 @@ def test_batches_are_a_permutation_per_epoch_and_depend_on_seed_and_epoch_only()
     assert loop.total_steps(_config(steps=7), 8) == 7
 
 
-def test_learning_rate_warms_up_then_decays_to_zero():
-    factors = [loop.lr_factor(step, 10, 0.2) for step in range(10)]
+def test_learning_rate_is_constant_or_warms_up_then_decays_to_zero():
+    assert [loop.lr_factor(step, 10, 0.0, False) for step in range(10)] == [1.0] * 10
+    factors = [loop.lr_factor(step, 10, 0.2, True) for step in range(10)]
     assert factors[:2] == [0.5, 1.0] and factors[-1] == pytest.approx(1 / 8) and factors[2] == 1.0
 
 

@@ -20,7 +20,9 @@ from training.services import (
     training_run_execute,
     training_runs_resume_lost,
 )
+from training.tasks import resume_lost_training
 from workers.models import WorkerHeartbeat
+from workers.signals import _heartbeat_work
 
 DOCUMENTS = ["The cat sat on the warm windowsill.", "Interest rates rose after the bank meeting.",
              "Sourdough bread needs flour, water, salt and a starter.", "The volcano erupted, sending ash up."]
@@ -152,7 +154,8 @@ def test_a_nan_loss_fails_the_run_and_keeps_the_base(minilm_contender, small, mo
 
 
 @pytest.mark.models
-def test_a_run_whose_worker_died_is_queued_again_and_resumes_from_its_checkpoint(minilm_contender, small):
+def test_a_run_whose_worker_died_is_queued_again_and_resumes_from_its_checkpoint(
+        minilm_contender, small, django_capture_on_commit_callbacks):
     run = _create(minilm_contender, small, steps=4)
 
     def killed(fraction, text):  # the worker dies during step 3, after the checkpoint of step 2
@@ -167,7 +170,10 @@ def test_a_run_whose_worker_died_is_queued_again_and_resumes_from_its_checkpoint
 
     now = timezone.now()
     WorkerHeartbeat.objects.create(hostname="w1@h", pid=1, started_at=now, last_seen=now, stopped_at=now)
-    assert training_runs_resume_lost() == 1
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        assert training_runs_resume_lost() == 1
+    assert len(sent) == 1  # its task goes to a worker again once the beat's transaction commits
+    assert resume_lost_training in _heartbeat_work  # every worker's heartbeat runs it
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.QUEUED and "resume" in run.progress_text
 
