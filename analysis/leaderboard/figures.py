@@ -101,11 +101,20 @@ def _ladder_traces(scatter, ladder: str, points: list[tuple[dict, dict]]) -> Non
     ))
 
 
-def _heatmap(z: list[list], labels: list[str], title: str, **trace) -> dict:
-    """A contender-by-contender matrix (rows and columns in the board's order)."""
-    import plotly.graph_objects as go
+def _heatmap(z: list[list], labels: list[str], title: str, *, colorscale: str, **trace) -> dict:
+    """A contender-by-contender matrix (rows and columns in the board's order), as the plain figure
+    JSON that ``figure_json(go.Figure(go.Heatmap(...)))`` gives (tested): building it through plotly's
+    validating objects cost 0.15 s per matrix of 50 contenders, most of a date-filtered board's time."""
+    from plotly.colors import get_colorscale
 
-    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, **trace))
-    fig.update_layout(title=title, template="none", margin={"t": 50},
-                      xaxis={"automargin": True}, yaxis={"autorange": "reversed", "automargin": True})
-    return figure_json(fig)
+    scale = [[round(position, 12), colour] for position, colour in get_colorscale(colorscale)]
+    return {
+        "data": [{"colorscale": scale, **trace, "x": labels, "y": labels, "z": z, "type": "heatmap"}],
+        "layout": {
+            "template": {"data": {"scatter": [{"type": "scatter"}]}},  # what template="none" serialises to
+            "margin": {"t": 50},
+            "xaxis": {"automargin": True},
+            "yaxis": {"autorange": "reversed", "automargin": True},
+            "title": {"text": title},
+        },
+    }

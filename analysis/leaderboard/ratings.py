@@ -284,6 +284,67 @@ def _design(counts: PairCounts) -> _Design:
     )
 
 
+def _unordered_pairs(design: _Design) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's unordered pair: (row -> pair index, whether the row is seated the other way,
+    lower and higher contender of each pair). The log-likelihood of a pair's battles depends only on
+    their number and the summed score of its lower contender (a row seated (hi, lo) with score s
+    counts as 1 - s for lo), so a fit over pairs has the optimum of the fit over rows at a fraction
+    of the cost: one row per pair instead of one per seat and outcome."""
+    lo, hi = np.minimum(design.a, design.b), np.maximum(design.a, design.b)
+    keys, pair = np.unique(lo * max(len(design.active), 1) + hi, return_inverse=True)
+    return pair, design.a > design.b, *np.divmod(keys, max(len(design.active), 1))
+
+
+def _fit_pairs(pairs, design, weight, alpha, tol, reg, maxiter, x0=None, centre=None):
+    """:func:`_fit_theta` over unordered pairs (see :func:`_unordered_pairs`); ``weight`` per row."""
+    pair, flipped, lo, hi = pairs
+    n_pair = np.bincount(pair, weight, len(lo))
+    score_lo = np.bincount(pair, weight * np.where(flipped, 1.0 - design.score, design.score), len(lo))
+    used = n_pair > 0
+    return _newton(
+        lo[used], hi[used], score_lo[used] / n_pair[used], n_pair[used], len(design.active), alpha, tol, reg,
+        maxiter, x0=x0, centre=centre,
+    )
+
+
+def _newton(lo, hi, score, count, n, alpha, tol, reg, maxiter, x0=None, centre=None):
+    """The MAP of :func:`_fit_theta` (``reg`` > 0, so the problem is strictly convex) by Newton's method
+    with a backtracking line search, for unique pairs ``lo``/``hi``: with a prior the Hessian (n x n)
+    is positive definite and a handful of steps reach ``tol`` where L-BFGS takes dozens of
+    evaluations, each with scipy's per-call overhead: 100 bootstrap rounds of 50 contenders in a
+    fraction of the time. Same stopping rule: the largest gradient component of the mean loss."""
+    total = float(count.sum())
+    weight, r = count / total, reg / total
+    theta = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+    diag = np.arange(n)
+
+    def loss_grad(t):
+        return _bt_loss_and_grad(t, lo, hi, score, weight, alpha, r, centre)
+
+    loss, grad = loss_grad(theta)
+    for _ in range(maxiter):
+        if np.abs(grad).max() <= tol:
+            break
+        d = alpha * (theta[lo] - theta[hi])
+        p = expit(d)
+        h_row = alpha * alpha * weight * p * (1.0 - p)
+        hessian = np.zeros((n, n))
+        hessian[lo, hi] = -h_row  # pairs are unique, so plain assignment
+        hessian[hi, lo] = -h_row
+        hessian[diag, diag] = np.bincount(lo, h_row, n) + np.bincount(hi, h_row, n) + r
+        step = np.linalg.solve(hessian, grad)
+        for _ in range(40):  # backtrack until the loss decreases (far from the optimum a full step can overshoot)
+            trial = theta - step
+            trial_loss, trial_grad = loss_grad(trial)
+            if trial_loss <= loss:
+                break
+            step *= 0.5
+        else:
+            break  # no decrease: at the optimum within floating point
+        theta, loss, grad = trial, trial_loss, trial_grad
+    return theta
+
+
 def _to_ratings(theta, design, counts, scale, init_rating, anchor):
     """Map natural-scale fits (..., n_active) to ratings (..., n), centred or anchored."""
     theta = np.atleast_2d(theta)
@@ -330,7 +391,10 @@ def fit_bradley_terry(
         reg = reg + prior_reg(prior, scale)
     design = _design(counts)
     theta = np.zeros(0)
-    if len(design.active):
+    if len(design.active) and reg:
+        # with a prior, over unordered pairs (same optimum, fewer rows); without, FastChat's rows exactly
+        theta = _fit_pairs(_unordered_pairs(design), design, design.count, math.log(base), tol, reg, maxiter)
+    elif len(design.active):
         theta = _fit_theta(
             design.a,
             design.b,
@@ -393,7 +457,11 @@ def bootstrap_bradley_terry(
     alpha = math.log(base)
     battles = battles_per_contender(counts)
     theta = np.zeros(0)
-    if n_act:
+    # with a prior, fits run over unordered pairs (same optima, a fraction of the cost: see _unordered_pairs)
+    pairs = _unordered_pairs(design) if n_act and reg else None
+    if pairs is not None:
+        theta = _fit_pairs(pairs, design, design.count, alpha, tol, reg, maxiter)
+    elif n_act:
         theta = _fit_theta(design.a, design.b, design.score, design.count, n_act, alpha, tol, reg, maxiter)
     rating = _to_ratings(theta, design, counts, scale, init_rating, anchor)[0]
 
@@ -409,10 +477,13 @@ def bootstrap_bradley_terry(
         centres = rng.normal(0.0, 1.0 / math.sqrt(reg), size=(rounds, n_act)) if prior and reg else None
         for r in range(rounds):
             w = draws[r].astype(np.float64)
-            thetas[r] = _fit_theta(
-                design.a, design.b, design.score, w, n_act, alpha, tol, reg, maxiter, x0=theta,
-                centre=None if centres is None else centres[r],
-            )
+            centre = None if centres is None else centres[r]
+            if pairs is not None:
+                thetas[r] = _fit_pairs(pairs, design, w, alpha, tol, reg, maxiter, x0=theta, centre=centre)
+            else:
+                thetas[r] = _fit_theta(
+                    design.a, design.b, design.score, w, n_act, alpha, tol, reg, maxiter, x0=theta, centre=centre,
+                )
     samples = _to_ratings(thetas, design, counts, scale, init_rating, anchor)[:rounds]
     if prior and n_act and rounds > 0 and anchor is None:
         # Align each round on the point fit by the battle-weighted mean rather than the plain mean,

@@ -171,6 +171,8 @@ def _contexts(*, kind: str, both_sides: bool, since: dt.date | None, until: dt.d
     instances nor per-row lookups in Python)."""
     start, end = Filters(since=since, until=until).bounds()
     where, params = ["a.kind = %s"], [kind]
+    # a raw query gets the datetimes as the backend stores them (SQLite compares text without a zone)
+    start, end = (connection.ops.adapt_datetimefield_value(bound) for bound in (start, end))
     for condition, value in (("b.kind = %s", kind if both_sides else None), ("c.tstamp >= %s", start),
                              ("c.tstamp < %s", end)):
         if value is not None:
