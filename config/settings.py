@@ -281,3 +281,6 @@ ANALYSIS_PRIOR_SCALE = env_float("ANALYSIS_PRIOR_SCALE", 400.0)
 ANALYSIS_PROVISIONAL_BATTLES = env_int("ANALYSIS_PROVISIONAL_BATTLES", 20)
 # a date-filtered leaderboard is kept this long in the cache (keyed by the latest snapshot too); 0: never cached
 ANALYSIS_FILTERED_CACHE_S = env_int("ANALYSIS_FILTERED_CACHE_S", 3600)
+# style control and the price of energy (one row per battle) are refitted only when the time since the last
+# fit is at least this many times what it cost: every refit while the arena is young, every few minutes at 1M
+ANALYSIS_CONTEXTUAL_SPACING = env_float("ANALYSIS_CONTEXTUAL_SPACING", 10.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -260,10 +261,31 @@ def board_compute(
         },
     }
     if inputs.contexts is not None:
-        board |= _contextual(inputs.contexts, names, families, prior=prior, provisional=provisional)
+        started = time.perf_counter()
+        key = _contexts_key(inputs.contexts, prior, provisional)
+        if (previous.get("contextual") or {}).get("key") == key:
+            board |= {k: previous[k] for k in CONTEXTUAL_KEYS if k in previous}
+        else:
+            board |= _contextual(inputs.contexts, names, families, prior=prior, provisional=provisional)
+            # when and at what cost, so a refit can space out these per-battle fits at scale
+            board["contextual"] = {
+                "key": key, "battles": len(inputs.contexts), "computed_at": time.time(),
+                "seconds": time.perf_counter() - started,
+            }
     if figures:
         board["figures"] = figures_build(board)
     return board
+
+
+CONTEXTUAL_KEYS = ("style_control", "energy_price", "contextual")  # the per-battle sections of a board
+
+
+def _contexts_key(contexts: list[ContextRow], prior: float, provisional: int) -> str:
+    """Fingerprint of the per-battle fits' inputs (in chunks: a million rows are one long text)."""
+    digest = hashlib.sha256(json.dumps([float(prior), int(provisional), len(contexts)]).encode())
+    for start in range(0, len(contexts), 10_000):
+        digest.update(repr(contexts[start : start + 10_000]).encode())
+    return digest.hexdigest()
 
 
 def _contextual(

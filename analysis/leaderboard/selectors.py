@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from django.db.models import FilteredRelation, Q, QuerySet, Sum
 
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleRecord
 from analysis.leaderboard.board import (
+    CONTEXTUAL_KEYS,
     BoardInputs,
     EnergySums,
     board_compute,
@@ -205,19 +207,38 @@ def leaderboard_compute(
     ``previous``: the data of the last snapshot, whose unchanged parts are reused (see :func:`board_compute`).
     """
     options = fit_options()
-    inputs = board_inputs_from_tables()
+    before = (previous or {}).get("boards", {}) if (previous or {}).get("version") == SNAPSHOT_VERSION else {}
+    due = contextual_due(before)
+    started = time.perf_counter()
+    inputs = board_inputs_from_tables(contexts=due)
+    read_s = time.perf_counter() - started
     inputs.setdefault(DEFAULT_KIND, BoardInputs(DEFAULT_KIND))
     rounds = bootstrap_rounds() if rounds is None else rounds
-    before = (previous or {}).get("boards", {}) if (previous or {}).get("version") == SNAPSHOT_VERSION else {}
-    return {
-        "version": SNAPSHOT_VERSION,
-        "rounds": rounds,
-        "kinds": sorted(inputs),
-        "boards": {
-            k: board_compute(inp, rounds=rounds, seed=seed, figures=figures, previous=before.get(k), **options)
-            for k, inp in sorted(inputs.items())
-        },
+    boards = {
+        k: board_compute(inp, rounds=rounds, seed=seed, figures=figures, previous=before.get(k), **options)
+        for k, inp in sorted(inputs.items())
     }
+    for k, board in boards.items():
+        if not due:  # keep the last per-battle fits until they are due again
+            board |= {key: before[k][key] for key in CONTEXTUAL_KEYS if key in before.get(k, {})}
+        elif board.get("contextual") and board["contextual"] != (before.get(k) or {}).get("contextual"):
+            board["contextual"]["seconds"] += read_s / len(boards)  # new fits: reading their rows is part of the cost
+    return {"version": SNAPSHOT_VERSION, "rounds": rounds, "kinds": sorted(inputs), "boards": boards}
+
+
+def contextual_due(boards: dict) -> bool:
+    """Whether a refit also recomputes the per-battle fits (style control, the price of energy).
+
+    They read one row per battle: milliseconds for a young arena, but about 30 s at a million
+    battles, where a refit follows every few votes. So they are recomputed only when the time since
+    the last ones is at least ``ANALYSIS_CONTEXTUAL_SPACING`` times what they cost (default 10: at
+    most a tenth of the refits' time), or when a board has none yet. Every vote still moves the
+    plain ladders at once."""
+    stamps = [board.get("contextual") for board in boards.values()]
+    if not stamps or None in stamps:
+        return True
+    cost = sum(stamp["seconds"] for stamp in stamps)
+    return time.time() - min(stamp["computed_at"] for stamp in stamps) >= settings.ANALYSIS_CONTEXTUAL_SPACING * cost
 
 
 def snapshot_latest() -> LeaderboardSnapshot | None:

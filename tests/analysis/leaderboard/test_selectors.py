@@ -172,3 +172,23 @@ def test_imported_battles_are_part_of_the_scan(quad, make_battle, vote):
     records = list(battle_records())
     assert [r.key for r in records][0] == "q1"  # time order: the imported battle is older
     assert [(r.model_a, r.model_b, r.winner) for r in records] == [("ext", "Big A", "b"), ("Big A", "Small A", "a")]
+
+
+def test_per_battle_fits_are_spaced_out_by_their_cost(quad, make_battle, vote, settings):
+    vote(make_battle(quad[0], quad[1]), "a", "b")
+    first = leaderboard_refit(push=False, rounds=2).data["boards"]["chat"]
+    assert first["contextual"]["battles"] == 1 and "style_control" in first
+    vote(make_battle(quad[0], quad[2]), "b", "b")
+    settings.ANALYSIS_CONTEXTUAL_SPACING = 1e9  # not due again: the last fits are kept, the ladders move
+    kept = leaderboard_refit(push=False, rounds=2).data["boards"]["chat"]
+    assert kept["ladders"]["blind"]["battles"] == 2
+    assert {k: kept[k] for k in selectors.CONTEXTUAL_KEYS} == {k: first[k] for k in selectors.CONTEXTUAL_KEYS}
+    settings.ANALYSIS_CONTEXTUAL_SPACING = 0  # due at every refit
+    fresh = leaderboard_refit(push=False, rounds=2).data["boards"]["chat"]
+    assert fresh["contextual"]["battles"] == 2
+    assert fresh["contextual"]["computed_at"] > first["contextual"]["computed_at"]
+
+
+def test_per_battle_fits_are_due_for_a_board_without_them():
+    assert selectors.contextual_due({})
+    assert selectors.contextual_due({"chat": {"contextual": {"computed_at": 1e12, "seconds": 1.0}}, "encoder": {}})
