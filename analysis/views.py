@@ -11,9 +11,15 @@ from django.views.decorators.http import require_GET
 
 from analysis.leaderboard.battle_log import battle_log_lines
 from analysis.leaderboard.board import board_style_view
-from analysis.leaderboard.selectors import Filters, battle_records, filters_parse, leaderboard_view, snapshot_latest
+from analysis.leaderboard.selectors import (
+    Filters,
+    battle_records,
+    filters_parse,
+    leaderboard_view,
+    ranked_kind_choices,
+    snapshot_latest,
+)
 from analysis.leaderboard.services import leaderboard_refit
-from modelhub.models import Model
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
@@ -82,7 +88,7 @@ def _context(request: HttpRequest) -> tuple[dict, int]:
         "board": board,
         "filters": filters,
         "error": error,
-        "kind_choices": Model.Kind.choices,
+        "kind_choices": ranked_kind_choices(),
         "snapshot_id": snapshot.id if snapshot and board["live"] else "",
         "computed_at": computed_at,
         "age_text": age_text((timezone.now() - computed_at).total_seconds()) if computed_at else "",

@@ -62,6 +62,9 @@ def test_page_before_any_vote_and_with_bad_filters(client, db):
     response = client.get("/leaderboard/?since=soon")
     assert response.status_code == 400
     assert "since must be a date" in response.content.decode()
+    assert 'value="chat"' in html and 'value="encoder"' in html and 'value="completion"' not in html
+    refused = client.get("/leaderboard/?kind=completion")
+    assert refused.status_code == 400 and "Completion models are not ranked" in refused.content.decode()
 
 
 def test_page_with_filters_is_computed_for_the_range(client, voted):
@@ -69,6 +72,8 @@ def test_page_with_filters_is_computed_for_the_range(client, voted):
     assert "Computed now for the chosen dates" in html
     assert 'value="2000-01-01"' in html
     assert "4 blind votes" in html
+    assert 'id="lb-elo-note"' in html and "cannot be cut to a date range" in html
+    assert 'id="lb-elo-note"' not in client.get("/leaderboard/").content.decode()
     empty = client.get("/leaderboard/?since=2000-01-01&until=2000-01-02").content.decode()
     assert "No counted battles yet." in empty
 

@@ -46,7 +46,10 @@ class Command(BaseCommand):
             "in both ladders, and the style coefficients.",
         )
         parser.add_argument("--format", choices=["json", "table"], default="table")
-        parser.add_argument("--kind", default=None, help="Contender kind (chat, completion, encoder); default chat.")
+        parser.add_argument(
+            "--kind", default=None,
+            help="Contender kind: chat or encoder (completion models are not ranked); default chat.",
+        )
         parser.add_argument("--since", help="Only battles from this date (YYYY-MM-DD, UTC).")
         parser.add_argument("--until", help="Only battles up to this date, inclusive.")
 
