@@ -14,7 +14,7 @@ POLICIES = ("uniform", "weighted", "same-family", "active")
 DEFAULT_FLOOR = 0.1
 MAX_VARIANCE = 0.25  # the variance of one vote's score (0, ½ or 1) is at most ¼
 # With rating estimates, pairs are drawn in proportion to (expected gain)^SHARPNESS: the plain gain
-# spreads votes almost uniformly (see docs/sampling.md); 4 was the best of 1, 3, 4, 6, 10 on bench/sampling.py.
+# spreads votes almost uniformly; 4 held up best on bench/sampling.py's held-out seeds (docs/sampling.md).
 SHARPNESS = 4.0
 _LOGIT_PER_POINT = math.log(10.0) / 400.0  # Bradley-Terry: logit of "a beats b" per rating point
 _PRIOR_SD = 400.0  # the leaderboard's default prior (ANALYSIS_PRIOR_SCALE): keeps unplayed contenders finite
