@@ -232,7 +232,8 @@ WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps: no c
 
 # --- Arena --------------------------------------------------------------------------------------
 ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "uniform")  # uniform | weighted | same-family
-# active: the Chatbot Arena rule (arena.sampling.active_probabilities). Its floor is the share of draws
+# active: pairs whose next vote most lowers the expected number of misordered pairs, from the leaderboard's
+# ratings (the Chatbot Arena rule while there are none; docs/sampling.md). Its floor is the share of draws
 # spread uniformly over all pairs (no pair starved); the pair counts it reads are cached this long.
 ARENA_SAMPLING_FLOOR = env_float("ARENA_SAMPLING_FLOOR", 0.1)
 ARENA_SAMPLING_STATS_TTL_S = env_int("ARENA_SAMPLING_STATS_TTL_S", 10)

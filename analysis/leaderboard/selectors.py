@@ -49,7 +49,7 @@ from analysis.models import (
     LeaderboardSnapshot,
     PairCount,
 )
-from arena.choices import LADDERS, RANKED_KINDS
+from arena.choices import BLIND, LADDERS, RANKED_KINDS
 
 SNAPSHOT_VERSION = 3  # bump when the layout of a snapshot changes: older ones are then recomputed
 # Shown with a date-filtered board, whose rows carry no Elo.
@@ -254,6 +254,23 @@ def snapshot_summary(snapshot: LeaderboardSnapshot) -> dict:
         kind: {lad: [{k: row[k] for k in keep} for row in board["ladders"][lad]["rows"]] for lad in LADDERS}
         for kind, board in snapshot.data["boards"].items()
     }
+
+
+def blind_ratings_of_contenders(kind: str) -> dict[int, float]:
+    """The latest leaderboard's blind-ladder ratings of this arena's contenders for battles of ``kind``
+    ({contender id: rating}; {} with no snapshot of the current layout yet): the estimates of active
+    pair sampling (``arena.signals.sampling_ratings``). Reads only that ladder's rows of the snapshot's
+    JSON, not its figures."""
+    latest = (
+        LeaderboardSnapshot.objects.order_by("-computed_at", "-id")
+        .values_list("data__version", f"data__boards__{kind}__ladders__{BLIND}__rows")
+        .first()
+    )
+    if not latest or latest[0] != SNAPSHOT_VERSION or not latest[1]:
+        return {}
+    rated = {row["name"]: row["rating"] for row in latest[1] if row.get("rating") is not None}
+    contenders = Competitor.objects.filter(name__in=rated, contender__isnull=False).values_list("name", "contender_id")
+    return {contender_id: float(rated[name]) for name, contender_id in contenders}
 
 
 @dataclass(frozen=True)
