@@ -323,7 +323,9 @@ def energy_price(
     known = np.isfinite(ea) & np.isfinite(eb) & (ea > 0) & (eb > 0)
     used = [r for r, ok in zip(rows, known, strict=True) if ok]
     x = np.log2(ea[known] / eb[known])
-    overall = _price(used, x, names, prior, minimum)
+    style, style_known = style_diffs(used)
+    x = np.column_stack([x, style]) if len(used) else x[:, None]
+    overall = _price(used, x, style_known, names, prior, minimum)
     by_family: dict[str, dict] = {}
     fam_a = np.array([families.get(r.model_a, "") for r in used], dtype=object)
     fam_b = np.array([families.get(r.model_b, "") for r in used], dtype=object)
@@ -331,21 +333,37 @@ def energy_price(
     for family in sorted(set(fam_a[same])):
         mask = same & (fam_a == family)
         subset = [r for r, ok in zip(used, mask, strict=True) if ok]
-        by_family[family] = _price(subset, x[mask], names, prior, minimum)
+        by_family[family] = _price(subset, x[mask], style_known[mask], names, prior, minimum)
     return {"overall": overall, "by_family": by_family, "min_battles": minimum}
 
 
-def _price(used: list[ContextRow], x: np.ndarray, names: Sequence[str], prior: float, minimum: int) -> dict:
-    out = {"battles": len(used), "points": None, "lower": None, "upper": None, "reason": None}
+def _price(
+    used: list[ContextRow], x: np.ndarray, style_known: np.ndarray, names: Sequence[str], prior: float, minimum: int
+) -> dict:
+    """``x``: log2 of the energy ratio, then the four style differences (see :func:`style_diffs`).
+
+    Longer answers cost more energy, and voters may like length for itself: fitted alone, the price
+    of energy would absorb that taste (a simulated log where voters like length and dislike energy
+    gave half the true price). So when every battle has its style counts (our own battles always do)
+    the style features are fitted beside it and the price is the one of energy at equal style."""
+    out = {"battles": len(used), "points": None, "lower": None, "upper": None, "reason": None,
+           "style_controlled": False}
     contenders = {r.model_a for r in used} | {r.model_b for r in used}
     if len(used) < minimum:
         return out | {"reason": f"fewer than {minimum} energy-aware votes with both energies known"}
     if len(contenders) < 2:
         return out | {"reason": "fewer than two contenders"}
-    if float(np.std(x)) < 1e-12:
+    if float(np.std(x[:, 0])) < 1e-12:
         return out | {"reason": "the two energies never differ"}
+    features = x[:, :1]
+    if style_known.all():
+        style = x[:, 1:]
+        sd = style.std(axis=0)
+        varies = sd > 1e-12
+        features = np.column_stack([features, (style[:, varies] - style[:, varies].mean(axis=0)) / sd[varies]])
+        out["style_controlled"] = True
     battles = _battles(used, names, "winner_after")
-    fit = fit_contextual(battles.a, battles.b, battles.score, x[:, None], len(names), prior=prior)
+    fit = fit_contextual(battles.a, battles.b, battles.score, features, len(names), prior=prior)
     beta, half = float(fit.coef[0]), Z95 * float(fit.coef_se[0])
     # a doubling of a's energy adds β to the logit of "a wins": it costs −β in points
     return out | {

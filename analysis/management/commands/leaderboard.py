@@ -230,5 +230,6 @@ def energy_price_lines(price: dict | None) -> list[str]:
             lines.append(
                 f"{label}: each doubling of an answer's energy costs {p['points']:.1f} rating points "
                 f"(95% CI {p['lower']:.1f} to {p['upper']:.1f}), from {p['battles']} energy-aware votes"
+                + (", at equal length and markdown" if p.get("style_controlled") else "")
             )
     return lines

@@ -186,3 +186,24 @@ def test_a_perfectly_separating_feature_stays_finite_under_the_prior(known_price
     cheaper = [r._replace(winner_after="a" if r.energy_a_j < r.energy_b_j else "b") for r in known_price[:200]]
     price = energy_price(cheaper, NAMES, {}, prior=400)["overall"]
     assert 100 < price["points"] < 2000 and price["lower"] < price["points"] < price["upper"]
+
+
+def test_energy_price_is_style_controlled_when_lengths_are_known():
+    """Voters like longer answers and dislike energy (40 points per doubling); energy grows with
+    length. With the lengths known the price is recovered; fitted on energy alone it absorbs the
+    taste for length and comes out far too low."""
+    rng = np.random.default_rng(4)
+    m = 12000
+    a, b = pairs(rng, len(NAMES), m)
+    ta, tb = rng.integers(20, 400, m), rng.integers(20, 400, m)
+    ea, eb = ta * 0.02 * rng.lognormal(0, 0.3, m), tb * 0.02 * rng.lognormal(0, 0.3, m)
+    logit = 1.5 * (ta - tb) / (ta + tb) - ALPHA / 400 * 40.0 * np.log2(ea / eb)
+    after = np.where(rng.random(m) < 1 / (1 + np.exp(-logit)), "a", "b")
+    rows = [
+        row(NAMES[i], NAMES[j], "a", w, tokens=(int(x), int(y)), energy=(float(p), float(q)))
+        for i, j, w, x, y, p, q in zip(a, b, after, ta, tb, ea, eb, strict=True)
+    ]
+    styled = energy_price(rows, NAMES, {}, prior=400)["overall"]
+    assert styled["style_controlled"] and styled["lower"] < 40.0 < styled["upper"]
+    alone = energy_price([r._replace(tokens_a=None) for r in rows], NAMES, {}, prior=400)["overall"]
+    assert not alone["style_controlled"] and alone["upper"] < 40.0
