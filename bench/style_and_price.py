@@ -93,7 +93,8 @@ def main() -> None:
     print("\nStyle coefficients (rating points per SD of the normalised difference):")
     for ladder in ("blind", "energy"):
         for c in board["style_control"][ladder]["coefficients"]:
-            print(f"  {ladder:6} {c['feature']:8} {c['points']:7.1f} ({c['lower']:.1f} to {c['upper']:.1f}), sd {c['sd']:.3f}")
+            interval = f"({c['lower']:.1f} to {c['upper']:.1f})"
+            print(f"  {ladder:6} {c['feature']:8} {c['points']:7.1f} {interval}, sd {c['sd']:.3f}")
     alone = energy_price([c._replace(tokens_a=None) for c in inputs.contexts], list(inputs.families),
                          inputs.families, prior=args.prior)
     print(f"\nPrice of energy, true {args.price:g} points per doubling:")
