@@ -72,7 +72,7 @@ def _warm(queues: set[str]) -> None:
             if model.kind == Model.Kind.ENCODER:
                 runtime.encoder_get(path=model.prepared_path)
             else:
-                runtime.language_model_get(path=model.prepared_path)
+                runtime.language_model_warm(path=model.prepared_path)  # with batching: its decode loop too
             logger.info("Warmed %s", model.name)
         except Exception:  # noqa: BLE001 - a model that fails here fails visibly on its first request
             logger.warning("Could not warm %s", model.name, exc_info=True)
