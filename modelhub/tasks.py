@@ -28,13 +28,13 @@ def prepare_model(model_id: int) -> str:
 
     model = model_prepare(model_id=model_id, queued=True, worker=prepare_model.request.hostname or "")
     if model.status == Model.Status.READY:
-        _consume_queue(prepare_model, model.queue_name)
+        consume_queue(prepare_model, model.queue_name)
         # Apps above the hub react (the arena embeds its corpora with a new encoder).
         model_ready.send(sender=Model, model=model)
     return model.status
 
 
-def _consume_queue(task, queue: str) -> None:
+def consume_queue(task, queue: str) -> None:
     """The worker that prepared a model holds it warm, so it starts serving the model's queue."""
     hostname = getattr(task.request, "hostname", None)
     if not hostname or task.request.is_eager:

@@ -10,11 +10,10 @@ alignment-uniformity plane.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ import torch.nn.functional as F
 
 from analysis.diagnostics.metrics import alignment, uniformity
 from training.losses import cosent_loss, infonce_loss, simcse_loss
-from workers.embedding import _TOKENIZE_LOCK, _pool
-from workers.energy import EnergyReading, Measurement
+from workers.embedding import TOKENIZE_LOCK, pool
+from workers.energy import EnergyReading
 
 OBJECTIVES = ("simcse", "infonce", "cosent")
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -123,11 +122,11 @@ def encode(encoder: Any, texts: list[str], max_length: int) -> torch.Tensor:
     """Unit-norm sentence embeddings with gradients (mean or CLS pooling, as the encoder's folder says)."""
     if encoder.max_length:
         max_length = min(max_length, encoder.max_length)
-    with _TOKENIZE_LOCK:
+    with TOKENIZE_LOCK:
         batch = encoder.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     batch = {k: v.to(encoder.device) for k, v in batch.items()}
     hidden = encoder.model(**batch).last_hidden_state
-    return F.normalize(_pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)
+    return F.normalize(pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)
 
 
 def batch_loss(encoder: Any, config: TrainingConfig, examples: list[Example]) -> torch.Tensor:
@@ -280,31 +279,3 @@ def train(
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-class ProcessCpuTimeMeter:
-    """Estimate for a process that does nothing but this training (the command line): CPU seconds of
-    the whole process (every torch thread) × watts per core. The workers' own estimate counts the
-    calling thread only, which is right when each request runs on one torch thread."""
-
-    source = "estimate"
-    attributable_concurrently = False
-
-    def __init__(self, watts_per_core: float, device: str = "cpu") -> None:
-        self.watts_per_core = float(watts_per_core)
-        self.device = device
-
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[Measurement]:
-        m = Measurement()
-        wall0, cpu0 = time.monotonic(), time.process_time()
-        try:
-            yield m
-        finally:
-            cpu = max(0.0, time.process_time() - cpu0)
-            m.reading = EnergyReading(
-                joules=cpu * self.watts_per_core, seconds=time.monotonic() - wall0, source=self.source,
-                device=self.device,
-                method=(f"estimated from the CPU time of the training process (all {torch.get_num_threads()} "
-                        f"torch threads) × {self.watts_per_core:g} W per core: no energy counter on this host"),
-            )

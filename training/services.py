@@ -28,7 +28,7 @@ from modelhub.services import contender_create_default, model_prepare
 from modelhub.signals import model_ready
 from modelhub.slugs import slug_unique
 from training import data
-from training.loop import Example, ProcessCpuTimeMeter, TrainingConfig, TrainResult, total_steps, train
+from training.loop import Example, TrainingConfig, TrainResult, total_steps, train
 from training.models import TrainingRun
 from workers.jobs import ProgressCallback, job_claim, job_enqueue, job_fail, job_finish, job_progress_writer, jobs_lost
 
@@ -205,7 +205,7 @@ def _meter(device: str, foreground: bool):
     meter = select_meter(device, settings.ARENA_CPU_WATTS_PER_CORE)
     if isinstance(meter, CpuTimeEstimateMeter) and device == "cpu" and foreground:
         # On the command line torch computes on several threads; the workers' estimate counts one.
-        return ProcessCpuTimeMeter(settings.ARENA_CPU_WATTS_PER_CORE)
+        return meter.with_process_clock()
     return meter
 
 

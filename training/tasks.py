@@ -12,14 +12,14 @@ from workers.signals import on_heartbeat
 
 @shared_task(acks_late=True, ignore_result=True)
 def train_encoder(run_id: int) -> None:
-    from modelhub.tasks import _consume_queue
+    from modelhub.tasks import consume_queue
     from training.models import TrainingRun
     from training.services import training_run_execute
 
     run = training_run_execute(run_id=run_id, worker=train_encoder.request.hostname or "")
     if run.status == TrainingRun.Status.DONE and run.model is not None:
         # Like a prepared model: this worker holds it warm, so it serves its queue (corpus embeddings, battles).
-        _consume_queue(train_encoder, run.model.queue_name)
+        consume_queue(train_encoder, run.model.queue_name)
 
 
 @on_heartbeat

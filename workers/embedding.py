@@ -17,10 +17,10 @@ from workers.loading import LoadedEncoder
 
 # A fast tokenizer's padding/truncation settings are mutable state of its Rust object; two threads
 # changing them at once can fail with "Already borrowed". Tokenising is quick next to the model.
-_TOKENIZE_LOCK = threading.Lock()
+TOKENIZE_LOCK = threading.Lock()
 
 
-def _pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     hidden = hidden.float()  # pool in float32 even for bfloat16 models
     if mode == "cls":
         return hidden[:, 0]
@@ -55,7 +55,7 @@ def embed(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            with _TOKENIZE_LOCK:
+            with TOKENIZE_LOCK:
                 batch = encoder.tokenizer(
                     [texts[i] for i in idx],
                     padding=True,
@@ -65,7 +65,7 @@ def embed(
                 )
             batch = {k: v.to(encoder.device) for k, v in batch.items()}
             hidden = encoder.model(**batch).last_hidden_state
-            pooled = F.normalize(_pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)
+            pooled = F.normalize(pool(hidden, batch["attention_mask"], encoder.pooling), p=2, dim=-1)
             out[idx] = pooled.cpu().numpy()
             done += len(idx)
             if progress is not None:
@@ -90,7 +90,7 @@ def token_states(
     is_encoder = isinstance(loaded, LoadedEncoder)
     with torch.inference_mode():
         for done, text in enumerate(texts, start=1):
-            with _TOKENIZE_LOCK:
+            with TOKENIZE_LOCK:
                 batch = loaded.tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
             batch = {k: v.to(loaded.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
             if is_encoder:
@@ -170,7 +170,7 @@ class EmbedBatcher:
     def _run(self, group: _Gathered, max_length: int) -> None:
         try:
             limit = min(max_length, self.encoder.max_length or max_length)
-            with _TOKENIZE_LOCK:
+            with TOKENIZE_LOCK:
                 encoded = self.encoder.tokenizer(group.texts, truncation=True, max_length=limit)["input_ids"]
             lengths = [len(ids) for ids in encoded]
             with self.step_lock, self.meter.measure() as measurement:

@@ -120,7 +120,7 @@ class CpuTimeEstimateMeter:
     def describe(self, joules: float) -> str:
         """The method sentence for ``joules`` measured by this meter (one request or a sum of steps)."""
         cpu = joules / self.watts_per_core if self.watts_per_core else 0.0
-        whose = "" if self.clock == "thread" else " of the worker process"
+        whose = "" if self.clock == "thread" else " of the whole process (every torch thread)"
         return f"estimated from {cpu:.2f} s of CPU time{whose} × {self.watts_per_core:g} W per core: {self.reason}"
 
     @contextlib.contextmanager

@@ -149,7 +149,7 @@ def test_energy_shares_add_up_to_the_measured_steps(engine):
     for _, reading in results:
         assert reading.source == "estimate" and reading.device == "cpu"
         assert reading.method.startswith("share of a batch of up to 16 requests, split by tokens")
-        assert "CPU time of the worker process" in reading.method
+        assert "CPU time of the whole process" in reading.method
 
 
 def test_split_is_by_tokens_computed(engine):

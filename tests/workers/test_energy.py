@@ -226,5 +226,5 @@ def test_process_clock_counts_work_of_other_threads():
         worker.start()
         worker.join()
     assert by_thread.reading.joules < 0.5 < by_process.reading.joules
-    assert "CPU time of the worker process" in by_process.reading.method
-    assert process_meter.describe(3.0).startswith("estimated from 0.30 s of CPU time of the worker process")
+    assert "CPU time of the whole process" in by_process.reading.method
+    assert process_meter.describe(3.0).startswith("estimated from 0.30 s of CPU time of the whole process")
