@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils.html import format_html
 
 from modelhub.models import Contender, Model
+from training.loop import duration_text
 from training.models import TrainingRun
 from training.services import training_run_cancel, training_run_check, training_run_queue
 
@@ -69,7 +70,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def time_left(self, obj: TrainingRun) -> str:
         if obj.status != TrainingRun.Status.RUNNING or obj.seconds_left is None:
             return "—"
-        return f"{obj.seconds_left:.0f} s" if obj.seconds_left < 90 else f"{obj.seconds_left / 60:.0f} min"
+        return duration_text(obj.seconds_left)
 
     @admin.display(description="energy")
     def energy(self, obj: TrainingRun) -> str:

@@ -267,7 +267,7 @@ def train(
         window.append(value)
         per_step = (time.monotonic() - segment_started) / segment_steps
         seconds_left = per_step * (total - step)
-        report(step / total, f"Step {step}/{total}, loss {value:.4f}, about {_duration(seconds_left)} left")
+        report(step / total, f"Step {step}/{total}, loss {value:.4f}, about {duration_text(seconds_left)} left")
         if eval_pairs and (step % config.eval_every == 0 or step == total):
             record(sum(window) / len(window), seconds_left)
             window.clear()
@@ -277,5 +277,6 @@ def train(
     return TrainResult("done", step, total, curves, joules, seconds, reading, resumed_from)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A time left as a person reads it: seconds under 90 s, else minutes."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"

@@ -229,7 +229,7 @@ def leaderboard_compute(
 def contextual_due(boards: dict) -> bool:
     """Whether a refit also recomputes the per-battle fits (style control, the price of energy).
 
-    They read one row per battle: milliseconds for a young arena, but about 30 s at a million
+    They read one row per battle: milliseconds for a young arena, but about 16 s at a million
     battles, where a refit follows every few votes. So they are recomputed only when the time since
     the last ones is at least ``ANALYSIS_CONTEXTUAL_SPACING`` times what they cost (default 10: at
     most a tenth of the refits' time), or when a board has none yet. Every vote still moves the
