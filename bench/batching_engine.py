@@ -1,15 +1,17 @@
 """Benchmark, in one process: N requests arriving at once on SmolLM2-135M, through the batch engine
-(workers.batching) versus one at a time (workers.generation, what one worker thread does).
+(workers.batching; with --decoding contrastive, workers.contrastive_batch) versus one at a time
+(workers.generation, what one worker thread does).
 
     .venv/bin/python bench/batching_engine.py [--requests 16] [--max-new-tokens 64] [--threads 2]
-                                              [--model FOLDER]
+                                              [--decoding greedy|contrastive] [--model FOLDER]
 
 Without --model the bundled GGUF is converted once into a temporary folder (~30-70 s). Both paths
-get the same greedy requests at t0; TTFT counts from t0 (so it includes waiting for a turn), tok/s
-is all output tokens / the wall time until the last answer, J/tok is the process's CPU time × 15 W
-per core / output tokens (the same estimate the worker uses without an energy counter). The first
-request of each path is a warm-up, not counted. No server, database or Redis is involved: this is
-the engine's own ceiling; bench/capacity.py measures the whole arena.
+get the same requests (greedy, or contrastive search with k = 4, α = 0.6) at t0; TTFT counts from t0
+(so it includes waiting for a turn), tok/s is all output tokens / the wall time until the last
+answer, J/tok is the process's CPU time × 15 W per core / output tokens (the same estimate the
+worker uses without an energy counter). The first request of each path is a warm-up, not counted. No
+server, database or Redis is involved: this is the engine's own ceiling; bench/capacity.py measures
+the whole arena.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from workers.batching import BatchEngine, BatchLimits  # noqa: E402
+from workers.contrastive_batch import ContrastiveBatchEngine  # noqa: E402
 from workers.energy import CpuTimeEstimateMeter  # noqa: E402
 from workers.generation import DecodingConfig, generate  # noqa: E402
 from workers.loading import convert_gguf, load_causal_lm  # noqa: E402
@@ -59,7 +62,7 @@ def report(name: str, ttfts: list[float], tokens: int, wall: float, cpu: float) 
 
 
 def one_at_a_time(lm, prompts: list[str], decoding: DecodingConfig) -> None:
-    generate(lm, "Hi", DecodingConfig(max_new_tokens=2))
+    generate(lm, "Hi", DecodingConfig(method=decoding.method, max_new_tokens=2))
     t0, cpu0 = time.monotonic(), time.process_time()
     ttfts, tokens = [], 0
     for prompt in prompts:
@@ -77,9 +80,10 @@ def one_at_a_time(lm, prompts: list[str], decoding: DecodingConfig) -> None:
 
 def batched(lm, prompts: list[str], decoding: DecodingConfig, max_requests: int) -> None:
     meter = CpuTimeEstimateMeter(WATTS, clock="process")
-    engine = BatchEngine(lm, meter=meter, step_lock=threading.Lock(), limits=BatchLimits(max_requests=max_requests))
+    kind = ContrastiveBatchEngine if decoding.method == "contrastive" else BatchEngine
+    engine = kind(lm, meter=meter, step_lock=threading.Lock(), limits=BatchLimits(max_requests=max_requests))
     try:
-        engine.generate("Hi", DecodingConfig(max_new_tokens=2))
+        engine.generate("Hi", DecodingConfig(method=decoding.method, max_new_tokens=2))
         warm_joules, warm_steps = engine.total_joules, engine.steps_done
         results: dict[int, tuple] = {}
         firsts: dict[int, float] = {}
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--decoding", choices=("greedy", "contrastive"), default="greedy")
     parser.add_argument("--model", type=Path, help="a converted SmolLM2 folder (else converted now)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -123,8 +128,9 @@ def main() -> None:
         folder = convert_gguf(base / "SmolLM2-135M-Instruct.Q4_1.gguf", Path(tempfile.mkdtemp()) / "smollm2")
     lm = load_causal_lm(folder, "cpu", "float32")
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(args.requests)]
-    decoding = DecodingConfig(method="greedy", max_new_tokens=args.max_new_tokens)
-    print(f"{args.requests} greedy requests of up to {args.max_new_tokens} tokens at once, SmolLM2-135M float32, "
+    decoding = DecodingConfig(method=args.decoding, max_new_tokens=args.max_new_tokens)
+    print(f"{args.requests} {args.decoding} requests of up to {args.max_new_tokens} tokens at once, "
+          "SmolLM2-135M float32, "
           f"{args.threads} torch thread(s), load {os.getloadavg()[0]:.1f}")
     batched(lm, prompts, decoding, max_requests=args.requests)
     one_at_a_time(lm, prompts, decoding)

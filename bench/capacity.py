@@ -11,7 +11,8 @@ temporary folder with its own SQLite database; only the converted weights are sh
 (ARENA_DATA_DIR/models). It waits for the launcher's "The arena is up" (the worker holds its models
 warm). SmolLM2-135M-Instruct is the one chat model prepared, so every battle is drawn, as for any
 visitor, between two of its three contenders (greedy, sampling, contrastive). Paths: "batched"
-(ARENA_BATCHING=1: one decode loop per model, workers.batching) and "per-request"
+(ARENA_BATCHING=1: two shared decode loops per model, workers.batching for greedy and sampling,
+workers.contrastive_batch for contrastive search) and "per-request"
 (ARENA_BATCHING=0: each side generates alone in a worker thread, 2 threads, as before issue 12).
 Other settings pass through the environment (ARENA_BATCH_MAX_REQUESTS=8, ARENA_TORCH_THREADS=2...).
 

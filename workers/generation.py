@@ -148,7 +148,7 @@ class TextStream:
                 self.on_token(delta)
 
 
-def _apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
     if penalty == 1.0:
         return logits
     picked = logits[seen]
@@ -173,19 +173,19 @@ def _sample(logits: torch.Tensor, cfg: DecodingConfig, generator: torch.Generato
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-def _degeneration_penalty(candidates: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+def degeneration_penalty(candidates: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
     """max_j cos(h_v, h_j) for each candidate row of ``candidates`` (k, H) over ``context`` (L, H)."""
     cos = F.normalize(candidates.float(), dim=-1) @ F.normalize(context.float(), dim=-1).T
     return cos.max(dim=-1).values
 
 
-def _cache_kwarg(model: Any) -> str:
+def cache_kwarg(model: Any) -> str:
     # transformers 5.2x renamed the forward argument past_key_values to cache (old name deprecated).
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _returned_cache(out: Any) -> Any:
+def returned_cache(out: Any) -> Any:
     cache = getattr(out, "cache", None)
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
@@ -221,7 +221,7 @@ def generate(
         generator = torch.Generator(device=input_ids.device)
         generator.manual_seed(int(decoding.seed))
 
-    cache_kw = _cache_kwarg(model)
+    cache_kw = cache_kwarg(model)
     with torch.inference_mode():
         past: Any = None
         logits: torch.Tensor | None = None  # next-token logits (V,), from the previous step
@@ -244,7 +244,7 @@ def generate(
                         logits_to_keep=1,
                         **({cache_kw: past} if past is not None else {}),
                     )
-                past = _returned_cache(out)
+                past = returned_cache(out)
                 logits = out.logits[0, -1]
                 if contrastive:
                     context_h = out.hidden_states[-1][0]
@@ -252,7 +252,7 @@ def generate(
             if seen is None:
                 seen = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
                 seen[input_ids[0]] = True
-            logits = _apply_repetition_penalty(logits, seen, decoding.repetition_penalty)
+            logits = apply_repetition_penalty(logits, seen, decoding.repetition_penalty)
 
             if contrastive:
                 assert context_h is not None
@@ -269,10 +269,10 @@ def generate(
                         output_hidden_states=True,
                         **{cache_kw: past},
                     )
-                past = _returned_cache(cand)
+                past = returned_cache(cand)
                 cand_h = cand.hidden_states[-1][:, -1, :]
                 alpha = decoding.penalty_alpha
-                scores = (1 - alpha) * top_p - alpha * _degeneration_penalty(cand_h, context_h)
+                scores = (1 - alpha) * top_p - alpha * degeneration_penalty(cand_h, context_h)
                 best = int(torch.argmax(scores))
                 token = int(top_ids[best])
                 past.batch_select_indices(torch.tensor([best], device=top_ids.device))

@@ -16,20 +16,22 @@ import numpy as np
 import torch
 from django.conf import settings
 
-from workers import batching, embedding, generation, loading
+from workers import batching, contrastive_batch, embedding, generation, loading
 from workers.energy import CpuTimeEstimateMeter, EnergyReading, select_meter
 from workers.model_cache import ModelCache
 
 # Batch engines and embedding batchers of the models held warm, by cache key; dropped with the model.
-_engines: dict[str, batching.BatchEngine | embedding.EmbedBatcher] = {}
+_engines: dict[str, batching.AdmittedEngine | embedding.EmbedBatcher] = {}
 _engines_lock = threading.Lock()
+_CONTRASTIVE = "|contrastive"  # the key of a model's contrastive-search loop: its cache key + this
 
 
 def _engine_drop(key: str, _value: object) -> None:
     with _engines_lock:
-        engine = _engines.pop(key, None)
-    if isinstance(engine, batching.BatchEngine):
-        engine.close()
+        engines = [_engines.pop(key, None), _engines.pop(key + _CONTRASTIVE, None)]
+    for engine in engines:
+        if isinstance(engine, batching.AdmittedEngine):
+            engine.close()
 
 
 model_cache = ModelCache(settings.ARENA_MODEL_CACHE_BYTES, on_evict=_engine_drop)
@@ -117,14 +119,38 @@ def batch_limits() -> batching.BatchLimits:
 
 def batch_engine_get(*, path: str | Path, precision: str = "float32") -> batching.BatchEngine:
     """The shared decode loop of a loaded language model (created on first use)."""
+    engine = _engine_get(path, precision, contrastive=False)
+    assert isinstance(engine, batching.BatchEngine)
+    return engine
+
+
+def contrastive_engine_get(*, path: str | Path, precision: str = "float32") -> contrastive_batch.ContrastiveBatchEngine:
+    """The shared contrastive-search loop of a loaded language model (created on first use)."""
+    engine = _engine_get(path, precision, contrastive=True)
+    assert isinstance(engine, contrastive_batch.ContrastiveBatchEngine)
+    return engine
+
+
+def _engine_get(path: str | Path, precision: str, *, contrastive: bool) -> batching.AdmittedEngine:
     lm = language_model_get(path=path, precision=precision)
-    key = _lm_key(path, precision)
+    key = _lm_key(path, precision) + (_CONTRASTIVE if contrastive else "")
+    kind = contrastive_batch.ContrastiveBatchEngine if contrastive else batching.BatchEngine
     with _engines_lock:
         engine = _engines.get(key)
-        if not isinstance(engine, batching.BatchEngine) or engine.lm is not lm or engine.closed:
+        if not isinstance(engine, kind) or engine.lm is not lm or engine.closed:
             meter, lock = _step_meter_and_lock(lm.device)
-            engine = _engines[key] = batching.BatchEngine(lm, meter=meter, step_lock=lock, limits=batch_limits())
+            engine = _engines[key] = kind(lm, meter=meter, step_lock=lock, limits=batch_limits())
     return engine
+
+
+def engine_for(decoding: generation.DecodingConfig) -> str | None:
+    """Which shared loop serves this decoding with ARENA_BATCHING: "batch" (transformers' continuous
+    batching), "contrastive" (our batched contrastive search), or None (alone in its thread)."""
+    if not settings.ARENA_BATCHING:
+        return None
+    if batching.batchable(decoding):
+        return "batch"
+    return "contrastive" if decoding.method == "contrastive" else None
 
 
 def language_model_warm(*, path: str | Path, precision: str = "float32") -> None:
@@ -132,9 +158,10 @@ def language_model_warm(*, path: str | Path, precision: str = "float32") -> None
     the first request after the loop starts pays a one-time set-up that a visitor should not wait for."""
     lm = language_model_get(path=path, precision=precision)
     if settings.ARENA_BATCHING:
-        engine = batch_engine_get(path=path, precision=precision)
-        if engine.lm is lm:
-            engine.generate("Hi", generation.DecodingConfig(method="greedy", max_new_tokens=1))
+        for method in ("greedy", "contrastive"):
+            engine = _engine_get(path, precision, contrastive=method == "contrastive")
+            if engine.lm is lm:
+                engine.generate("Hi", generation.DecodingConfig(method=method, max_new_tokens=1))
 
 
 def _serialised(load, *args):
@@ -159,15 +186,18 @@ def generate(
 ) -> tuple[generation.GenerationResult, EnergyReading]:
     """Generate one answer, streaming text deltas to on_token, and measure its energy.
 
-    With ARENA_BATCHING (and a decoding the batch loop reproduces: greedy, unseeded sampling) the
-    request joins its model's shared decode loop; while it waits for a slot, ``on_queue(n)`` says
-    its place in line (1 = next; 0 once it runs). Raises ``batching.PromptTooLong`` (a ValueError
-    meant for a person) when the prompt does not fit the model's context.
+    With ARENA_BATCHING the request joins one of its model's shared decode loops (``engine_for``:
+    greedy and unseeded sampling in transformers' continuous batching, contrastive search in ours);
+    while it waits for a slot, ``on_queue(n)`` says its place in line (1 = next; 0 once it runs).
+    Seeded sampling and a repetition penalty outside contrastive search run alone. Raises
+    ``batching.PromptTooLong`` (a ValueError meant for a person) when the prompt does not fit the
+    model's context.
     """
     lm = language_model_get(path=path, precision=precision)
     timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
-    if settings.ARENA_BATCHING and batching.batchable(decoding):
-        engine = batch_engine_get(path=path, precision=precision)
+    shared = engine_for(decoding)
+    if shared is not None:
+        engine = _engine_get(path, precision, contrastive=shared == "contrastive")
         return engine.generate(
             prompt, decoding, on_token=on_token, should_stop=should_stop,
             deadline=time.monotonic() + timeout_s, on_queue=on_queue,

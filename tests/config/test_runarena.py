@@ -156,7 +156,7 @@ def test_runarena_with_two_workers_serves_and_ctrl_c_stops_every_child(launcher_
 
 def test_worker_threads_admit_a_full_batch_per_language_model(settings):
     settings.ARENA_BATCHING, settings.ARENA_BATCH_MAX_REQUESTS = True, 8
-    assert worker_concurrency(["chat", "completion", "encoder"]) == 2 * 8 + 2
+    assert worker_concurrency(["chat", "completion", "encoder"]) == 2 * 2 * 8 + 2
     assert worker_concurrency(["encoder"]) == worker_concurrency([]) == 2
     settings.ARENA_BATCHING = False  # one request at a time per thread: two threads, as before
     assert worker_concurrency(["chat", "completion"]) == 2

@@ -4,7 +4,7 @@ from typing import Any
 
 import torch
 
-from workers.generation import _degeneration_penalty
+from workers.generation import degeneration_penalty
 
 
 def contrastive_search_reference(
@@ -29,7 +29,7 @@ def contrastive_search_reference(
             cand = model(input_ids=candidates, use_cache=False, output_hidden_states=True)
             cand_h = cand.hidden_states[-1][:, -1, :]
             context_h = out.hidden_states[-1][0]
-            scores = (1 - alpha) * top_p - alpha * _degeneration_penalty(cand_h, context_h)
+            scores = (1 - alpha) * top_p - alpha * degeneration_penalty(cand_h, context_h)
             token = int(top_ids[int(torch.argmax(scores))])
             if token in eos_token_ids:
                 break

@@ -149,13 +149,18 @@ def _tiny(path, decoding, prompt="hello", **kwargs):
                             **kwargs)
 
 
-def test_batchable_requests_share_the_loop_and_the_others_keep_theirs(fresh_runtime, tiny_llm_dir):
+def test_each_decoding_goes_to_its_shared_loop_or_runs_alone(fresh_runtime, tiny_llm_dir):
     fresh_runtime.ARENA_BATCHING = True
     greedy, reading = _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 8})
     assert reading.method.startswith("share of a batch of up to")
     contrastive, reading = _tiny(tiny_llm_dir, {"method": "contrastive", "penalty_alpha": 0.0, "max_new_tokens": 8})
-    assert not reading.method.startswith("share") and contrastive.token_ids == greedy.token_ids
+    assert reading.method.startswith("share of a batch of up to") and contrastive.token_ids == greedy.token_ids
+    assert runtime.contrastive_engine_get(path=tiny_llm_dir, precision="float32").steps_done > 0
+    seeded, reading = _tiny(tiny_llm_dir, {"method": "sampling", "seed": 3, "max_new_tokens": 8})
+    assert not reading.method.startswith("share") and seeded.output_tokens > 0
     fresh_runtime.ARENA_BATCHING = False
+    alone, reading = _tiny(tiny_llm_dir, {"method": "contrastive", "penalty_alpha": 0.0, "max_new_tokens": 8})
+    assert not reading.method.startswith("share") and alone.token_ids == greedy.token_ids
     unbatched, reading = _tiny(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 8})
     assert not reading.method.startswith("share") and unbatched.token_ids == greedy.token_ids
 
@@ -236,6 +241,7 @@ def test_unbatched_sides_on_a_whole_device_meter_interleave_step_by_step(fresh_r
     meter = _WholeDeviceMeter()
     monkeypatch.setitem(runtime._meters, "cpu", meter)
     monkeypatch.setitem(runtime._exclusive_locks, "cpu", threading.Lock())
+    fresh_runtime.ARENA_BATCHING = False  # the per-request path (with batching: seeded sampling, a repetition penalty)
     decoding = {"method": "contrastive", "max_new_tokens": 25}
     results = {}
     threads = [threading.Thread(target=lambda i=i, p=p: results.__setitem__(i, _tiny(tiny_llm_dir, decoding, prompt=p)))

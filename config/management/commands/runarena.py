@@ -39,14 +39,15 @@ def worker_queue_plan(model_queues: list[str], workers: int) -> list[list[str]]:
 
 def worker_concurrency(model_kinds: list[str]) -> int:
     """Threads of a worker that holds models of these kinds. A side holds a thread while it waits for
-    its model's batch or runs in it, so with batching the pool admits a full batch per language model
-    (ARENA_BATCH_MAX_REQUESTS): a side without a thread waits in Redis, unseen by the engine, and its
-    pane cannot say where it is in line. Plus two: the default queue (preparation, refits, corpora)
-    and retrieval queries. Without batching, 2 as before: requests take turns on the CPU."""
+    its model's batch or runs in it, so with batching the pool admits a full batch (ARENA_BATCH_MAX_REQUESTS)
+    in each of a language model's two loops (continuous batching; contrastive search): a side without
+    a thread waits in Redis, unseen by the engine, and its pane cannot say where it is in line. Plus
+    two: the default queue (preparation, refits, corpora) and retrieval queries. Without batching,
+    2 as before: requests take turns on the CPU."""
     if not settings.ARENA_BATCHING:
         return 2
     language = sum(1 for kind in model_kinds if kind in (Model.Kind.CHAT, Model.Kind.COMPLETION))
-    return language * settings.ARENA_BATCH_MAX_REQUESTS + 2
+    return language * 2 * settings.ARENA_BATCH_MAX_REQUESTS + 2
 
 
 def warming_models(expected: dict[int, set[str]]) -> set[str]:
