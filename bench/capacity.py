@@ -25,7 +25,9 @@ drops) until both answers are finished, and cast a blind vote, which reveals the
 Figures per N (all times from sending the POST, on this client's clock):
   TTFT      time to the side's first text on the websocket: p50, p95, max over the 2N sides
   both      time to both answers of a battle (p50, max)
-  tok/s     all output tokens / from the first POST to the last answer
+  tok/s     all output tokens / from the first POST to the last answer. N = 1 is the baseline "one
+            battle": --singles battles (4) played one after another on the first prompts, pooled
+            (tokens / the time each took): one draw of a pair is too noisy (13 to 200 tokens).
   J/tok     all joules / all output tokens of the voted battles (the worker's own figure: on a CPU,
             an estimate from CPU time; failed battles cannot be voted on and have none)
   queued    sides told a place in line ("queue" messages), and the furthest place
@@ -244,10 +246,10 @@ async def follow(http, base: str, battle: dict, played: Played, timeout_s: float
             retry += 1
 
 
-async def crowd(base: str, n: int, timeout_s: float) -> tuple[list[Played], float]:
+async def crowd(base: str, n: int, timeout_s: float, first_prompt: int = 0) -> tuple[list[Played], float]:
     """N people sending at the same moment; returns their battles and the round's wall time."""
     go = asyncio.Event()
-    prompts = [EXAMPLE_PROMPTS[i % len(EXAMPLE_PROMPTS)] for i in range(n)]
+    prompts = [EXAMPLE_PROMPTS[(first_prompt + i) % len(EXAMPLE_PROMPTS)] for i in range(n)]
     tasks = [asyncio.create_task(person(base, prompt, go, timeout_s)) for prompt in prompts]
     await asyncio.sleep(1.0)  # every person has loaded the page
     started = time.perf_counter()
@@ -275,7 +277,9 @@ class Row:
     refused: int
 
 
-def row_of(path: str, n: int, load: float, played: list[Played]) -> Row:
+def row_of(path: str, n: int, load: float, played: list[Played], one_after_another: bool = False) -> Row:
+    """Figures of a round. ``one_after_another``: the battles were played in turn (N = 1), so tok/s
+    is over the time each took, not the span from the first to the last."""
     ttft = sorted(t for p in played for t in p.first_text.values())
     both = sorted(max(p.done.values()) for p in played if len(p.done) == 2)
     last = max((max(p.done.values()) + p.posted for p in played if p.done), default=0.0)
@@ -285,7 +289,9 @@ def row_of(path: str, n: int, load: float, played: list[Played]) -> Row:
     voted_tokens = sum(sum(p.tokens.values()) for p in voted)
     return Row(
         path=path, n=n, load=load, ttft=ttft, both=both, tokens=tokens,
-        tokens_per_s=tokens / (last - first) if last > first else 0.0,
+        tokens_per_s=tokens / busy if (busy := (
+            sum(max(p.done.values()) for p in played if p.done) if one_after_another else last - first
+        )) > 0 else 0.0,
         joules_per_token=sum(p.joules for p in voted) / voted_tokens if voted_tokens else None,
         queued=sum(len(p.queued_sides) for p in played), furthest=max((max(p.places) for p in played if p.places),
                                                                       default=0),
@@ -337,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=0,
                         help="new tokens per answer for the SmolLM2 contenders (default: theirs, 200)")
     parser.add_argument("--timeout", type=float, default=420.0, help="seconds one round may take")
+    parser.add_argument("--singles", type=int, default=4,
+                        help="battles played one after another for N = 1 (its figures pool them)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -357,8 +365,12 @@ def main(argv: list[str] | None = None) -> None:
                 print(HEADER, flush=True)
                 for n in sizes:
                     load = os.getloadavg()[0]
-                    played, _ = asyncio.run(crowd(arena.base, n, args.timeout))
-                    rows.append(row_of(path, n, load, played))
+                    if n == 1:  # one battle at a time, several: a single draw of a pair is too noisy a baseline
+                        played = [p for i in range(args.singles)
+                                  for p in asyncio.run(crowd(arena.base, 1, args.timeout, first_prompt=i))[0]]
+                    else:
+                        played, _ = asyncio.run(crowd(arena.base, n, args.timeout))
+                    rows.append(row_of(path, n, load, played, one_after_another=n == 1))
                     print(line(rows[-1]), flush=True)
                     time.sleep(3)  # the last answers' writes; a quieter start for the next round
             finally:

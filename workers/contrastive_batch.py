@@ -6,13 +6,14 @@ and each step runs the candidates of every request in the batch through one forw
 
 The batch's KV cache is one ``DynamicCache`` whose rows are aligned on the right: a shorter row is
 padded on the left, and the padding is masked out of attention (each row keeps its own positions).
-A new request's prompt is read alone, in a step of its own, so that its state is exactly the
-one-request loop's; its row is then padded into the batch. Columns no row uses any more (their
-request has left) are cut off. In a step, each request's top-k candidates go through one forward
+The prompts of requests that arrived since the last step are read together in one step of their
+own (padded the same way), and their rows are then padded into the batch. Columns no row uses any
+more (their request has left) are cut off. In a step, each request's top-k candidates go through one forward
 pass over a k-fold copy of the cache (k = the largest contrastive_k in the batch; a request with a
 smaller one repeats its best candidate in the spare rows and ignores them), and each request keeps
 the candidate with the best score of ``generation`` (Su & Collier 2022). The text is the one of
-``generation.generate`` up to the float rounding of padded, batched arithmetic (a test compares them).
+``generation.generate`` up to the float rounding of padded, batched arithmetic (tests compare them,
+on SmolLM2 too: equal).
 
 Energy: each step, a prompt's reading or a pass of candidates, is measured and split among its
 requests by the tokens each computed in it (its prompt; k candidates), as in ``batching``.
@@ -130,51 +131,72 @@ class ContrastiveBatchEngine(AdmittedEngine):
                     cancelled = set(self._cancelled)
                 try:
                     self._leave([row.ticket for row in self._rows if row.ticket.rid in cancelled])
-                    for ticket, decoding in new:
-                        if ticket.rid in cancelled:
-                            self._forget([ticket])
-                        else:
-                            self._prefill(ticket, decoding)
+                    self._forget([ticket for ticket, _ in new if ticket.rid in cancelled])
+                    arrivals = [(ticket, decoding) for ticket, decoding in new if ticket.rid not in cancelled]
+                    if arrivals:
+                        self._prefill(arrivals)
                     if self._rows:
                         self._decode()
                 except Exception as error:  # noqa: BLE001 - a fault of the loop fails what it holds, not the loop
                     self._fail_all(failure_message(error))
         self._fail_all("The model's batch engine was closed (the model was unloaded).")
 
-    def _prefill(self, ticket: Ticket, decoding: DecodingConfig) -> None:
-        """Read a new request's prompt alone (its own measured step), then pad its row into the batch."""
-        model = self.lm.model
-        ids = torch.tensor([ticket.ids], dtype=torch.long, device=self.lm.device)
-        cache = DynamicCache()  # plain layers, that rows of any length can be padded into
-        try:
-            out = self.measure_step(
-                {ticket.rid: len(ticket.ids)},
-                lambda: model(
-                    input_ids=ids, use_cache=True, output_hidden_states=True, logits_to_keep=1,
-                    **{self._cache_kw: cache},
-                ),
-            )
-        except Exception as error:  # noqa: BLE001 - the request fails alone
-            self._fail(ticket, error)
-            return
-        cache = returned_cache(out) or cache
-        logits = out.logits[0, -1].float()
-        seen = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
-        seen[ids[0]] = True
-        row = _Row(ticket, decoding, logits, out.hidden_states[-1][0], seen, len(ticket.ids))
-        self._join(row, cache)
+    def _prefill(self, arrivals: list[tuple[Ticket, DecodingConfig]]) -> None:
+        """Read the prompts of requests that arrived together in one measured step (padded on the
+        left, like the batch), then pad their rows into the batch. If that step fails, each prompt is
+        read alone, so that only a request that fails alone fails."""
+        if len(arrivals) > 1:
+            try:
+                self._read_prompts(arrivals)
+                return
+            except Exception:  # noqa: BLE001 - one at a time below
+                pass
+        for ticket, decoding in arrivals:
+            try:
+                self._read_prompts([(ticket, decoding)])
+            except Exception as error:  # noqa: BLE001 - the request fails alone
+                self._fail(ticket, error)
 
-    def _join(self, row: _Row, cache: DynamicCache) -> None:
-        mask = torch.ones(1, row.length, dtype=torch.long, device=self.lm.device)
+    def _read_prompts(self, arrivals: list[tuple[Ticket, DecodingConfig]]) -> None:
+        device = self.lm.device
+        width = max(len(ticket.ids) for ticket, _ in arrivals)
+        pad = self.stops[0] if self.stops else 0  # any id: padding is masked out
+        ids = torch.tensor(
+            [[pad] * (width - len(t.ids)) + t.ids for t, _ in arrivals], dtype=torch.long, device=device
+        )
+        mask = torch.tensor(
+            [[0] * (width - len(t.ids)) + [1] * len(t.ids) for t, _ in arrivals], dtype=torch.long, device=device
+        )
+        inputs: dict = {"input_ids": ids}
+        if len(arrivals) > 1:  # alone, exactly the one-request loop's call
+            inputs.update(attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+        cache = DynamicCache()  # plain layers, that rows of any length can be padded into
+        out = self.measure_step(
+            {ticket.rid: len(ticket.ids) for ticket, _ in arrivals},
+            lambda: self.lm.model(
+                **inputs, use_cache=True, output_hidden_states=True, logits_to_keep=1, **{self._cache_kw: cache}
+            ),
+        )
+        cache = returned_cache(out) or cache
+        rows = []
+        for i, (ticket, decoding) in enumerate(arrivals):
+            n = len(ticket.ids)
+            logits = out.logits[i, -1].float()
+            seen = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+            seen[ids[i, width - n :]] = True
+            rows.append(_Row(ticket, decoding, logits, out.hidden_states[-1][i, width - n :], seen, n))
+        self._join(rows, cache, mask)
+
+    def _join(self, rows: list[_Row], cache: DynamicCache, mask: torch.Tensor) -> None:
         if self._cache is None or self._mask is None:
-            self._cache, self._mask, self._rows = cache, mask, [row]
+            self._cache, self._mask, self._rows = cache, mask, rows
             return
-        width = max(self._mask.shape[1], row.length)
+        width = max(self._mask.shape[1], mask.shape[1])
         for into, layer in zip(self._cache.layers, cache.layers, strict=True):
             into.keys = torch.cat([_pad_left(into.keys, width), _pad_left(layer.keys, width)], dim=0)
             into.values = torch.cat([_pad_left(into.values, width), _pad_left(layer.values, width)], dim=0)
         self._mask = torch.cat([_pad_left(self._mask, width), _pad_left(mask, width)], dim=0)
-        self._rows.append(row)
+        self._rows.extend(rows)
 
     def _decode(self) -> None:
         """One pass of candidates for every request in the batch; each keeps its best."""

@@ -5,6 +5,7 @@ tests/workers/test_batching.py.)"""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -51,6 +52,40 @@ def test_the_batch_writes_the_text_of_the_one_request_loop_with_requests_joining
     assert max(peers) >= 1  # they did share steps
     # The cache holds nothing once every request has left.
     assert engine._rows == [] and engine._cache is None and not engine._held
+
+
+def test_prompts_that_arrive_together_are_read_in_one_step_and_keep_their_text(engine, tiny_lm):
+    steps: list[dict[str, int]] = []
+    measure = engine.measure_step
+
+    def recorded(tokens, step):
+        steps.append(dict(tokens))
+        return measure(tokens, step)
+
+    engine.measure_step = recorded
+    late = [PROMPTS[0], PROMPTS[2], PROMPTS[3]]
+    results = {}
+    threads = [threading.Thread(target=lambda p=p: results.__setitem__(p, engine.generate(p, contrastive(12))))
+               for p in late]
+    first = threading.Thread(target=engine.generate, args=("hello", contrastive(5)))
+
+    def wait_for(condition) -> None:
+        limit = time.monotonic() + 30
+        while not condition() and time.monotonic() < limit:
+            time.sleep(0.005)
+
+    with engine.step_lock:  # the loop takes the first request and waits at its step while three more arrive
+        first.start()
+        wait_for(lambda: engine._held and not engine._inbox)
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(engine._inbox) == 3)
+    for thread in [*threads, first]:
+        thread.join(timeout=120)
+    lengths = sorted(int(build_prompt_ids(tiny_lm, prompt).shape[1]) for prompt in late)
+    assert any(sorted(tokens.values()) == lengths for tokens in steps)  # their three prompts, in one pass
+    for prompt in late:
+        assert results[prompt][0].token_ids == generate(tiny_lm, prompt, contrastive(12)).token_ids, prompt
 
 
 def test_it_is_contrastive_search_as_the_paper_defines_it(engine, tiny_lm):
@@ -178,7 +213,8 @@ def test_the_memory_budget_counts_the_k_copies_of_a_request(tiny_lm):
 
 @pytest.mark.models
 def test_smollm2_contrastive_through_the_batch_equals_the_one_request_loop(smollm2_dir, capsys):
-    """The bundled model in float32, prompts joining at different steps; timed against one at a time."""
+    """The bundled model in float32, prompts joining at different steps, then all at once (their prompts
+    read in one padded pass); timed against one at a time."""
     lm = load_causal_lm(smollm2_dir, "cpu", "float32")
     engine, meter = make_engine(lm)
     prompts = ["What is the capital of France?", "Write a haiku about the sea.", "List three fruits.", "Say hi."]
@@ -193,11 +229,13 @@ def test_smollm2_contrastive_through_the_batch_equals_the_one_request_loop(smoll
             starts={1: after_steps(engine, 1), 2: after_steps(engine, 3), 3: after_steps(engine, 6)},
         )
         together = time.monotonic() - started
+        at_once = run_together([lambda p=p: engine.generate(p, decoding) for p in prompts])  # read in one pass
     finally:
         engine.close()
-    for prompt, want, (result, _) in zip(prompts, expected, results, strict=True):
+    for prompt, want, (result, _), (same, _) in zip(prompts, expected, results, at_once, strict=True):
         assert result.token_ids == want, prompt
-    attributed = sum(reading.joules for _, reading in results)
+        assert same.token_ids == want, prompt
+    attributed = sum(reading.joules for _, reading in results + at_once)
     assert attributed == pytest.approx(sum(r.joules for r in meter.readings), rel=0.01)
     with capsys.disabled():
         tokens = sum(len(t) for t in expected)
