@@ -370,6 +370,9 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
             path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
             prompt=response.battle.prompt, on_token=stream, on_queue=_QueueReport(response),
         )
+    except runtime.VISITOR_ERRORS as error:  # a prompt too long, a request the batch failed: said in the pane
+        logger.warning("Generation refused or failed for response %s: %s", response_id, error)
+        return response_fail(response_id=response_id, error=str(error))
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
         logger.exception("Generation failed for response %s", response_id)
         return response_fail(response_id=response_id, error=f"The model failed to answer ({type(error).__name__}).")

@@ -56,6 +56,10 @@ _exclusive_locks: dict[str, threading.Lock] = {}
 _process_step_lock = threading.Lock()
 
 
+# Failures whose message is written for the visitor (the page shows it in the side's pane).
+VISITOR_ERRORS: tuple[type[Exception], ...] = (batching.PromptTooLong, batching.BatchRequestFailed)
+
+
 def current_device() -> str:
     return loading.resolve_device(settings.ARENA_DEVICE)
 

@@ -158,6 +158,28 @@ def answer_with(monkeypatch, response: Response, text: str) -> None:
     services.response_generate(response_id=response.id)
 
 
+@pytest.mark.parametrize("error", [
+    "The prompt is 9000 tokens long; this model reads at most 8192 tokens. Shorten it.",
+    "The model ran out of memory with this request in its batch; the others go on. Try again in a moment.",
+])
+def test_a_side_the_runtime_refuses_or_fails_says_why_in_its_pane(two_chat, monkeypatch, error):
+    """The runtime's refusal (tested in tests/workers) is replaced by one that raises it at once."""
+    from workers import batching
+
+    kind = batching.PromptTooLong if error.startswith("The prompt") else batching.BatchRequestFailed
+
+    def refuse(**_kwargs):
+        raise kind(error)
+
+    monkeypatch.setattr("workers.runtime.generate", refuse, raising=False)
+    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    battle = battle_create(prompt="hi", session_key="owner")
+    services.response_generate(response_id=battle.responses.get(side="a").id)
+    failed, other = battle.responses.get(side="a"), battle.responses.get(side="b")
+    assert failed.status == Response.Status.FAILED and failed.error == error
+    assert other.status == Response.Status.QUEUED  # the other side is untouched
+
+
 def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
     """The model call is replaced (the rule under test is the leak check, not generation)."""
     battle = battle_create(prompt="Who are you?", session_key="owner")
