@@ -120,7 +120,6 @@ class Ticket:
     steps: int = 0
     peers: int = 1  # the most requests it shared a step with
     admitted: bool = False
-    last_step: int = -1  # number of the last step it was in
 
 
 _open_engines: weakref.WeakSet[AdmittedEngine] = weakref.WeakSet()
@@ -379,14 +378,8 @@ class AdmittedEngine:
                         ticket.tokens += tokens[rid]
                         ticket.steps += 1
                         ticket.peers = max(ticket.peers, len(tokens))
-                        ticket.last_step = number
                 self.steps_done = number
                 self._cond.notify_all()
-
-    def positions(self) -> dict[str, int]:
-        """Waiting requests' positions (for tests and the status page)."""
-        with self._cond:
-            return {t.rid: i for i, t in enumerate(self._waiting)}
 
 
 class BatchEngine(AdmittedEngine):

@@ -71,9 +71,8 @@ class ContrastiveBatchEngine(AdmittedEngine):
 
     def __init__(self, lm: LoadedLM, **kwargs: Any) -> None:  # AdmittedEngine's arguments
         super().__init__(lm, **kwargs)
-        limits = self.limits
         # The memory budget, in tokens of KV cache (each request's row and its k copies in a step).
-        self.kv_slots = max(1, limits.kv_cache_bytes // kv_bytes_per_token(lm.model))
+        self.kv_slots = max(1, self.limits.kv_cache_bytes // kv_bytes_per_token(lm.model))
         self._cache_kw = cache_kwarg(lm.model)
         self._inbox: list[tuple[Ticket, DecodingConfig]] = []
         self._held: set[str] = set()  # requests in the inbox or the batch
@@ -95,7 +94,7 @@ class ContrastiveBatchEngine(AdmittedEngine):
         with self._cond:
             if self.closed:
                 raise BatchRequestFailed("The model's batch engine was closed (the model was unloaded).")
-            if self._thread is None or not self._thread.is_alive():
+            if not self._loop_alive():
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="contrastive-batch")
                 self._thread.start()
             self._inbox.append((ticket, decoding))

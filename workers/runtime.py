@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -23,14 +24,17 @@ from workers.model_cache import ModelCache
 # Batch engines and embedding batchers of the models held warm, by cache key; dropped with the model.
 _engines: dict[str, batching.AdmittedEngine | embedding.EmbedBatcher] = {}
 _engines_lock = threading.Lock()
-_CONTRASTIVE = "|contrastive"  # the key of a model's contrastive-search loop: its cache key + this
+# A language model's shared decode loops, each under "<its cache key>|<the loop's class name>".
+_LOOPS: tuple[type[batching.AdmittedEngine], ...] = (batching.BatchEngine, contrastive_batch.ContrastiveBatchEngine)
+Loop = TypeVar("Loop", bound=batching.AdmittedEngine)
 
 
 def _engine_drop(key: str, _value: object) -> None:
     with _engines_lock:
-        engines = [_engines.pop(key, None), _engines.pop(key + _CONTRASTIVE, None)]
-    for engine in engines:
-        if isinstance(engine, batching.AdmittedEngine):
+        _engines.pop(key, None)  # an encoder's micro-batcher
+        loops = [_engines.pop(f"{key}|{kind.__name__}", None) for kind in _LOOPS]
+    for engine in loops:
+        if engine is not None:
             engine.close()
 
 
@@ -121,24 +125,10 @@ def batch_limits() -> batching.BatchLimits:
     )
 
 
-def batch_engine_get(*, path: str | Path, precision: str = "float32") -> batching.BatchEngine:
-    """The shared decode loop of a loaded language model (created on first use)."""
-    engine = _engine_get(path, precision, contrastive=False)
-    assert isinstance(engine, batching.BatchEngine)
-    return engine
-
-
-def contrastive_engine_get(*, path: str | Path, precision: str = "float32") -> contrastive_batch.ContrastiveBatchEngine:
-    """The shared contrastive-search loop of a loaded language model (created on first use)."""
-    engine = _engine_get(path, precision, contrastive=True)
-    assert isinstance(engine, contrastive_batch.ContrastiveBatchEngine)
-    return engine
-
-
-def _engine_get(path: str | Path, precision: str, *, contrastive: bool) -> batching.AdmittedEngine:
+def engine_get(*, path: str | Path, precision: str = "float32", kind: type[Loop]) -> Loop:
+    """A loaded language model's shared decode loop of this kind (created on first use)."""
     lm = language_model_get(path=path, precision=precision)
-    key = _lm_key(path, precision) + (_CONTRASTIVE if contrastive else "")
-    kind = contrastive_batch.ContrastiveBatchEngine if contrastive else batching.BatchEngine
+    key = f"{_lm_key(path, precision)}|{kind.__name__}"
     with _engines_lock:
         engine = _engines.get(key)
         if not isinstance(engine, kind) or engine.lm is not lm or engine.closed:
@@ -147,25 +137,24 @@ def _engine_get(path: str | Path, precision: str, *, contrastive: bool) -> batch
     return engine
 
 
-def engine_for(decoding: generation.DecodingConfig) -> str | None:
-    """Which shared loop serves this decoding with ARENA_BATCHING: "batch" (transformers' continuous
-    batching), "contrastive" (our batched contrastive search), or None (alone in its thread)."""
+def _loop_for(decoding: generation.DecodingConfig) -> type[batching.AdmittedEngine] | None:
+    """The shared loop that serves this decoding with ARENA_BATCHING (None: alone in its thread)."""
     if not settings.ARENA_BATCHING:
         return None
     if batching.batchable(decoding):
-        return "batch"
-    return "contrastive" if decoding.method == "contrastive" else None
+        return batching.BatchEngine
+    return contrastive_batch.ContrastiveBatchEngine if decoding.method == "contrastive" else None
 
 
 def language_model_warm(*, path: str | Path, precision: str = "float32") -> None:
-    """Load a language model and, with batching on, start its decode loop with a one-token request:
-    the first request after the loop starts pays a one-time set-up that a visitor should not wait for."""
+    """Load a language model and, with batching on, start its continuous-batching loop with a one-token
+    request: the first request after that loop starts pays a one-time set-up (~5 s) that a visitor
+    should not wait for. The contrastive-search loop has none: it starts with its first request."""
     lm = language_model_get(path=path, precision=precision)
     if settings.ARENA_BATCHING:
-        for method in ("greedy", "contrastive"):
-            engine = _engine_get(path, precision, contrastive=method == "contrastive")
-            if engine.lm is lm:
-                engine.generate("Hi", generation.DecodingConfig(method=method, max_new_tokens=1))
+        engine = engine_get(path=path, precision=precision, kind=batching.BatchEngine)
+        if engine.lm is lm:
+            engine.generate("Hi", generation.DecodingConfig(method="greedy", max_new_tokens=1))
 
 
 def _serialised(load, *args):
@@ -190,7 +179,7 @@ def generate(
 ) -> tuple[generation.GenerationResult, EnergyReading]:
     """Generate one answer, streaming text deltas to on_token, and measure its energy.
 
-    With ARENA_BATCHING the request joins one of its model's shared decode loops (``engine_for``:
+    With ARENA_BATCHING the request joins one of its model's shared decode loops (``_loop_for``:
     greedy and unseeded sampling in transformers' continuous batching, contrastive search in ours);
     while it waits for a slot, ``on_queue(n)`` says its place in line (1 = next; 0 once it runs).
     Seeded sampling and a repetition penalty outside contrastive search run alone. Raises
@@ -199,9 +188,9 @@ def generate(
     """
     lm = language_model_get(path=path, precision=precision)
     timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
-    shared = engine_for(decoding)
-    if shared is not None:
-        engine = _engine_get(path, precision, contrastive=shared == "contrastive")
+    kind = _loop_for(decoding)
+    if kind is not None:
+        engine = engine_get(path=path, precision=precision, kind=kind)
         return engine.generate(
             prompt, decoding, on_token=on_token, should_stop=should_stop,
             deadline=time.monotonic() + timeout_s, on_queue=on_queue,

@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
+
+import pytest
 
 from workers.batching import AdmittedEngine, BatchLimits
 from workers.energy import CpuTimeEstimateMeter
@@ -65,3 +68,17 @@ def make_engine(kind: type[AdmittedEngine], lm, **limits) -> tuple[AdmittedEngin
     """An engine of this kind whose meter keeps its readings."""
     meter = RecordingMeter()
     return kind(lm, meter=meter, step_lock=threading.Lock(), limits=BatchLimits(**limits)), meter
+
+
+def engine_fixture(kind: type[AdmittedEngine]) -> Callable:
+    """A test module's ``engine`` fixture: an engine of this kind on the tiny model, its meter as
+    ``engine.meter_for_test``, closed after the test."""
+
+    @pytest.fixture
+    def engine(tiny_lm):
+        engine, meter = make_engine(kind, tiny_lm)
+        engine.meter_for_test = meter
+        yield engine
+        engine.close()
+
+    return engine

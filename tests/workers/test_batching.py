@@ -14,7 +14,7 @@ from tests.workers.batch_helpers import RecordingMeter, after_steps, run_togethe
 from tests.workers.greedy_reference import hf_greedy
 from workers.batching import BatchEngine, BatchLimits, PromptTooLong, batchable, sampling_kwargs
 from workers.contrastive_batch import ContrastiveBatchEngine
-from workers.generation import DecodingConfig, build_prompt_ids
+from workers.generation import DecodingConfig, build_prompt_ids, generate
 from workers.loading import load_causal_lm
 
 PROMPTS = ["What is the capital of France?", "hello", "日本語 café", "The quick brown fox"]
@@ -24,12 +24,7 @@ def make_engine(lm, **limits):
     return batch_helpers.make_engine(BatchEngine, lm, **limits)
 
 
-@pytest.fixture
-def engine(tiny_lm):
-    engine, meter = make_engine(tiny_lm)
-    engine.meter_for_test = meter
-    yield engine
-    engine.close()
+engine = batch_helpers.engine_fixture(BatchEngine)
 
 
 def greedy(n: int) -> DecodingConfig:
@@ -126,20 +121,35 @@ def test_split_is_by_tokens_computed(engine):
     assert long_energy.joules + short_energy.joules == pytest.approx(measured, rel=1e-9)
 
 
-def test_a_failing_request_fails_alone(engine, tiny_lm):
+@pytest.mark.parametrize("method", ["greedy", "contrastive"])
+def test_a_failing_caller_fails_alone(tiny_lm, method):
+    """An error in one caller's thread (its on_token) cancels its request alone, in both loops."""
+    kind = ContrastiveBatchEngine if method == "contrastive" else BatchEngine
+    engine, _ = batch_helpers.make_engine(kind, tiny_lm)
+
+    def decoding(n: int) -> DecodingConfig:
+        return DecodingConfig(method=method, max_new_tokens=n)
+
+    def reference(prompt: str, n: int) -> list[int]:  # greedy: model.generate's own text
+        if method == "greedy":
+            return hf_greedy(tiny_lm, prompt, n)
+        return generate(tiny_lm, prompt, decoding(n)).token_ids
+
     def broken(_delta: str) -> None:
         raise RuntimeError("the page went away")
 
-    results = run_together([
-        lambda: engine.generate("hello", greedy(20), on_token=broken),
-        lambda: engine.generate("What is the capital of France?", greedy(20)),
-    ])
-    assert isinstance(results[0], RuntimeError)
-    assert results[1][0].token_ids == hf_greedy(tiny_lm, "What is the capital of France?", 20)
-    assert engine._in_flight == 0 and not engine._running
-    # The loop goes on serving.
-    assert engine.generate("hello", greedy(5))[0].token_ids == hf_greedy(tiny_lm, "hello", 5)
-
+    try:
+        results = run_together([
+            lambda: engine.generate("hello", decoding(20), on_token=broken),
+            lambda: engine.generate("What is the capital of France?", decoding(20)),
+        ])
+        assert isinstance(results[0], RuntimeError)
+        assert results[1][0].token_ids == reference("What is the capital of France?", 20)
+        assert engine._in_flight == 0 and not engine._running and not getattr(engine, "_held", None)
+        # The loop goes on serving.
+        assert engine.generate("hello", decoding(5))[0].token_ids == reference("hello", 5)
+    finally:
+        engine.close()
 
 def test_a_prompt_longer_than_the_context_is_refused_before_the_batch(engine, tiny_lm):
     context = tiny_lm.model.config.max_position_embeddings

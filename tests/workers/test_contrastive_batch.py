@@ -1,7 +1,7 @@
 """The shared contrastive-search loop: text equal to the one-request loop with requests joining at
 different steps, energy shares that add up to the measured steps, a failing step that fails only the
-newest request, cancellation and refusals. (Places in line: the admission line is shared,
-tests/workers/test_batching.py.)"""
+newest request, cancellation and refusals. (Places in line and a failing caller: the admission line and
+a request's life are shared, tests/workers/test_batching.py.)"""
 
 from __future__ import annotations
 
@@ -30,12 +30,7 @@ def make_engine(lm, **limits):
     return batch_helpers.make_engine(ContrastiveBatchEngine, lm, **limits)
 
 
-@pytest.fixture
-def engine(tiny_lm):
-    engine, meter = make_engine(tiny_lm)
-    engine.meter_for_test = meter
-    yield engine
-    engine.close()
+engine = batch_helpers.engine_fixture(ContrastiveBatchEngine)
 
 
 def test_the_batch_writes_the_text_of_the_one_request_loop_with_requests_joining_later(engine, tiny_lm):
@@ -153,20 +148,6 @@ def test_a_step_that_runs_out_of_memory_fails_the_newest_request_alone(tiny_lm):
         assert again.token_ids == generate(tiny_lm, "hello", contrastive(5)).token_ids
     finally:
         engine.close()
-
-
-def test_a_failing_caller_fails_alone(engine, tiny_lm):
-    def broken(_delta: str) -> None:
-        raise RuntimeError("the page went away")
-
-    results = run_together([
-        lambda: engine.generate("hello", contrastive(20), on_token=broken),
-        lambda: engine.generate("What is the capital of France?", contrastive(20)),
-    ])
-    assert isinstance(results[0], RuntimeError)
-    expected = generate(tiny_lm, "What is the capital of France?", contrastive(20)).token_ids
-    assert results[1][0].token_ids == expected
-    assert engine._in_flight == 0 and not engine._running and not engine._held
 
 
 def test_should_stop_and_the_deadline_end_a_request_and_keep_its_shares(engine, tiny_lm):

@@ -9,6 +9,8 @@ import pytest
 
 from modelhub.models import Contender
 from workers import runtime
+from workers.batching import BatchEngine
+from workers.contrastive_batch import ContrastiveBatchEngine
 
 
 def _generate(contender: Contender, prompt: str, **kwargs):
@@ -155,7 +157,7 @@ def test_each_decoding_goes_to_its_shared_loop_or_runs_alone(fresh_runtime, tiny
     assert reading.method.startswith("share of a batch of up to")
     contrastive, reading = _tiny(tiny_llm_dir, {"method": "contrastive", "penalty_alpha": 0.0, "max_new_tokens": 8})
     assert reading.method.startswith("share of a batch of up to") and contrastive.token_ids == greedy.token_ids
-    assert runtime.contrastive_engine_get(path=tiny_llm_dir, precision="float32").steps_done > 0
+    assert runtime.engine_get(path=tiny_llm_dir, precision="float32", kind=ContrastiveBatchEngine).steps_done > 0
     seeded, reading = _tiny(tiny_llm_dir, {"method": "sampling", "seed": 3, "max_new_tokens": 8})
     assert not reading.method.startswith("share") and seeded.output_tokens > 0
     fresh_runtime.ARENA_BATCHING = False
@@ -169,7 +171,7 @@ def test_a_waiting_request_is_told_its_place(fresh_runtime, tiny_llm_dir):
     fresh_runtime.ARENA_BATCHING = True
     fresh_runtime.ARENA_BATCH_MAX_REQUESTS = 1
     places: list[int] = []
-    engine = runtime.batch_engine_get(path=tiny_llm_dir, precision="float32")
+    engine = runtime.engine_get(path=tiny_llm_dir, precision="float32", kind=BatchEngine)
     first = threading.Thread(target=_tiny, args=(tiny_llm_dir, {"method": "greedy", "max_new_tokens": 60}))
     first.start()
     limit = time.monotonic() + 60
