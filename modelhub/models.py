@@ -73,6 +73,18 @@ class Model(Job):
     def is_language_model(self) -> bool:
         return self.kind in (self.Kind.CHAT, self.Kind.COMPLETION)
 
+    @property
+    def parameters_text(self) -> str:
+        """The parameter count as people read it ("630M parameters", "1.78B parameters"; three
+        significant digits, as the arena page's fmtParams writes it), or "" before preparation."""
+        n = self.parameter_count
+        if not n or n <= 0:
+            return ""
+        for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if n >= scale:
+                return f"{float(f'{n / scale:.3g}'):g}{unit} parameters"
+        return f"{n} parameters"
+
 
 class Contender(models.Model):
     """A model plus how it is run. The arena compares contenders."""

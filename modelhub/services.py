@@ -9,6 +9,7 @@ from django.db import transaction
 
 from modelhub.catalogue import CATALOGUE, CatalogueError, locate_bundled
 from modelhub.models import Contender, Model
+from modelhub.selectors import model_serving_precisions
 from workers.jobs import ProgressCallback, job_claim, job_enqueue, job_fail, job_finish, job_progress_writer
 
 logger = logging.getLogger(__name__)
@@ -80,10 +81,10 @@ def _hub_snapshot(hub_id: str) -> Path:
         ) from None
 
 
-def model_weights_locate(*, model: Model) -> Path:
+def model_weights_locate(*, model: Model, progress: ProgressCallback | None = None) -> Path:
     """Where the model's weights are on this machine (joining bundled parts once if needed)."""
     if model.source_type == Model.SourceType.PACKAGE:
-        return locate_bundled(model.source, settings.ARENA_DATA_DIR)
+        return locate_bundled(model.source, settings.ARENA_DATA_DIR, progress)
     if model.source_type == Model.SourceType.HUB_ID:
         return _hub_snapshot(model.source)
     return Path(model.source).expanduser()
@@ -109,15 +110,17 @@ def model_prepare(
     try:
         report(0.02, "Locating weights")
         folder = _prepared_folder(model, report)
-        report(0.75, "Loading the model")
+        precision = model_serving_precisions(model=model)[0]
+        _check_fits_cache(model, folder, precision)
+        report(0.75, f"Loading the model ({precision})")
         load_started = time.monotonic()
         if model.kind == Model.Kind.ENCODER:
-            loaded = runtime.encoder_get(path=folder)
+            loaded = runtime.encoder_get(path=folder, precision=precision)
             load_seconds = time.monotonic() - load_started
             report(0.9, "Smoke test: embedding two sentences")
             smoke_output, dim = _smoke_test_encoder(loaded)
         else:
-            loaded = runtime.language_model_get(path=folder)
+            loaded = runtime.language_model_get(path=folder, precision=precision)
             load_seconds = time.monotonic() - load_started
             report(0.9, "Smoke test: generating a few tokens")
             smoke_output, dim = _smoke_test_language_model(model, loaded)
@@ -145,14 +148,30 @@ def _prepared_folder(model: Model, report: ProgressCallback) -> Path:
     """The folder the runtime loads: the weights' own, or a safetensors conversion of a GGUF file (once)."""
     from workers import loading
 
-    weights = loading.find_weights(model_weights_locate(model=model))
+    located = model_weights_locate(model=model, progress=lambda fraction, text: report(0.02 + 0.18 * fraction, text))
+    weights = loading.find_weights(located)
     if weights.format != "gguf":
         return weights.folder
-    report(0.05, "Converting GGUF to safetensors (once; takes up to a minute)")
+    report(0.2, "Converting GGUF to safetensors (once; takes up to two minutes)")
     return loading.convert_gguf(
         weights.folder / weights.gguf_file, settings.ARENA_MODELS_DIR / model.slug,
-        progress=lambda fraction, text: report(0.05 + 0.65 * fraction, text),
+        progress=lambda fraction, text: report(0.2 + 0.5 * fraction, text),
     )
+
+
+def _check_fits_cache(model: Model, folder: Path, precision: str) -> None:
+    """Refuse a model whose weights alone exceed a worker's model cache: it would be loaded for each
+    request and evict every other model."""
+    from workers import loading
+
+    needed = loading.weights_bytes(folder, precision)
+    budget = settings.ARENA_MODEL_CACHE_BYTES
+    if needed > budget:
+        raise loading.ModelLoadError(
+            f"{model.name} needs {needed / 1024**3:.2f} GiB in {precision}, more than a worker's model cache "
+            f"(ARENA_MODEL_CACHE_BYTES = {budget / 1024**3:.2f} GiB). Raise ARENA_MODEL_CACHE_BYTES, or run "
+            "its contenders in a smaller precision (bfloat16), then use 'Prepare again'."
+        )
 
 
 def _smoke_test_encoder(loaded) -> tuple[str, int]:

@@ -63,16 +63,18 @@ def _warm_on_start(sender=None, **kwargs) -> None:
 
 def _warm(queues: set[str]) -> None:
     from modelhub.models import Model
+    from modelhub.selectors import model_serving_precisions
     from workers import runtime
 
     for model in Model.objects.filter(status=Model.Status.READY).exclude(prepared_path=""):
         if model.queue_name not in queues:
             continue
         try:
-            if model.kind == Model.Kind.ENCODER:
-                runtime.encoder_get(path=model.prepared_path)
-            else:
-                runtime.language_model_warm(path=model.prepared_path)  # with batching: its decode loop too
+            for precision in model_serving_precisions(model=model):  # the copies its contenders run
+                if model.kind == Model.Kind.ENCODER:
+                    runtime.encoder_get(path=model.prepared_path, precision=precision)
+                else:  # with batching: its decode loop too
+                    runtime.language_model_warm(path=model.prepared_path, precision=precision)
             logger.info("Warmed %s", model.name)
         except Exception:  # noqa: BLE001 - a model that fails here fails visibly on its first request
             logger.warning("Could not warm %s", model.name, exc_info=True)

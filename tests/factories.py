@@ -6,7 +6,9 @@ Fixtures live in the conftest files; plain functions live here, so no test modul
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db.models import F
 
@@ -64,3 +66,38 @@ def corpus_upload(*, name: str, data: bytes, filename: str):
     documents = parse_corpus(data, filename, settings.ARENA_MAX_CORPUS_BYTES)
     corpus = Corpus.objects.create(name=name, source_name=filename[:255])
     return corpus_documents_set(corpus=corpus, documents=documents)
+
+
+# A GGUF split over installed distributions (tests/modelhub/conftest.py's `split`).
+PACKAGE = "arena-test-weights"
+VERSION = "1.0.0"
+
+
+def gguf_bytes(tmp_path: Path, size_label: str = "0.5B") -> bytes:
+    """A small real GGUF file (architecture qwen2, one tensor), as bytes."""
+    import gguf
+
+    path = tmp_path / "source.gguf"
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_size_label(size_label)
+    writer.add_name("Test model")
+    writer.add_tensor("token_embd.weight", np.arange(60_000, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def install_part(site: Path, number: int, data: bytes, version: str = VERSION) -> None:
+    """Part ``number`` of PACKAGE installed under ``site`` as pip leaves a distribution: the module
+    folder with its data file, and a .dist-info whose RECORD lists the files."""
+    module = f"{PACKAGE.replace('-', '_')}_part{number}"
+    (site / module / "data").mkdir(parents=True)
+    (site / module / "data" / f"part{number:02d}.bin").write_bytes(data)
+    info = site / f"{module}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACKAGE}-part{number}\nVersion: {version}\n")
+    (info / "RECORD").write_text(f"{module}/data/part{number:02d}.bin,,\n{info.name}/METADATA,,\n")

@@ -216,6 +216,35 @@ def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[float, str]
     return out_dir
 
 
+def weights_bytes(folder: Path, precision: str) -> int:
+    """Bytes the weights of a safetensors folder take in memory at ``precision``, from the files'
+    headers (no tensor is read): floating-point tensors are cast to ``precision``, others keep
+    their type. What a load adds (buffers, the KV cache) is not counted."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    float_bytes = PRECISIONS[precision].itemsize
+    total = 0
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with file.open("rb") as handle:
+                length = int.from_bytes(handle.read(8), "little")
+                header = json.loads(handle.read(length))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"The safetensors header of {file} can't be read: {exc}") from exc
+        for name, tensor in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = tensor["data_offsets"]
+            if tensor["dtype"] in ("F64", "F32", "F16", "BF16"):
+                elements = 1
+                for dim in tensor["shape"]:
+                    elements *= dim
+                total += elements * float_bytes
+            else:
+                total += end - begin
+    return total
+
+
 def resolve_device(setting: str) -> str:
     """ "auto" → "cuda" when torch sees a GPU, else "cpu"; other values are checked and returned."""
     setting = (setting or "auto").strip().lower()

@@ -362,6 +362,17 @@ def board_of_dates(*, filters: Filters, snapshot: LeaderboardSnapshot | None, fi
     return board
 
 
+def competitor_models() -> dict[str, dict]:
+    """Ranked name -> its contender's page slug, model name and size, for the competitors that are
+    contenders of this arena (names imported from a battle log have none)."""
+    competitors = Competitor.objects.filter(contender__isnull=False).select_related("contender__model")
+    return {
+        c.name: {"slug": c.contender.slug, "name": c.contender.model.name,
+                 "parameters": c.contender.model.parameters_text}
+        for c in competitors
+    }
+
+
 def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
     """The board a page or the API shows: from the snapshot, or from the daily sums when dates are set
     (then without Elo: ``elo_note`` says why)."""
@@ -375,9 +386,11 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         kinds = sorted(boards)
         if not figures:
             board = {k: v for k, v in board.items() if k != "figures"}
+    models = competitor_models()
     board = {
         **board,
         "ladders": {lad: {k: v for k, v in data.items() if k != "fit_key"} for lad, data in board["ladders"].items()},
+        "side_by_side": [row | {"model": models.get(row["name"])} for row in board.get("side_by_side", [])],
     }
     return {
         "computed_at": computed_at.isoformat() if computed_at else None,

@@ -105,6 +105,40 @@ def test_reload_during_generation_shows_what_arrived(arena_server, page):
 
 
 @pytest.fixture
+def qwen_pair(bundled_ready):
+    """Only the same-family pair ready: the default policy (same-family) draws 0.5B against 1.5B."""
+    bundled_ready("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+    Contender.objects.filter(model__family="Qwen2.5-Coder").update(max_new_tokens=24)  # quick on 2 cores
+
+
+def test_the_same_family_pair_streams_reveals_energy_and_names(qwen_pair, live_arena, artifacts_dir, page):
+    """The GEA battle as a person plays it: both sizes stream, each answer's energy per token is
+    revealed, then the names and sizes (the energy ratio itself is measured by bench/family_pair.py)."""
+    page.goto(f"{live_arena}/arena/")
+    page.fill("#prompt", "What is the capital of France? Answer in one sentence.")
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
+                           "document.querySelector('#answer-b').textContent.length > 0", timeout=240_000)
+    wait_for_stage(page, "blind_vote")
+    assert "Qwen" not in page.text_content("#battle")
+    page.click("#vote-bar button[data-choice='b']")
+    wait_for_stage(page, "final_vote", 20_000)
+    for side in "ab":
+        assert page.text_content(f"#energy-{side} .energy-per-token").endswith("J per token")
+    assert page.text_content("#energy-ratio").strip()
+    page.click("#final-vote-bar button[data-choice='a']")
+    wait_for_stage(page, "revealed", 20_000)
+    names = {page.text_content("#name-a"), page.text_content("#name-b")}
+    assert {("0.5B" in name, "1.5B" in name) for name in names} == {(True, False), (False, True)}
+    assert all("parameters" in name and "bfloat16" in name for name in names)
+    page.screenshot(path=str(artifacts_dir / "arena-same-family-revealed.png"), full_page=True)
+    battle = in_db_thread(lambda: Battle.objects.values_list("policy", flat=True).get())
+    assert battle == "same-family"
+    joules = in_db_thread(lambda: list(Battle.objects.get().responses.values_list("joules", "output_tokens")))
+    assert all(j is not None and j > 0 and tokens > 0 for j, tokens in joules)
+
+
+@pytest.fixture
 def encoders(bundled_ready):
     bundled_ready("all-minilm-l6-v2", "all-mpnet-base-v2")
 

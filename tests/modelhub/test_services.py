@@ -1,4 +1,6 @@
 import json
+from dataclasses import replace
+from functools import partial
 
 import pytest
 import torch
@@ -14,12 +16,86 @@ def register(tmp_path, source, kind=Model.Kind.CHAT, source_type=Model.SourceTyp
 
 
 def test_register_bundled_is_idempotent(db):
+    from modelhub.catalogue import CATALOGUE
+
     bundled_models_register()
     bundled_models_register()
-    assert Model.objects.count() == 4
+    assert Model.objects.count() == len(CATALOGUE) == 6
     assert set(Model.objects.values_list("kind", flat=True)) == {"chat", "completion", "encoder"}
     smol = Contender.objects.filter(model__source="smollm2-135m-instruct")
     assert set(smol.values_list("decoding", flat=True)) == {"greedy", "sampling", "contrastive"}
+
+
+def test_the_bundled_same_family_pair(db):
+    """Qwen2.5-Coder 0.5B and 1.5B: one family, chat, each with a greedy bfloat16 contender."""
+    bundled_models_register()
+    pair = Contender.objects.filter(model__family="Qwen2.5-Coder").order_by("model__name")
+    assert [(c.model.name, c.model.kind, c.decoding, c.precision) for c in pair] == [
+        ("Qwen2.5-Coder-0.5B-Instruct", "chat", "greedy", "bfloat16"),
+        ("Qwen2.5-Coder-1.5B-Instruct", "chat", "greedy", "bfloat16"),
+    ]
+
+
+def test_a_bundled_model_with_a_broken_part_fails_and_names_the_package(db, split, monkeypatch, settings,
+                                                                        tmp_path):
+    """A corrupt part: the model is failed with the package named, nothing half-written is left, the
+    other models are untouched; once the part is good again, "Prepare again" joins it afresh."""
+    from modelhub import catalogue
+    from modelhub.weight_parts import part_path
+
+    spec, data, _site = split
+    settings.ARENA_DATA_DIR = tmp_path / "data"
+    entry = catalogue.CATALOGUE["qwen2.5-coder-0.5b-instruct"]
+    monkeypatch.setitem(catalogue.CATALOGUE, entry.key, replace(
+        entry, locate=partial(catalogue._split_gguf, spec, "test.gguf")))
+    bundled_models_register()
+    others = list(Model.objects.exclude(source=entry.key).order_by("id").values("id", "status", "error"))
+    path = part_path(spec.parts[1])
+    good = path.read_bytes()
+    path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    model = Model.objects.get(source=entry.key)
+    model = model_prepare(model_id=model.id)
+    assert model.status == Model.Status.FAILED
+    assert "'arena-test-weights-part2'" in model.error and "sha256" in model.error
+    assert list((tmp_path / "data" / "weights").iterdir()) == []
+    assert list(Model.objects.exclude(source=entry.key).order_by("id").values("id", "status", "error")) == others
+    path.write_bytes(good)
+    model = model_prepare(model_id=model.id)  # the test GGUF is no model: it fails later, after the join
+    assert (tmp_path / "data" / "weights" / "test.gguf").read_bytes() == data
+    assert "arena-test-weights" not in model.error
+
+
+@pytest.mark.models
+def test_a_model_larger_than_the_model_cache_is_refused(bundled_ready, settings):
+    from workers import runtime
+
+    (model,) = bundled_ready("smollm2-135m-instruct")
+    runtime.model_cache.clear()
+    settings.ARENA_MODEL_CACHE_BYTES = 100 * 1024**2
+    model = model_prepare(model_id=model.id)
+    assert model.status == Model.Status.FAILED
+    assert "needs 0.50 GiB in float32, more than a worker's model cache" in model.error
+    assert "ARENA_MODEL_CACHE_BYTES = 0.10 GiB" in model.error
+    assert runtime.model_cache.keys() == []  # refused before loading
+
+
+@pytest.mark.models
+def test_the_qwen_pair_prepares_and_answers(bundled_ready):
+    """Both models of the pair joined, verified, converted and loaded in their contenders' precision;
+    one real greedy answer of each, through the runtime that serves battles (batched decoding)."""
+    from workers import runtime
+
+    small, large = bundled_ready("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+    assert 2 * small.parameter_count < large.parameter_count < 2e9
+    assert (small.embedding_dim, large.embedding_dim) == (896, 1536)
+    for model in (small, large):
+        contender = model.contenders.get()
+        decoding = replace(contender.decoding_config(), max_new_tokens=24)
+        result, reading = runtime.generate(path=model.prepared_path, precision=contender.precision,
+                                           prompt="What is the capital of France?", decoding=decoding)
+        assert result.output_tokens > 0 and "Paris" in result.text, result.text
+        assert reading.joules > 0 and reading.source in {"estimate", "rapl", "nvml"}
+
 
 
 def test_missing_path_fails_with_message(db, tmp_path):

@@ -3,6 +3,7 @@ from tqdm import tqdm
 
 from modelhub.models import Model
 from modelhub.services import model_prepare
+from workers import runtime
 
 
 class Command(BaseCommand):
@@ -27,6 +28,7 @@ class Command(BaseCommand):
                     bar.set_postfix_str(text[:50])
 
                 result = model_prepare(model_id=model.id, progress=progress)
+                runtime.model_cache.clear()  # this process does not serve: the workers load what they need
                 bar.n = 100 if result.status == Model.Status.READY else bar.n
                 bar.set_postfix_str(result.status)
             if result.status == Model.Status.FAILED:
