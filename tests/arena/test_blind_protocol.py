@@ -19,8 +19,6 @@ from arena.models import Battle
 from modelhub.models import Contender
 from tests.routes import route_paths, routes
 
-pytestmark = pytest.mark.models
-
 # What may differ between two reads with nothing happening in between: clocks and per-request tokens.
 VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"), "<time>"),

@@ -12,7 +12,6 @@ from arena.models import Battle, Vote
 from modelhub.models import Contender
 from tests.factories import in_db_thread, wait_for_stage
 
-pytestmark = [pytest.mark.browser, pytest.mark.models]
 
 def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, page):
     page.goto(f"{arena_server}/arena/")

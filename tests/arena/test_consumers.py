@@ -38,7 +38,6 @@ def smol_contenders(bundled_ready):
     Contender.objects.filter(name="SmolLM2-135M contrastive").update(enabled=False)
 
 
-@pytest.mark.models
 @pytest.mark.django_db(transaction=True)
 async def test_battle_streams_in_order_and_hides_energy_and_names(smol_contenders, celery_worker_threads):
     session_key = await sync_to_async(_session)()

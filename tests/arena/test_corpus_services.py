@@ -30,7 +30,6 @@ def minilm(bundled_ready) -> Contender:
     return Contender.objects.select_related("model").get(name="all-MiniLM-L6-v2")
 
 
-@pytest.mark.models
 def test_vectors_are_stored_as_a_file_and_a_copied_document_is_found_first(minilm, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as queued:
         corpus = corpus_upload(name="Mixed", data="\n".join(DOCUMENTS).encode(), filename="mixed.txt")

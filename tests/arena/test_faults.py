@@ -16,8 +16,6 @@ from arena.models import Battle, Response, Vote
 from modelhub.models import Contender
 from tests.factories import in_db_thread, wait_for_stage
 
-pytestmark = pytest.mark.models
-
 
 @pytest.fixture
 def smollm2(bundled_ready):
@@ -26,7 +24,6 @@ def smollm2(bundled_ready):
     return model
 
 
-@pytest.mark.browser
 def test_a_killed_worker_fails_its_panes_and_a_new_worker_serves_the_next_battle(
     smollm2, settings, worker_processes, asgi_server, artifacts_dir, browser_page
 ):

@@ -222,7 +222,6 @@ def _post_battle(port: int, prompt: str) -> tuple[int, dict]:
     return answer.status, battle
 
 
-@pytest.mark.models
 def test_runarena_says_up_only_once_the_worker_holds_its_models_warm(launcher_env, settings):
     """'Warming up' first; 'up' once the worker has loaded SmolLM2, and then a battle is served at once."""
     env, data_dir = launcher_env

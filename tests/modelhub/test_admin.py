@@ -111,7 +111,6 @@ def test_status_json_is_for_staff_only(staff_client, redis_services):
     assert b"preparing" not in non_staff.get(f"/admin/modelhub/model/status.json?ids={model.id}").content
 
 
-@pytest.mark.browser
 def test_the_model_list_updates_its_status_live(staff_client, asgi_server, browser_page):
     from tests.factories import in_db_thread
 

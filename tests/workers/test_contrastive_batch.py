@@ -192,7 +192,6 @@ def test_the_memory_budget_counts_the_k_copies_of_a_request(tiny_lm):
         engine.close()
 
 
-@pytest.mark.models
 def test_smollm2_contrastive_through_the_batch_equals_the_one_request_loop(smollm2_dir, capsys):
     """The bundled model in float32, prompts joining at different steps, then all at once (their prompts
     read in one padded pass); timed against one at a time."""

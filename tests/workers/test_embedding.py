@@ -72,9 +72,8 @@ def test_concurrent_calls_share_one_encoder(tiny_encoder):
         np.testing.assert_allclose(r, expected, atol=1e-5)
 
 
-@pytest.mark.models
-def test_real_minilm_similarity(minilm_dir, capsys):
-    encoder = load_encoder(minilm_dir, "cpu", "float32")
+def test_real_minilm_similarity(minilm_folder, capsys):
+    encoder = load_encoder(minilm_folder, "cpu", "float32")
     assert encoder.embedding_dim == 384 and encoder.max_length == 256
     v = embed(encoder, SENTENCES[:3])
     assert v.shape == (3, 384)
@@ -90,9 +89,8 @@ def test_real_minilm_similarity(minilm_dir, capsys):
         )
 
 
-@pytest.mark.models
-def test_real_minilm_matches_sentence_transformers(minilm_dir):
+def test_real_minilm_matches_sentence_transformers(minilm_folder):
     st = pytest.importorskip("sentence_transformers")
-    expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(SENTENCES, normalize_embeddings=True)
-    got = embed(load_encoder(minilm_dir, "cpu", "float32"), SENTENCES)
+    expected = st.SentenceTransformer(str(minilm_folder), device="cpu").encode(SENTENCES, normalize_embeddings=True)
+    got = embed(load_encoder(minilm_folder, "cpu", "float32"), SENTENCES)
     np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -174,7 +174,6 @@ def test_decoding_config_validation():
     assert cfg.seed == 4 and cfg.as_dict()["method"] == "sampling"
 
 
-@pytest.mark.models
 def test_real_smollm2_answers_in_english(smollm2_dir, capsys):
     lm = load_causal_lm(smollm2_dir, "cpu", "float32")
     generate(lm, "Hi", DecodingConfig(max_new_tokens=2))  # warm-up

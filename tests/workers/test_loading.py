@@ -167,7 +167,6 @@ def test_convert_gguf_explains_an_unreadable_file(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.models
 def test_real_smollm2_gguf_converts_and_loads(smollm2_dir, capsys):
     started = time.monotonic()
     lm = load_causal_lm(smollm2_dir, "cpu", "float32")

@@ -27,7 +27,6 @@ def smol(bundled_ready):
     return Contender.objects.select_related("model").get(name="SmolLM2-135M greedy")
 
 
-@pytest.mark.models
 def test_second_request_does_not_load_the_model_again(smol):
     _generate(smol, "Hi", timeout_s=60)
     loads = runtime.model_cache.stats().loads
@@ -35,7 +34,6 @@ def test_second_request_does_not_load_the_model_again(smol):
     assert runtime.model_cache.stats().loads == loads
 
 
-@pytest.mark.models
 def test_energy_of_two_concurrent_requests_is_attributed_to_each(smol):
     _generate(smol, "warm up", timeout_s=60)
     short = Contender(model=smol.model, name="short", decoding="greedy", max_new_tokens=4)
@@ -63,7 +61,6 @@ def test_energy_of_two_concurrent_requests_is_attributed_to_each(smol):
     assert (short_energy.joules + long_energy.joules) / watts <= process_cpu * 1.05 + 0.05
 
 
-@pytest.mark.models
 def test_two_models_load_at_once_in_two_threads(bundled_ready):
     """A worker's warm-up thread and a task thread may load different models at the same time."""
     bundled_ready("smollm2-135m-instruct", "all-minilm-l6-v2")
@@ -115,7 +112,6 @@ sys.exit(1 if errors else 0)
 """
 
 
-@pytest.mark.models
 def test_a_fresh_worker_process_loads_several_models_at_once(bundled_ready):
     """Cold process, one thread per model (a worker's warm-up thread and its task threads)."""
     import os

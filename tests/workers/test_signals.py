@@ -9,8 +9,6 @@ from arena.services import battle_create
 from modelhub.models import Contender, Model
 from workers.models import WorkerHeartbeat
 
-pytestmark = pytest.mark.models
-
 
 @pytest.fixture
 def two_models(bundled_ready, tmp_path):

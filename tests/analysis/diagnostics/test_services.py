@@ -40,7 +40,6 @@ def test_bad_input_is_a_clear_error(db, tmp_path):
         call_command("diagnostics", embeddings=str(tmp_path / "vector.npy"))
 
 
-@pytest.mark.models
 def test_minilm_on_sts_test(bundled_ready, sts_test_file, capsys):
     bundled_ready("all-minilm-l6-v2")
     started = time.monotonic()
@@ -58,7 +57,6 @@ def test_minilm_on_sts_test(bundled_ready, sts_test_file, capsys):
     assert "STS Spearman" in captured.out and "%" in captured.err  # table on stdout, progress bar on stderr
 
 
-@pytest.mark.models
 def test_staff_runs_diagnostics_in_the_worker_and_pages_show_them(bundled_ready, celery_worker_threads):
     bundled_ready("all-minilm-l6-v2")
     staff = get_user_model().objects.create_superuser("boss", "", "a-long-password-1")
