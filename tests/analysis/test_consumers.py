@@ -81,7 +81,7 @@ async def test_a_vote_reaches_open_pages_through_the_debounced_celery_refit(
     await communicator.disconnect()
 
 
-IDLE_S = 120
+IDLE_S = 35  # seven of the 5 s BZPOPMIN cycles that closed idle sockets, and past TCP keepalive's 30 s idle
 
 
 def test_an_idle_leaderboard_socket_stays_open_and_still_hears_a_refit(asgi_server):

@@ -30,7 +30,9 @@ def test_page_renders_the_ladders_as_a_plain_table(client, voted):
     html = response.content.decode()
     assert LeaderboardSnapshot.objects.count() == 1  # the first view computed one
     assert '<table class="lb-table" id="lb-ladders">' in html
-    assert '<th scope="row">Alpha <span class="lb-family">Greek</span></th>' in html
+    # each row links its contender's page (the family, then the size once the model is prepared)
+    assert re.search(r'<th scope="row"><a href="/models/[a-z0-9-]+/">Alpha</a> '
+                     r'<span class="lb-family">Greek</span></th>', html)
     assert "Blind (first vote)" in html and "Energy-aware" in html
     assert "4 blind votes" in html and "3 votes after the energy reveal" in html
     assert 'id="lb-energy"' in html and 'id="lb-gea-pairs"' in html
@@ -263,3 +265,21 @@ def test_style_view_without_style_control_says_why(client, db):
     assert 'id="lb-energy-price"' not in html
     response = client.get("/leaderboard/?view=fancy")
     assert response.status_code == 400 and "view must be one of plain, style" in response.content.decode()
+
+
+def test_rows_and_contender_pages_show_the_models_size(client, make_contender, make_battle, vote):
+    small = make_contender(name="Small greedy", family="Pair")
+    large = make_contender(name="Large greedy", family="Pair")
+    for contender, count in ((small, 630_167_424), (large, 1_777_088_000)):
+        contender.model.parameter_count = count
+        contender.model.save()
+    vote(make_battle(small, large), "b", "a")
+    html = client.get("/leaderboard/").content.decode()
+    assert f'<a href="/models/{large.slug}/">Large greedy</a>' in html
+    assert '<span class="lb-params">1.78B parameters</span>' in html
+    assert '<span class="lb-params">630M parameters</span>' in html
+    page = client.get(f"/models/{large.slug}/").content.decode()
+    assert '<span title="1777088000">1.78B parameters</span>' in page
+    rows = client.get("/api/leaderboard.json").json()["side_by_side"]
+    assert {row["name"]: row["model"]["parameters"] for row in rows} == {
+        "Small greedy": "630M parameters", "Large greedy": "1.78B parameters"}
