@@ -90,7 +90,7 @@ class BattleConsumer(SendOnlyJsonConsumer):
                              | {"type": "tokens"})
 
     async def battle_queue(self, event: dict) -> None:
-        # Where a side waits for a slot in its model's batch (arena.services._QueueReport).
+        # Where a side waits for a slot in its model's batch (arena.answering._QueueReport).
         await self.send_json({key: event[key] for key in ("side", "position", "text")} | {"type": "queue"})
 
     async def battle_side_done(self, event: dict) -> None:

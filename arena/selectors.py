@@ -68,7 +68,7 @@ OVERDUE_ERROR = "No answer arrived in time (the worker may have stopped). Try an
 
 def battle_responses(*, battle: Battle) -> dict[str, Response]:
     """The battle's sides as they stand now. A side whose worker is gone, or that is overdue, is shown
-    as it will be stored by the next expiry (the workers' heartbeat: arena.services.responses_expire_overdue):
+    as it will be stored by the next expiry (the workers' heartbeat: arena.answering.responses_expire_overdue):
     pages read, they never write."""
     responses = {response.side: response for response in battle.responses.all()}
     running = [response.id for response in responses.values() if response.status == Response.Status.RUNNING]
@@ -278,49 +278,6 @@ def corpora_searchable() -> list[dict]:
         }
         for c in corpora
     ]
-
-
-def health_report() -> dict:
-    """What /healthz shows: each part of the system, and the lengths of the Celery queues.
-
-    "ok" needs the database, Redis and at least one live worker; "degraded" means pages work but
-    battles may not; "down" means the database is unreachable, so this web server cannot serve.
-    """
-    import time
-
-    from django.db import connection
-
-    from arena.health import queue_lengths, redis_ping_ms
-    from modelhub.models import Model
-    from workers.selectors import workers_all
-
-    report: dict = {"web": {"ok": True}}
-    started = time.perf_counter()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        report["database"] = {"ok": True, "vendor": connection.vendor,
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-        queue_names = ["default"] + sorted({model.queue_name for model in Model.objects.all()})
-        workers = workers_all()
-    except Exception as error:  # noqa: BLE001 - reported, not raised: this is the health check
-        report["database"] = {"ok": False, "error": type(error).__name__}
-        queue_names, workers = ["default"], []
-    try:
-        report["redis"] = {"ok": True, "latency_ms": round(redis_ping_ms(settings.REDIS_URL), 2)}
-        report["queues"] = queue_lengths(settings.REDIS_URL, queue_names)
-    except Exception as error:  # noqa: BLE001 - reported, not raised
-        report["redis"] = {"ok": False, "error": type(error).__name__}
-        report["queues"] = None
-    alive = [worker for worker in workers if worker["alive"]]
-    report["workers"] = {"ok": bool(alive), "alive": len(alive), "seen": workers}
-    if not report["database"]["ok"]:
-        report["status"] = "down"
-    elif report["redis"]["ok"] and alive:
-        report["status"] = "ok"
-    else:
-        report["status"] = "degraded"
-    return report
 
 
 def battles_counted_q(prefix: str = "") -> Q:

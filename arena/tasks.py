@@ -18,7 +18,7 @@ from workers.signals import on_heartbeat
     time_limit=settings.ARENA_GENERATION_TIMEOUT_S + 60,
 )
 def generate_response(response_id: int) -> None:
-    from arena.services import response_generate
+    from arena.answering import response_generate
 
     response_generate(response_id=response_id, worker=generate_response.request.hostname or "")
 
@@ -32,7 +32,7 @@ def embed_corpus(embedding_id: int) -> None:
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def retrieve_response(response_id: int) -> None:
-    from arena.services import response_retrieve
+    from arena.answering import response_retrieve
 
     response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")
 
@@ -40,8 +40,8 @@ def retrieve_response(response_id: int) -> None:
 @on_heartbeat
 def expire_lost_jobs() -> None:
     """Sides and corpus embeddings that a dead or hung worker never finished are given up."""
+    from arena.answering import responses_expire_overdue
     from arena.models import CorpusEmbedding
-    from arena.services import responses_expire_overdue
     from workers.jobs import jobs_expire_lost
 
     responses_expire_overdue()

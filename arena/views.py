@@ -1,17 +1,14 @@
 """Thin views: parse the request, call a service or selector, answer as a page or JSON."""
 
-import hmac
 import json
-import sys
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
-from arena.selectors import battle_get_for_session, battle_state, corpora_searchable, health_report
+from arena.selectors import battle_get_for_session, battle_state, corpora_searchable
 from arena.services import ArenaError, battle_create, vote_cast
 from modelhub.selectors import contenders_ready
 
@@ -125,93 +122,3 @@ def battle_vote(request: HttpRequest, battle_id: int) -> JsonResponse:
     except ArenaError as error:
         return _error(error)
     return JsonResponse({"battle": battle_state(battle=battle)})
-
-
-def _health_details_allowed(request: HttpRequest) -> bool:
-    """Staff, or a request carrying ARENA_HEALTH_TOKEN: worker and queue details name the models of
-    waiting battles, so strangers see the overall status only."""
-    token = settings.ARENA_HEALTH_TOKEN
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token and hmac.compare_digest(given.encode(), token.encode()):
-        return True
-    try:
-        return bool(request.user.is_staff)
-    except DATABASE_UNAVAILABLE:  # the session lives in the database: while it is down, no staff
-        return False
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    report = health_report()
-    status = 503 if report["status"] == "down" else 200
-    if not _health_details_allowed(request):
-        report = {"status": report["status"]}
-    response = JsonResponse(report, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-# The database server is down or refused the connection (not a bad query): answer 503, not 500.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
-
-
-def database_unavailable(request: HttpRequest) -> HttpResponse:
-    response = _error_response(
-        request, 503, "Temporarily unavailable",
-        "The arena's database is unavailable or too busy right now, so nothing from this request was saved. "
-        "Your earlier votes are safe; please try again in a minute.",
-    )
-    response["Retry-After"] = "30"
-    return response
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    json_paths = ("/arena/battles", "/api/", "/healthz")
-    return (
-        request.path.startswith(json_paths) or request.path.endswith(".json")
-        or "application/json" in request.headers.get("Accept", "")
-    )
-
-
-def _error_response(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
-    if _wants_json(request):
-        return JsonResponse({"error": message}, status=status)
-    return render(request, "arena/error.html", {"title": title, "message": message}, status=status)
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """Say which check failed: a missing token, a wrong (stale) one, a missing cookie, another site."""
-    reason = reason.lower()
-    if "cookie" in reason:
-        message = ("Your browser did not send the arena's security cookie. Allow cookies for this site, "
-                   "reload the page and try again.")
-    elif "missing" in reason:
-        message = "Your request was missing its security token. Reload the page and try again."
-    elif "referer" in reason or "origin" in reason:
-        message = "This request came from another site or page, so it was refused. Open the arena itself and try again."
-    else:  # incorrect, wrong length, invalid characters: a token from an old page or an old session
-        message = ("Your request's security token did not match (the page may be out of date, or your session "
-                   "changed). Reload the page and try again.")
-    return _error_response(request, 403, "Request refused", message)
-
-
-def error_400(request: HttpRequest, exception=None) -> HttpResponse:
-    return _error_response(request, 400, "Bad request", "The request could not be understood.")
-
-
-def error_403(request: HttpRequest, exception=None) -> HttpResponse:
-    return _error_response(request, 403, "Not allowed", "You are not allowed to see this page.")
-
-
-def error_404(request: HttpRequest, exception=None) -> HttpResponse:
-    return _error_response(request, 404, "Not found", "There is nothing at this address.")
-
-
-def error_500(request: HttpRequest) -> HttpResponse:
-    # Called inside Django's exception handler: an unreachable database (say, while saving the
-    # session after the view) is a 503, not our bug.
-    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
-        return database_unavailable(request)
-    return _error_response(
-        request, 500, "Something went wrong", "Something went wrong on our side. Your votes are safe; please try again."
-    )

@@ -17,7 +17,7 @@ class ArenaASGIHandler(ASGIHandler):
         try:
             return super().create_request(scope, body_file)
         except SuspiciousOperation:
-            from arena.views import error_400
+            from config.errors import error_400
 
             # Rebuilt without the query string: the app's own 400, JSON where JSON is promised.
             request, _ = super().create_request({**scope, "query_string": b""}, body_file)

@@ -73,8 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "arena.middleware.DatabaseUnavailableMiddleware",
-    "arena.middleware.JsonMethodNotAllowedMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
+    "config.middleware.JsonMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -257,7 +257,7 @@ ARENA_STREAM_FLUSH_S = env_float("ARENA_STREAM_FLUSH_S", 0.05)  # batch tokens t
 ARENA_STREAM_SAVE_S = env_float("ARENA_STREAM_SAVE_S", 0.25)  # save partial text for reloads
 # A side that has not finished this long after its battle started is shown as timed out.
 ARENA_SIDE_TIMEOUT_S = env_int("ARENA_SIDE_TIMEOUT_S", ARENA_GENERATION_TIMEOUT_S + 60)
-CSRF_FAILURE_VIEW = "arena.views.csrf_failure"
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 ARENA_MAX_CORPUS_BYTES = env_int("ARENA_MAX_CORPUS_BYTES", 20 * 1024 * 1024)
 ARENA_RETRIEVAL_TOP_K = env_int("ARENA_RETRIEVAL_TOP_K", 5)
 # A battle takes votes this long after it starts. Until its final vote is in (or this window has passed,

@@ -3,10 +3,11 @@ from django.urls import include, path
 
 from analysis.diagnostics import views as diagnostics_views
 from arena import views
+from config import health
 
 urlpatterns = [
     path("", views.battle_page, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("arena/", views.battle_page, name="battle-page"),
     path("arena/compare/", views.compare_page, name="compare-page"),
     path("arena/retrieval/", views.retrieval_page, name="retrieval-page"),
@@ -23,7 +24,7 @@ urlpatterns = [
     path("", include("training.urls")),
 ]
 
-handler400 = "arena.views.error_400"
-handler403 = "arena.views.error_403"
-handler404 = "arena.views.error_404"
-handler500 = "arena.views.error_500"
+handler400 = "config.errors.error_400"
+handler403 = "config.errors.error_403"
+handler404 = "config.errors.error_404"
+handler500 = "config.errors.error_500"

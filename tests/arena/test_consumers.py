@@ -116,7 +116,7 @@ async def test_a_side_waiting_for_a_batch_slot_tells_the_page_where_it_waits(red
     snapshot, so a reloaded page says it too. The model call is replaced: the engine is not under test."""
     from types import SimpleNamespace
 
-    from arena import services
+    from arena import answering
     from arena.selectors import battle_state
 
     await sync_to_async(make_contender)()
@@ -144,7 +144,7 @@ async def test_a_side_waiting_for_a_batch_slot_tells_the_page_where_it_waits(red
     monkeypatch.setattr("workers.runtime.generate", fake_generate)
     response = await sync_to_async(battle.responses.get)(side="a")
     # In a thread that closes its database connection after (as a worker's task does).
-    await database_sync_to_async(services.response_generate)(response_id=response.id)
+    await database_sync_to_async(answering.response_generate)(response_id=response.id)
 
     messages = []
     while not any(m["type"] == "side_done" for m in messages):

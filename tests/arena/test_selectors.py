@@ -118,8 +118,8 @@ def test_pages_show_a_side_of_a_lost_worker_as_failed_without_writing(battle, se
 
     from django.utils import timezone
 
+    from arena.answering import responses_expire_overdue
     from arena.models import Response
-    from arena.services import responses_expire_overdue
     from workers.models import WorkerHeartbeat
 
     settings.ARENA_WORKER_LOST_S = 30

@@ -1,18 +1,13 @@
-from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, transaction
 
-from arena import services
+from arena import answering
+from arena.answering import response_fail
 from arena.models import Battle, Response, Vote
-from arena.services import ArenaError, battle_create, response_fail, vote_cast
+from arena.services import ArenaError, battle_create, vote_cast
 from modelhub.models import Model
 from tests.factories import finish
-
-
-@pytest.fixture
-def two_chat(make_contender):
-    return make_contender(family="Fam"), make_contender(family="Fam")
 
 
 def test_battle_create_queues_two_sides_of_ready_chat_contenders(two_chat, make_contender):
@@ -148,59 +143,6 @@ def test_one_vote_per_battle_is_a_database_constraint(two_chat):
         Vote.objects.create(battle=battle, blind_choice="b")
 
 
-def answer_with(monkeypatch, response: Response, text: str) -> None:
-    """Generate ``response`` with the model call replaced by one that answers ``text``."""
-    result = SimpleNamespace(text=text, prompt_tokens=3, output_tokens=8, time_to_first_token_s=0.1,
-                             duration_s=0.5, finish_reason="stop")
-    reading = SimpleNamespace(joules=1.0, source="estimate", method="estimated", device="cpu")
-    monkeypatch.setattr("workers.runtime.generate", lambda *a, **k: (result, reading), raising=False)
-    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
-    services.response_generate(response_id=response.id)
-
-
-@pytest.mark.parametrize("error", [
-    "The prompt is 9000 tokens long; this model reads at most 8192 tokens. Shorten it.",
-    "The model ran out of memory with this request in its batch; the others go on. Try again in a moment.",
-])
-def test_a_side_the_runtime_refuses_or_fails_says_why_in_its_pane(two_chat, monkeypatch, error):
-    """The runtime's refusal (tested in tests/workers) is replaced by one that raises it at once."""
-    from workers import batching
-
-    kind = batching.PromptTooLong if error.startswith("The prompt") else batching.BatchRequestFailed
-
-    def refuse(**_kwargs):
-        raise kind(error)
-
-    monkeypatch.setattr("workers.runtime.generate", refuse, raising=False)
-    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
-    battle = battle_create(prompt="hi", session_key="owner")
-    services.response_generate(response_id=battle.responses.get(side="a").id)
-    failed, other = battle.responses.get(side="a"), battle.responses.get(side="b")
-    assert failed.status == Response.Status.FAILED and failed.error == error
-    assert other.status == Response.Status.QUEUED  # the other side is untouched
-
-
-def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
-    """The model call is replaced (the rule under test is the leak check, not generation)."""
-    battle = battle_create(prompt="Who are you?", session_key="owner")
-    contender = battle.responses.get(side="a").contender
-    answer_with(monkeypatch, battle.responses.get(side="a"), f"I am {contender.model.family}, made by "
-                f"{contender.model.maker}.")
-    battle.refresh_from_db()
-    assert battle.identity_leak and not battle.counts_for_ranking
-    assert battle.responses.get(side="a").status == Response.Status.DONE
-
-
-def test_a_stored_chat_answer_gets_its_markdown_counts(two_chat, monkeypatch):
-    """The style control's features are counted once, when the answer is stored (arena.style)."""
-    battle = battle_create(prompt="Explain", session_key="owner")
-    text = "# Title\n\n- one\n- **two**\n1. three\n\n```\n# not a header\n- nor an item\n```\n"
-    answer_with(monkeypatch, battle.responses.get(side="a"), text)
-    answer, other = battle.responses.get(side="a"), battle.responses.get(side="b")
-    assert (answer.header_count, answer.list_count, answer.bold_count) == (1, 3, 1)
-    assert (other.header_count, other.list_count, other.bold_count) == (None, None, None)  # not answered yet
-
-
 def test_the_migration_counts_the_chat_answers_already_stored(two_chat):
     from importlib import import_module
 
@@ -213,16 +155,6 @@ def test_the_migration_counts_the_chat_answers_already_stored(two_chat):
     done, failed = battle.responses.get(side="a"), battle.responses.get(side="b")
     assert (done.header_count, done.list_count, done.bold_count) == (1, 2, 1)
     assert failed.header_count is None  # a failed side has no answer to count
-
-
-def test_overdue_sides_are_timed_out(two_chat, settings, monkeypatch):
-    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
-    battle = battle_create(prompt="hi", session_key="owner")
-    settings.ARENA_SIDE_TIMEOUT_S = 0
-    assert services.responses_expire_overdue() == 2
-    battle.refresh_from_db()
-    assert battle.has_error
-    assert set(battle.responses.values_list("status", flat=True)) == {"timeout"}
 
 
 def test_daily_vote_cap_per_session_refuses_votes_and_new_battles(two_chat, settings):
@@ -291,44 +223,13 @@ def test_a_side_that_cannot_be_queued_fails_visibly(two_chat, monkeypatch, djang
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(generate_response, "apply_async", refuse)
-    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
+    monkeypatch.setattr(answering, "_group_send", lambda *a, **k: None)
     with django_capture_on_commit_callbacks(execute=True):
         battle = battle_create(prompt="hi", session_key="owner")
     battle.refresh_from_db()
     assert battle.has_error
     assert {r.status for r in battle.responses.all()} == {Response.Status.FAILED}
     assert "could not be queued" in battle.responses.first().error
-
-
-def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, monkeypatch):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from workers.models import WorkerHeartbeat
-
-    monkeypatch.setattr(services, "_group_send", lambda *a, **k: None)
-    now = timezone.now()
-    beats = {
-        "silent@h": now - timedelta(seconds=120),  # stopped beating
-        "restarted@h": now,  # beats, but started after the answer began
-        "alive@h": now,
-    }
-    responses = {}
-    for hostname in beats:
-        battle = battle_create(prompt=f"hi {hostname}", session_key="owner")
-        response = battle.responses.get(side="a")
-        Response.objects.filter(id=response.id).update(
-            status=Response.Status.RUNNING, worker=hostname, started_at=now - timedelta(seconds=10)
-        )
-        responses[hostname] = response.id
-    for hostname, last_seen in beats.items():
-        started = now if hostname == "restarted@h" else now - timedelta(hours=1)
-        WorkerHeartbeat.objects.create(hostname=hostname, pid=1, started_at=started, last_seen=last_seen)
-    assert services.responses_expire_overdue() == 2
-    status = dict(Response.objects.filter(id__in=responses.values()).values_list("worker", "status"))
-    assert status == {"silent@h": "failed", "restarted@h": "failed", "alive@h": "running"}
-    assert "worker writing this answer stopped" in Response.objects.get(id=responses["silent@h"]).error
 
 
 def test_only_models_that_a_live_worker_serves_are_drawn(two_chat, make_contender):

@@ -66,106 +66,6 @@ def test_another_session_can_neither_read_nor_vote(browser, pair, db):
     assert vote.status_code == 403
 
 
-def test_unknown_page_is_a_friendly_404(browser):
-    page = browser.get("/no/such/page/")
-    assert page.status_code == 404
-    assert b"nothing at this address" in page.content
-    assert b"Traceback" not in page.content
-
-
-def test_healthz_reports_each_part(client, redis_services, transactional_db, settings):
-    from django.utils import timezone
-
-    from workers.models import WorkerHeartbeat
-
-    settings.ARENA_HEALTH_TOKEN = "s3cret"
-    client.defaults["HTTP_AUTHORIZATION"] = "Bearer s3cret"
-    report = client.get("/healthz").json()
-    assert report["database"]["ok"] and report["redis"]["ok"] and report["web"]["ok"]
-    assert report["status"] == "degraded" and report["workers"]["alive"] == 0  # no worker yet
-    assert "default" in report["queues"]
-    WorkerHeartbeat.objects.create(hostname="w1@h", pid=7, started_at=timezone.now(), last_seen=timezone.now(),
-                                   queues=["default"], models_loaded=["SmolLM2"])
-    answer = client.get("/healthz")
-    assert answer.status_code == 200 and answer["Cache-Control"] == "no-store"
-    assert answer.json()["status"] == "ok"
-    assert answer.json()["workers"]["seen"][0]["models_loaded"] == ["SmolLM2"]
-
-
-def test_healthz_details_only_for_staff_or_the_token(client, redis_services, transactional_db, settings,
-                                                     django_user_model):
-    from django.utils import timezone
-
-    from workers.models import WorkerHeartbeat
-
-    WorkerHeartbeat.objects.create(hostname="w1@h", pid=7, started_at=timezone.now(), last_seen=timezone.now(),
-                                   queues=["default", "model.secret"], models_loaded=["SmolLM2"])
-    settings.ARENA_HEALTH_TOKEN = "s3cret"
-    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Bearer "}):
-        answer = client.get("/healthz", **headers)
-        assert answer.status_code == 200 and answer.json() == {"status": "ok"}, headers
-    assert "queues" in client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret").json()
-    settings.ARENA_HEALTH_TOKEN = ""  # no token set: none is accepted, not even an empty one
-    assert client.get("/healthz", HTTP_AUTHORIZATION="Bearer ").json() == {"status": "ok"}
-    client.force_login(django_user_model.objects.create_user("someone", password="x"))
-    assert client.get("/healthz").json() == {"status": "ok"}
-    client.force_login(django_user_model.objects.create_user("ops", password="x", is_staff=True))
-    report = client.get("/healthz").json()
-    assert report["workers"]["seen"][0]["queues"] == ["default", "model.secret"] and "default" in report["queues"]
-
-
-def test_healthz_when_redis_is_unreachable_is_degraded(client, transactional_db, settings):
-    settings.REDIS_URL = "redis://127.0.0.1:9/0"
-    settings.ARENA_HEALTH_TOKEN = "s3cret"
-    report = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret").json()
-    assert report["status"] == "degraded" and report["redis"]["ok"] is False and report["queues"] is None
-
-
-def test_database_unavailable_gives_503_page_and_json_and_writes_nothing(make_contender, transactional_db, settings):
-    settings.ARENA_HEALTH_TOKEN = "s3cret"
-    contender_a, contender_b = make_contender(family="Fam"), make_contender(family="Fam")
-    client = Client(enforce_csrf_checks=True)
-    client.get("/arena/")
-    token = client.cookies["csrftoken"].value
-    battle = Battle.objects.create(prompt="p", contender_a=contender_a, contender_b=contender_b, policy="uniform",
-                                   session_key=client.session.session_key)
-    from django.db import connection
-
-    from tests.conftest import free_port
-
-    original = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/arena.sqlite3"
-    else:
-        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))
-    try:
-        arena = client.get("/arena/")  # needs no database: it still loads, and submitting says why it fails
-        page = client.get("/arena/compare/")  # lists contenders from the database
-        leaderboard = client.get("/leaderboard/")
-        vote = client.post(f"/arena/battles/{battle.id}/vote/", {"stage": "blind", "choice": "a"},
-                           HTTP_X_CSRFTOKEN=token)
-        create = client.post("/arena/battles/", {"prompt": "hello"}, HTTP_X_CSRFTOKEN=token)
-        health = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret")
-        public_health = client.get("/healthz")
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(original)
-    assert arena.status_code == 200
-    for answer in (page, leaderboard):
-        assert answer.status_code == 503 and answer["Retry-After"] == "30"
-        assert b"database is unavailable or too busy" in answer.content and b"Traceback" not in answer.content
-    for answer in (vote, create):
-        assert answer.status_code == 503, answer.content
-        assert "database is unavailable or too busy" in answer.json()["error"]
-    assert health.status_code == 503 and health.json()["status"] == "down"
-    assert health.json()["database"]["ok"] is False
-    assert public_health.status_code == 503 and public_health.json() == {"status": "down"}
-    assert Battle.objects.count() == 1 and not battle.responses.exists()
-    assert not Vote.objects.exists()
-
-
 def test_429_answers_say_when_to_retry(make_contender, settings):
     make_contender(family="Fam"), make_contender(family="Fam")
     settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION = 1
@@ -192,21 +92,6 @@ def test_429_of_the_daily_vote_cap_retries_when_the_oldest_vote_leaves_the_day(m
     refused = client.post("/arena/battles/", {"prompt": "two"})
     assert refused.status_code == 429
     assert 3500 <= int(refused["Retry-After"]) <= 3700
-
-
-@pytest.mark.parametrize(("token", "message"), [
-    (None, "missing its security token"),
-    ("x" * 64, "did not match"),
-    ("short", "did not match"),
-])
-def test_csrf_failures_say_which_check_failed(token, message, transactional_db):
-    client = Client(enforce_csrf_checks=True)
-    client.get("/arena/")
-    headers = {"HTTP_X_CSRFTOKEN": token} if token else {}
-    refused = client.post("/arena/battles/", {"prompt": "hi"}, **headers)
-    assert refused.status_code == 403 and message in refused.json()["error"]
-    cookieless = Client(enforce_csrf_checks=True).post("/arena/battles/", {"prompt": "hi"}, HTTP_X_CSRFTOKEN="x" * 64)
-    assert cookieless.status_code == 403 and "cookie" in cookieless.json()["error"]
 
 
 def test_retrieval_page_says_why_no_corpus_can_be_searched_yet(make_contender, client):

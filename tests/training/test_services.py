@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from arena.answering import response_retrieve
 from arena.corpus_services import corpus_embedding_build
 from arena.models import Battle, CorpusEmbedding
-from arena.services import battle_create, response_retrieve
+from arena.services import battle_create
 from modelhub.models import Contender, Model
 from tests.factories import corpus_upload
 from training import loop

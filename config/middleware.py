@@ -1,10 +1,11 @@
-"""An unreachable database gives a clear 503 page or JSON error instead of a 500."""
+"""Site-wide answers the views don't give: an unreachable database is a clear 503 page or JSON error
+instead of a 500, and a wrong method answers JSON where JSON was promised."""
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from arena.views import DATABASE_UNAVAILABLE, _wants_json, database_unavailable
+from config.errors import DATABASE_UNAVAILABLE, database_unavailable, wants_json
 
 
 class DatabaseUnavailableMiddleware:
@@ -28,7 +29,7 @@ class JsonMethodNotAllowedMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if response.status_code == 405 and _wants_json(request) and "json" not in response.get("Content-Type", ""):
+        if response.status_code == 405 and wants_json(request) and "json" not in response.get("Content-Type", ""):
             allowed = response.get("Allow", "")
             response = JsonResponse({"error": f"This address accepts only {allowed}."}, status=405)
             response["Allow"] = allowed

@@ -1,0 +1,104 @@
+"""The worker side of a battle (arena/answering.py): answering a side, what its pane says when the
+runtime refuses, the checks on a stored answer, and failing sides that no worker will finish."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from arena import answering
+from arena.models import Response
+from arena.services import battle_create
+
+
+def answer_with(monkeypatch, response: Response, text: str) -> None:
+    """Generate ``response`` with the model call replaced by one that answers ``text``."""
+    result = SimpleNamespace(text=text, prompt_tokens=3, output_tokens=8, time_to_first_token_s=0.1,
+                             duration_s=0.5, finish_reason="stop")
+    reading = SimpleNamespace(joules=1.0, source="estimate", method="estimated", device="cpu")
+    monkeypatch.setattr("workers.runtime.generate", lambda *a, **k: (result, reading), raising=False)
+    monkeypatch.setattr(answering, "_group_send", lambda *a, **k: None)
+    answering.response_generate(response_id=response.id)
+
+
+@pytest.mark.parametrize("error", [
+    "The prompt is 9000 tokens long; this model reads at most 8192 tokens. Shorten it.",
+    "The model ran out of memory with this request in its batch; the others go on. Try again in a moment.",
+])
+def test_a_side_the_runtime_refuses_or_fails_says_why_in_its_pane(two_chat, monkeypatch, error):
+    """The runtime's refusal (tested in tests/workers) is replaced by one that raises it at once."""
+    from workers import batching
+
+    kind = batching.PromptTooLong if error.startswith("The prompt") else batching.BatchRequestFailed
+
+    def refuse(**_kwargs):
+        raise kind(error)
+
+    monkeypatch.setattr("workers.runtime.generate", refuse, raising=False)
+    monkeypatch.setattr(answering, "_group_send", lambda *a, **k: None)
+    battle = battle_create(prompt="hi", session_key="owner")
+    answering.response_generate(response_id=battle.responses.get(side="a").id)
+    failed, other = battle.responses.get(side="a"), battle.responses.get(side="b")
+    assert failed.status == Response.Status.FAILED and failed.error == error
+    assert other.status == Response.Status.QUEUED  # the other side is untouched
+
+
+def test_identity_leak_flags_the_battle(two_chat, monkeypatch):
+    """The model call is replaced (the rule under test is the leak check, not generation)."""
+    battle = battle_create(prompt="Who are you?", session_key="owner")
+    contender = battle.responses.get(side="a").contender
+    answer_with(monkeypatch, battle.responses.get(side="a"), f"I am {contender.model.family}, made by "
+                f"{contender.model.maker}.")
+    battle.refresh_from_db()
+    assert battle.identity_leak and not battle.counts_for_ranking
+    assert battle.responses.get(side="a").status == Response.Status.DONE
+
+
+def test_a_stored_chat_answer_gets_its_markdown_counts(two_chat, monkeypatch):
+    """The style control's features are counted once, when the answer is stored (arena.style)."""
+    battle = battle_create(prompt="Explain", session_key="owner")
+    text = "# Title\n\n- one\n- **two**\n1. three\n\n```\n# not a header\n- nor an item\n```\n"
+    answer_with(monkeypatch, battle.responses.get(side="a"), text)
+    answer, other = battle.responses.get(side="a"), battle.responses.get(side="b")
+    assert (answer.header_count, answer.list_count, answer.bold_count) == (1, 3, 1)
+    assert (other.header_count, other.list_count, other.bold_count) == (None, None, None)  # not answered yet
+
+
+def test_overdue_sides_are_timed_out(two_chat, settings, monkeypatch):
+    monkeypatch.setattr(answering, "_group_send", lambda *a, **k: None)
+    battle = battle_create(prompt="hi", session_key="owner")
+    settings.ARENA_SIDE_TIMEOUT_S = 0
+    assert answering.responses_expire_overdue() == 2
+    battle.refresh_from_db()
+    assert battle.has_error
+    assert set(battle.responses.values_list("status", flat=True)) == {"timeout"}
+
+
+def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.models import WorkerHeartbeat
+
+    monkeypatch.setattr(answering, "_group_send", lambda *a, **k: None)
+    now = timezone.now()
+    beats = {
+        "silent@h": now - timedelta(seconds=120),  # stopped beating
+        "restarted@h": now,  # beats, but started after the answer began
+        "alive@h": now,
+    }
+    responses = {}
+    for hostname in beats:
+        battle = battle_create(prompt=f"hi {hostname}", session_key="owner")
+        response = battle.responses.get(side="a")
+        Response.objects.filter(id=response.id).update(
+            status=Response.Status.RUNNING, worker=hostname, started_at=now - timedelta(seconds=10)
+        )
+        responses[hostname] = response.id
+    for hostname, last_seen in beats.items():
+        started = now if hostname == "restarted@h" else now - timedelta(hours=1)
+        WorkerHeartbeat.objects.create(hostname=hostname, pid=1, started_at=started, last_seen=last_seen)
+    assert answering.responses_expire_overdue() == 2
+    status = dict(Response.objects.filter(id__in=responses.values()).values_list("worker", "status"))
+    assert status == {"silent@h": "failed", "restarted@h": "failed", "alive@h": "running"}
+    assert "worker writing this answer stopped" in Response.objects.get(id=responses["silent@h"]).error
