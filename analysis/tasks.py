@@ -2,8 +2,6 @@
 
 from celery import shared_task
 
-from workers.signals import on_heartbeat
-
 
 @shared_task(acks_late=True, ignore_result=True)
 def refit_leaderboard() -> None:
@@ -20,7 +18,6 @@ def run_diagnostics(run_id: int) -> None:
     diagnostics_run_execute(run_id=run_id, worker=run_diagnostics.request.hostname or "")
 
 
-@on_heartbeat
 def release_pending_votes() -> None:
     """Votes of battles whose vote window ended become public (the blind protocol) and are folded."""
     from analysis.leaderboard.services import pending_votes_release
@@ -28,7 +25,6 @@ def release_pending_votes() -> None:
     pending_votes_release()
 
 
-@on_heartbeat
 def expire_lost_diagnostics() -> None:
     from analysis.diagnostics.models import DiagnosticsRun
     from workers.jobs import jobs_expire_lost

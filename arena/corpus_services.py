@@ -82,6 +82,14 @@ def corpus_embeddings_queue_missing(*, corpus: Corpus | None = None, requeue_unf
     return queued
 
 
+def corpora_embed_for_model(*, model) -> int:
+    """A model just became ready: if it is an encoder, queue its embedding of every corpus (retrieval
+    battles need the vectors); returns how many were queued."""
+    if model.kind != model.Kind.ENCODER:
+        return 0
+    return corpus_embeddings_queue_missing()
+
+
 def _vectors_path(embedding: CorpusEmbedding) -> Path:
     return settings.ARENA_DATA_DIR / "corpora" / str(embedding.corpus_id) / f"{embedding.contender.slug}.npy"
 

@@ -7,11 +7,10 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from arena import choices
+from arena import choices, hooks
 from arena.formatting import energy_ratio
 from arena.models import Battle, Response, Vote
 from arena.sampling import PairStats, pair_key
-from arena.signals import sampling_ratings_current
 from workers.jobs import jobs_lost
 
 
@@ -291,7 +290,7 @@ def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int]
     the counted battles of this kind with a blind vote, and Σ from the pair's own record
     (:meth:`PairStats.from_score`), keyed by :func:`pair_key`. Sides are merged (a pair is unordered).
 
-    With rating estimates from the provider registered in :func:`arena.signals.sampling_ratings` (the
+    With rating estimates from ``arena.hooks.sampling_ratings`` (connected in config/wiring.py: the
     latest leaderboard's blind ladder), every pair of rated contenders also carries the estimated
     rating difference, and the active policy uses the information rule; without, the counts-only one.
 
@@ -318,7 +317,7 @@ def pair_sampling_stats(*, kind: str = Battle.Kind.CHAT) -> dict[tuple[int, int]
         a_score = choices.SCORE_OF_A[choice]
         score[pair] = score.get(pair, 0.0) + n * (a_score if pair[0] == a_id else 1.0 - a_score)
     stats = {pair: PairStats.from_score(n, score[pair]) for pair, n in battles.items()}
-    ratings = sampling_ratings_current(kind)
+    ratings = hooks.sampling_ratings(kind)
     if ratings:  # every pair of rated contenders, played or not, gets the estimated difference
         rated = sorted(ratings)
         for k, a_id in enumerate(rated):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arena import hooks
 from arena.answering import response_fail
 from arena.choices import BLIND, ENERGY
 from arena.formatting import prompt_fingerprint
@@ -23,7 +24,6 @@ from arena.selectors import (
     vote_cap_frees_in_s,
     votes_recent_count,
 )
-from arena.signals import vote_recorded
 from modelhub.models import Contender
 from modelhub.selectors import contenders_ready
 from workers.jobs import job_enqueue
@@ -261,5 +261,6 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
 
 
 def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
-    """The leaderboard records the vote in its transaction (analysis listens: arena.signals)."""
-    vote_recorded.send(sender=Battle, battle=battle, ladder=ladder, choice=choice)
+    """The leaderboard records the vote in its transaction (arena.hooks.vote_recorded, connected in
+    config/wiring.py to analysis.leaderboard.services.pair_counts_record)."""
+    hooks.vote_recorded.send(battle=battle, ladder=ladder, choice=choice)

@@ -9,8 +9,6 @@ reports back as timed out.
 from celery import shared_task
 from django.conf import settings
 
-from workers.signals import on_heartbeat
-
 
 @shared_task(
     acks_late=True,
@@ -37,7 +35,6 @@ def retrieve_response(response_id: int) -> None:
     response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")
 
 
-@on_heartbeat
 def expire_lost_jobs() -> None:
     """Sides and corpus embeddings that a dead or hung worker never finished are given up."""
     from arena.answering import responses_expire_overdue

@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from workers.signals import models_named_by, on_heartbeat, queue_names
+from workers.signals import queue_names
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +22,15 @@ logger = logging.getLogger(__name__)
     time_limit=settings.ARENA_PREPARE_TIMEOUT_S + 60,
 )
 def prepare_model(model_id: int) -> str:
+    from modelhub.hooks import model_ready
     from modelhub.models import Model
     from modelhub.services import model_prepare
-    from modelhub.signals import model_ready
 
     model = model_prepare(model_id=model_id, queued=True, worker=prepare_model.request.hostname or "")
     if model.status == Model.Status.READY:
         consume_queue(prepare_model, model.queue_name)
         # Apps above the hub react (the arena embeds its corpora with a new encoder).
-        model_ready.send(sender=Model, model=model)
+        model_ready.send(model=model)
     return model.status
 
 
@@ -45,8 +45,8 @@ def consume_queue(task, queue: str) -> None:
         logger.warning("Could not subscribe %s to %s", hostname, queue, exc_info=True)
 
 
-@models_named_by
-def _model_names(paths: list[str]) -> list[str]:
+def model_names_of_paths(paths: list[str]) -> list[str]:
+    """The names of the models prepared at these paths (how a worker's heartbeat names what it holds)."""
     from modelhub.models import Model
 
     return list(Model.objects.filter(prepared_path__in=paths).values_list("name", flat=True))
@@ -80,7 +80,6 @@ def _warm(queues: set[str]) -> None:
             logger.warning("Could not warm %s", model.name, exc_info=True)
 
 
-@on_heartbeat
 def expire_lost_preparations() -> None:
     from modelhub.models import Model
     from workers.jobs import jobs_expire_lost

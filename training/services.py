@@ -23,9 +23,9 @@ from analysis.diagnostics.models import DiagnosticsRun
 from analysis.diagnostics.services import diagnostics_run_create, diagnostics_run_execute
 from analysis.diagnostics.sts import positive_pairs, read_sts
 from arena.models import Corpus
+from modelhub.hooks import model_ready
 from modelhub.models import Contender, Model
 from modelhub.services import contender_create_default, model_prepare
-from modelhub.signals import model_ready
 from modelhub.slugs import slug_unique
 from training import data
 from training.loop import Example, TrainingConfig, TrainResult, total_steps, train
@@ -368,7 +368,7 @@ def _into_the_ring(run: TrainingRun, encoder, report: ProgressCallback, foregrou
     if model.status != Model.Status.READY:
         raise ValueError(f"The trained model failed its preparation: {model.error}")
     # The apps above the hub react as to any new model: the arena embeds its corpora with it.
-    model_ready.send(sender=Model, model=model)
+    model_ready.send(model=model)
     if foreground:  # no worker serves the new model's queue yet: embed here
         for embedding_id in CorpusEmbedding.objects.filter(
                 contender=contender, status=CorpusEmbedding.Status.QUEUED).values_list("id", flat=True):

@@ -7,8 +7,6 @@ unacked task comes back only after the visibility timeout (an hour); the claim m
 
 from celery import shared_task
 
-from workers.signals import on_heartbeat
-
 
 @shared_task(acks_late=True, ignore_result=True)
 def train_encoder(run_id: int) -> None:
@@ -22,7 +20,6 @@ def train_encoder(run_id: int) -> None:
         consume_queue(train_encoder, run.model.queue_name)
 
 
-@on_heartbeat
 def resume_lost_training() -> None:
     from training.services import training_runs_resume_lost
 

@@ -1,39 +1,24 @@
 """Worker start-up and shutdown: beat a heartbeat, and run the apps' clock-driven work with it.
 
-The runtime imports no app: the apps register here what it runs (`on_heartbeat`) and how it names
-the models it holds (`models_named_by`), from their own tasks modules.
+The runtime imports no app: what a beat runs (`hooks.heartbeat`) and how it names the models it holds
+(`hooks.model_names`) are connected in config/wiring.py.
 """
 
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from workers import hooks
+
 logger = logging.getLogger(__name__)
 
 _stop_beating = threading.Event()
-_heartbeat_work: list[Callable[[], None]] = []
-_model_names: list[Callable[[list[str]], list[str]]] = []
-
-
-def on_heartbeat(function: Callable[[], None]) -> Callable[[], None]:
-    """Run `function` in every worker at each heartbeat: work that waits on the clock, not on a
-    request (expiry of jobs whose worker died, votes whose window ended)."""
-    if function not in _heartbeat_work:
-        _heartbeat_work.append(function)
-    return function
-
-
-def models_named_by(function: Callable[[list[str]], list[str]]) -> Callable[[list[str]], list[str]]:
-    """How the heartbeat names the models this process holds, from their prepared paths."""
-    _model_names[:] = [function]
-    return function
 
 
 def queue_names(worker) -> set[str]:
@@ -50,7 +35,7 @@ def _beat_once(worker, started_at) -> None:
     from workers.services import worker_heartbeat_record
 
     paths = runtime.loaded_model_paths()
-    names = _model_names[0](paths) if _model_names and paths else paths
+    names = hooks.model_names(paths) if paths else paths
     worker_heartbeat_record(
         hostname=worker.hostname, pid=os.getpid(), machine=socket.gethostname(), device=runtime.current_device(),
         queues=list(queue_names(worker)), models_loaded=names, active_tasks=len(state.active_requests),
@@ -59,7 +44,7 @@ def _beat_once(worker, started_at) -> None:
 
 
 def _run_heartbeat_work() -> None:
-    for work in list(_heartbeat_work):
+    for work in list(hooks.heartbeat.receivers):
         try:
             work()
         except Exception:  # noqa: BLE001 - one failing job must not stop the others; retried next beat

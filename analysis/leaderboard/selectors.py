@@ -259,7 +259,7 @@ def snapshot_summary(snapshot: LeaderboardSnapshot) -> dict:
 def blind_ratings_of_contenders(kind: str) -> dict[int, float]:
     """The latest leaderboard's blind-ladder ratings of this arena's contenders for battles of ``kind``
     ({contender id: rating}; {} with no snapshot of the current layout yet): the estimates of active
-    pair sampling (``arena.signals.sampling_ratings``). Reads only that ladder's rows of the snapshot's
+    pair sampling (``arena.hooks.sampling_ratings``). Reads only that ladder's rows of the snapshot's
     JSON, not its figures."""
     latest = (
         LeaderboardSnapshot.objects.order_by("-computed_at", "-id")

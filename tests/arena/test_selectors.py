@@ -145,7 +145,7 @@ def test_pages_show_a_side_of_a_lost_worker_as_failed_without_writing(battle, se
     assert stored.status == "failed" and type(battle).objects.get(id=battle.id).has_error
 
 
-# --- rating estimates for active sampling (arena.signals.sampling_ratings) ----------------------
+# --- rating estimates for active sampling (arena.hooks.sampling_ratings) ------------------------
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def sampling_cache(settings):
 
 
 def test_pair_sampling_stats_use_the_registered_ratings_and_cache_them(db, sampling_cache, monkeypatch):
-    from arena import signals
+    from arena import hooks
     from arena.selectors import pair_sampling_stats
 
     calls = []
@@ -168,8 +168,7 @@ def test_pair_sampling_stats_use_the_registered_ratings_and_cache_them(db, sampl
         calls.append(kind)
         return {7: 1100.0, 3: 1000.0, 5: 950.0}
 
-    monkeypatch.setattr(signals, "_sampling_ratings", [])
-    signals.sampling_ratings(provider)
+    monkeypatch.setattr(hooks.sampling_ratings, "function", provider)
     stats = pair_sampling_stats()
     assert {key: s.difference for key, s in stats.items()} == {(3, 5): 50.0, (3, 7): -100.0, (5, 7): -150.0}
     assert all(s.battles == 0 for s in stats.values())

@@ -22,8 +22,8 @@ from training.services import (
     training_runs_resume_lost,
 )
 from training.tasks import resume_lost_training
+from workers.hooks import heartbeat
 from workers.models import WorkerHeartbeat
-from workers.signals import _heartbeat_work
 
 DOCUMENTS = ["The cat sat on the warm windowsill.", "Interest rates rose after the bank meeting.",
              "Sourdough bread needs flour, water, salt and a starter.", "The volcano erupted, sending ash up."]
@@ -170,7 +170,7 @@ def test_a_run_whose_worker_died_is_queued_again_and_resumes_from_its_checkpoint
     with django_capture_on_commit_callbacks(execute=False) as sent:
         assert training_runs_resume_lost() == 1
     assert len(sent) == 1  # its task goes to a worker again once the beat's transaction commits
-    assert resume_lost_training in _heartbeat_work  # every worker's heartbeat runs it
+    assert resume_lost_training in heartbeat.receivers  # every worker's heartbeat runs it (config/wiring.py)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.QUEUED and "resume" in run.progress_text
 

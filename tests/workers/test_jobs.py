@@ -9,7 +9,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from analysis.diagnostics.models import DiagnosticsRun
-from workers import jobs, signals
+from workers import hooks, jobs, signals
 from workers.models import WorkerHeartbeat
 
 
@@ -105,7 +105,7 @@ def test_every_app_expires_its_jobs_from_the_heartbeat_and_one_failure_stops_non
     import arena.tasks
     import modelhub.tasks
 
-    registered = set(signals._heartbeat_work)
+    registered = set(hooks.heartbeat.receivers)
     assert {
         arena.tasks.expire_lost_jobs, modelhub.tasks.expire_lost_preparations,
         analysis.tasks.expire_lost_diagnostics, analysis.tasks.release_pending_votes,
@@ -116,6 +116,6 @@ def test_every_app_expires_its_jobs_from_the_heartbeat_and_one_failure_stops_non
     def broken() -> None:
         raise RuntimeError("database away")
 
-    monkeypatch.setattr(signals, "_heartbeat_work", [broken, lambda: ran.append(True)])
+    monkeypatch.setattr(hooks.heartbeat, "receivers", [broken, lambda: ran.append(True)])
     signals._run_heartbeat_work()
     assert ran == [True]
