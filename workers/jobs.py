@@ -9,7 +9,8 @@ A job is a row of a model that inherits `Job` and names its own status values (`
 - `job_progress_writer`: progress written at most every half second (and at the end).
 - `job_finish` / `job_fail`: the end, with its time.
 - `jobs_lost`: running jobs whose worker stopped beating, stopped, or restarted after the job began;
-  the apps expire them from the workers' heartbeat (`workers.hooks.heartbeat`, connected in config/wiring.py), never on a GET.
+  the apps expire them from the workers' heartbeat (`workers.hooks.heartbeat`, connected in
+  config/wiring.py), never on a GET.
 
 This module is part of the runtime: it knows no app, only the abstract model and the heartbeats.
 """
