@@ -69,7 +69,7 @@ def retrieval_page(request: HttpRequest) -> HttpResponse:
     _session_key(request)
     corpora = corpora_searchable()
     context = _page_context("retrieval") | {
-        "examples": RETRIEVAL_EXAMPLES, "corpora": corpora,
+        "examples": RETRIEVAL_EXAMPLES, "corpora": corpora, "top_k": settings.ARENA_RETRIEVAL_TOP_K,
         # none searchable yet: the page says why, shows the embedding progress and polls until one is
         "corpus_ready": any(c["ready"] for c in corpora),
         "corpora_embedding": [c for c in corpora if c["progress"] is not None],

@@ -61,7 +61,7 @@ INSTALLED_APPS = [
     "modelhub",
     "workers",
     "analysis",
-    "training.apps.TrainingAppConfig",  # train your own contender (issue 14)
+    "training.apps.TrainingAppConfig",  # train your own contender
 ]
 
 MIDDLEWARE = [
@@ -171,16 +171,13 @@ def celery_broker_url(redis_url: str) -> str:
 
 
 def channel_layer_settings(redis_url: str, prefix: str) -> dict:
-    # No socket timeout on the layer's Redis connections. channels_redis waits for a consumer's messages
-    # with BZPOPMIN 5 s; redis-py 8's default 5 s read timeout fired first, the TimeoutError left the
-    # consumer's receive and an idle websocket closed with 1011 every ~5 s. A larger timeout is no fix:
-    # with any timeout redis-py sends through asyncio.wait_for, which on Python 3.11 drops a cancellation
-    # that lands just as the send completes (fixed in 3.12). A receive cancelled there (a page leaving, a
-    # server stopping; the fuzz's refused sockets hit it in the new connection's handshake) goes on polling:
-    # until the next read timeout with the 5 s default, forever with 30 s (BZPOPMIN answers every 5 s, so the
-    # read never times out): the fuzz hung on shutdown. Without the timeout there is no wait_for; each read
-    # is bounded by BZPOPMIN's own 5 s, a dead peer is found by TCP keepalive (on by default: 30 s idle, 3
-    # probes 5 s apart), a stopped local Redis by its socket closing; connecting still times out after 5 s.
+    # No socket timeout on the layer's Redis connections (tests/analysis/test_consumers.py holds both):
+    # - channels_redis waits for a consumer's messages with BZPOPMIN 5 s; a read timeout at or under that
+    #   closes idle websockets (1011);
+    # - with any timeout redis-py sends through asyncio.wait_for, which on Python 3.11 can drop a
+    #   cancellation, so a cancelled receive (a page leaving, a server stopping) goes on polling.
+    # Each read is bounded by BZPOPMIN's own 5 s instead; a dead peer is found by TCP keepalive (30 s idle,
+    # 3 probes 5 s apart), a stopped local Redis by its socket closing; connecting still times out after 5 s.
     config = {"hosts": [{"address": redis_url, "socket_timeout": None}], "prefix": prefix}
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
 
@@ -214,8 +211,8 @@ ARENA_HEARTBEAT_S = env_float("ARENA_HEARTBEAT_S", 5.0)
 ARENA_WARM_MODELS = env_bool("ARENA_WARM_MODELS", True)  # a worker loads its queues' models at start-up
 ARENA_WORKER_LOST_S = env_float("ARENA_WORKER_LOST_S", 30.0)
 # Batched decoding (workers.batching): requests for one loaded language model share one decode loop.
-# Off = one request at a time per thread, as before (kept for bench comparisons). Limits per model; the
-# defaults fit the bundled models on 2 cores (docs/architecture.md gives values for a GPU host).
+# Off = one request at a time per thread (bench comparisons). Limits per model; the defaults fit the
+# bundled models on 2 cores (docs/deploy.md, section 7, gives values for a GPU host).
 ARENA_BATCHING = env_bool("ARENA_BATCHING", True)
 ARENA_BATCH_MAX_REQUESTS = env_int("ARENA_BATCH_MAX_REQUESTS", 16)  # requests decoded together
 ARENA_BATCH_MAX_TOKENS = env_int("ARENA_BATCH_MAX_TOKENS", 8192)  # prompt + max_new_tokens admitted at once
@@ -267,7 +264,7 @@ ARENA_VOTE_WINDOW_S = env_int("ARENA_VOTE_WINDOW_S", 3600)
 # ("Authorization: Bearer <token>"); everyone else sees the overall status only.
 ARENA_HEALTH_TOKEN = os.environ.get("ARENA_HEALTH_TOKEN", "")
 
-# Training runs (issue 14): the queue their tasks go to, at least this many examples, how many times a run
+# Training runs: the queue their tasks go to, at least this many examples, how many times a run
 # that lost its worker is started again (it resumes from its last checkpoint), how often it checkpoints,
 # how many texts its before/after diagnostics embed, and torch threads of a run on the command line.
 TRAINING_QUEUE = os.environ.get("TRAINING_QUEUE", "default")

@@ -71,7 +71,7 @@ class Model(Job):
 
     @property
     def is_language_model(self) -> bool:
-        return self.kind in (self.Kind.CHAT, self.Kind.COMPLETION)
+        return self.kind in LANGUAGE_KINDS
 
     @property
     def parameters_text(self) -> str:
@@ -84,6 +84,10 @@ class Model(Job):
             if n >= scale:
                 return f"{float(f'{n / scale:.3g}'):g}{unit} parameters"
         return f"{n} parameters"
+
+
+# The kinds that generate text (the chat arena's contenders); encoders embed (retrieval battles).
+LANGUAGE_KINDS = (Model.Kind.CHAT, Model.Kind.COMPLETION)
 
 
 class Contender(models.Model):

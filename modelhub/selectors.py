@@ -2,14 +2,14 @@
 
 from django.db.models import Count, QuerySet
 
-from modelhub.models import Contender, Model
+from modelhub.models import LANGUAGE_KINDS, Contender, Model
 
 
 def contenders_ready(*, kind: str | None = None) -> QuerySet[Contender]:
     """Enabled contenders whose model is prepared, optionally of one model kind."""
     queryset = Contender.objects.filter(enabled=True, model__status=Model.Status.READY).select_related("model")
     if kind == "language":
-        queryset = queryset.filter(model__kind__in=[Model.Kind.CHAT, Model.Kind.COMPLETION])
+        queryset = queryset.filter(model__kind__in=LANGUAGE_KINDS)
     elif kind:
         queryset = queryset.filter(model__kind=kind)
     return queryset

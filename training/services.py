@@ -30,6 +30,7 @@ from modelhub.slugs import slug_unique
 from training import data
 from training.loop import Example, TrainingConfig, TrainResult, total_steps, train
 from training.models import TrainingRun
+from workers.energy import CpuTimeEstimateMeter, select_meter
 from workers.jobs import ProgressCallback, job_claim, job_enqueue, job_fail, job_finish, job_progress_writer, jobs_lost
 
 logger = logging.getLogger(__name__)
@@ -200,8 +201,6 @@ def _data(run: TrainingRun) -> tuple[list[Example], list[tuple[str, str]], bool]
 
 
 def _meter(device: str, foreground: bool):
-    from workers.energy import CpuTimeEstimateMeter, select_meter
-
     meter = select_meter(device, settings.ARENA_CPU_WATTS_PER_CORE)
     if isinstance(meter, CpuTimeEstimateMeter) and device == "cpu" and foreground:
         # On the command line torch computes on several threads; the workers' estimate counts one.
@@ -213,10 +212,9 @@ def _energy_method(result: TrainResult, steps: int) -> str:
     reading = result.reading
     if reading is None:
         return ""
-    if reading.source == "estimate":
-        cpu = result.joules / settings.ARENA_CPU_WATTS_PER_CORE if settings.ARENA_CPU_WATTS_PER_CORE else 0
-        return (f"estimated from {cpu:.0f} s of CPU time × {settings.ARENA_CPU_WATTS_PER_CORE:g} W per core over "
-                f"{steps} steps: no energy counter on this host")
+    if reading.source == "estimate":  # the meter's own sentence, for the whole run
+        meter = CpuTimeEstimateMeter(settings.ARENA_CPU_WATTS_PER_CORE)
+        return f"{meter.describe(result.joules)} (sum over {steps} steps)"
     return f"sum over {steps} steps, each {reading.method}"
 
 

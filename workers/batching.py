@@ -56,9 +56,12 @@ class BatchRequestFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class BatchLimits:
+    """A loop's limits. The worker builds them from the ARENA_BATCH_* settings (runtime.batch_limits);
+    these defaults are the settings' defaults, for code that runs a loop without Django."""
+
     max_requests: int = 16  # requests decoded together
-    max_tokens: int = 16384  # prompt + max_new_tokens of the admitted requests, together
-    kv_cache_bytes: int = 768 * 1024**2  # memory budget of the paged KV cache
+    max_tokens: int = 8192  # prompt + max_new_tokens of the admitted requests, together
+    kv_cache_bytes: int = 512 * 1024**2  # memory budget of the paged KV cache
     step_tokens: int = 1024  # tokens in one forward pass (prefills are split beyond it)
     page_size: int = 64  # tokens per KV cache page
 

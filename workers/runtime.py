@@ -49,7 +49,7 @@ _load_lock = threading.Lock()
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: E402,F401
 
 # On CPU each concurrent request gets one torch thread, so that its work runs in the calling
-# thread and time.thread_time() attributes its energy (ARCHITECTURE.md, "Workers and concurrency").
+# thread and time.thread_time() attributes its energy (docs/architecture.md, "Workers").
 torch.set_num_threads(settings.ARENA_TORCH_THREADS)
 
 _meter_lock = threading.Lock()
@@ -245,11 +245,16 @@ class _StepTally:
         )
 
 
+# At most this many texts with default options join an encoder's micro-batch (a retrieval query is
+# one); more (a corpus) run on their own.
+MICRO_BATCH_MAX_TEXTS = 8
+
+
 def embed(*, path: str | Path, precision: str, texts: list[str], **kwargs) -> tuple[np.ndarray, EnergyReading]:
     """Embed ``texts``. A few texts with default options (a retrieval query) join the encoder's
     micro-batch with other concurrent calls; a corpus (or any options) runs on its own."""
     encoder = encoder_get(path=path, precision=precision)
-    if settings.ARENA_BATCHING and not kwargs and 0 < len(texts) <= 8:
+    if settings.ARENA_BATCHING and not kwargs and 0 < len(texts) <= MICRO_BATCH_MAX_TEXTS:
         return _embed_batcher(path, precision, encoder).embed(texts)
     with _measured(encoder.device) as measurement:
         vectors = embedding.embed(encoder, texts, **kwargs)

@@ -291,8 +291,9 @@ def _contexts_key(contexts: list[ContextRow], prior: float, provisional: int) ->
 def _contextual(
     contexts: list[ContextRow], names: list[str], families: dict[str, str], *, prior: float, provisional: int
 ) -> dict:
-    """The style-controlled ladders and the price of energy (see ``contextual``). Not reused from a
-    previous board: every vote adds a battle, and the fits take seconds at a million battles."""
+    """The style-controlled ladders and the price of energy (see ``contextual``). The caller reuses a
+    previous board's instead when the battles' digest is unchanged (the fits take seconds at a million
+    battles)."""
     # contenders of the battles are the board's; the union only guards against a partial input
     names = sorted(set(names).union(map(attrgetter("model_a"), contexts), map(attrgetter("model_b"), contexts)))
     style = {}

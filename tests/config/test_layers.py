@@ -29,3 +29,12 @@ def test_the_architecture_diagram_lists_the_layers_in_order():
     diagram = text.split("## Layers", 1)[1].split("```")[1]
     drawn = [match.group(1) for match in re.finditer(r"^(\w+)\s{2,}", diagram, flags=re.MULTILINE)]
     assert drawn == _layers()
+
+
+def test_the_readme_names_the_layers_in_the_contracts_order():
+    """README's layer list follows the import-linter contract (pyproject.toml)."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("The layers, imports pointing down only")
+    section = readme[start:readme.index("More in\n[`docs/architecture.md`]", start)]
+    named = [layer for layer in re.findall(r"`(\w+)/`", section) if layer in _layers()]
+    assert named == _layers()

@@ -254,3 +254,19 @@ def test_unbatched_sides_on_a_whole_device_meter_interleave_step_by_step(fresh_r
     for result, reading in results.values():
         assert reading.source == "nvml" and "forward passes, each measured alone on the device" in reading.method
         assert reading.joules >= result.output_tokens  # a prefill, then a pass per token (candidates included)
+
+
+def test_batch_limits_defaults_are_the_settings_defaults():
+    """A loop built without Django gets what the worker gets from the default ARENA_BATCH_* settings."""
+    import importlib
+    import os
+
+    from workers.batching import BatchLimits
+
+    if any(name.startswith("ARENA_BATCH_") for name in os.environ):
+        pytest.skip("ARENA_BATCH_* set in this environment")
+    defaults = importlib.import_module("config.settings")
+    assert BatchLimits() == BatchLimits(
+        max_requests=defaults.ARENA_BATCH_MAX_REQUESTS, max_tokens=defaults.ARENA_BATCH_MAX_TOKENS,
+        kv_cache_bytes=defaults.ARENA_BATCH_KV_BYTES, step_tokens=defaults.ARENA_BATCH_STEP_TOKENS,
+    )

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from arena.corpus_services import corpus_builtin_ensure, corpus_embeddings_queue_missing
 from config.embedded_redis import EmbeddedRedis
-from modelhub.models import Model
+from modelhub.models import LANGUAGE_KINDS, Model
 from modelhub.selectors import contenders_ready
 from modelhub.services import bundled_models_register
 
@@ -43,10 +43,10 @@ def worker_concurrency(model_kinds: list[str]) -> int:
     in each of a language model's two loops (continuous batching; contrastive search): a side without
     a thread waits in Redis, unseen by the engine, and its pane cannot say where it is in line. Plus
     two: the default queue (preparation, refits, corpora) and retrieval queries. Without batching,
-    2 as before: requests take turns on the CPU."""
+    2: requests take turns on the CPU."""
     if not settings.ARENA_BATCHING:
         return 2
-    language = sum(1 for kind in model_kinds if kind in (Model.Kind.CHAT, Model.Kind.COMPLETION))
+    language = sum(1 for kind in model_kinds if kind in LANGUAGE_KINDS)
     return language * 2 * settings.ARENA_BATCH_MAX_REQUESTS + 2
 
 
