@@ -11,6 +11,7 @@ from django.utils import timezone
 from arena import hooks
 from arena.answering import response_fail
 from arena.choices import BLIND, ENERGY
+from arena.errors import InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.formatting import prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
 from arena.sampling import Candidate, SamplingError, policy_label, sample_pair
@@ -31,26 +32,16 @@ from workers.jobs import job_enqueue
 logger = logging.getLogger(__name__)
 
 
-class ArenaError(Exception):
-    """A refusal with a message for the person and an HTTP status."""
-
-    def __init__(self, message: str, status: int = 400, *, retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retry_after_s = retry_after_s  # sent as Retry-After (429, 503)
-
-
 def _check_daily_vote_cap(*, session_key: str, client_ip: str | None) -> None:
     per_session, per_ip = settings.ARENA_VOTES_PER_DAY_PER_SESSION, settings.ARENA_VOTES_PER_DAY_PER_IP
     if votes_recent_count(session_key=session_key, limit=per_session) >= per_session:
-        raise ArenaError(
+        raise TooMany(
             f"You have cast today's {settings.ARENA_VOTES_PER_DAY_PER_SESSION} votes. Thank you! Come back tomorrow.",
-            429, retry_after_s=vote_cap_frees_in_s(session_key=session_key),
+            retry_after_s=vote_cap_frees_in_s(session_key=session_key),
         )
     if client_ip and votes_recent_count(client_ip=client_ip, limit=per_ip) >= per_ip:
-        raise ArenaError(
-            "Your network has reached today's vote limit. Please come back tomorrow.", 429,
+        raise TooMany(
+            "Your network has reached today's vote limit. Please come back tomorrow.",
             retry_after_s=vote_cap_frees_in_s(client_ip=client_ip),
         )
 
@@ -59,29 +50,28 @@ def _check_queue_reachable() -> None:
     from arena.health import redis_available
 
     if not redis_available(settings.REDIS_URL):
-        raise ArenaError(
+        raise Unavailable(
             "The arena cannot start battles right now (its job queue is unavailable). "
-            "Your earlier votes are safe; please try again in a minute.",
-            503, retry_after_s=30,
+            "Your earlier votes are safe; please try again in a minute.", retry_after_s=30,
         )
 
 
 def _check_rate_limits(*, session_key: str, client_ip: str | None) -> None:
     if battles_recent_count(session_key=session_key) >= settings.ARENA_BATTLES_PER_MINUTE_PER_SESSION:
-        raise ArenaError("You are starting battles very quickly. Please wait a minute and try again.", 429,
-                         retry_after_s=60)
+        raise TooMany("You are starting battles very quickly. Please wait a minute and try again.", retry_after_s=60)
     if client_ip and battles_recent_count(client_ip=client_ip) >= settings.ARENA_BATTLES_PER_MINUTE_PER_IP:
-        raise ArenaError("Too many battles from your network in the last minute. Please wait and try again.", 429,
-                         retry_after_s=60)
+        raise TooMany("Too many battles from your network in the last minute. Please wait and try again.",
+                      retry_after_s=60)
 
 
 def _clean_prompt(prompt: str | None) -> str:
     prompt = (prompt or "").strip()
     if not prompt:
-        raise ArenaError("Type a prompt first.")
+        raise InvalidInput("Type a prompt first.", field="prompt")
     if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise ArenaError(
-            f"Your prompt has {len(prompt)} characters; the limit is {settings.ARENA_MAX_PROMPT_CHARS}."
+        raise InvalidInput(
+            f"Your prompt has {len(prompt)} characters; the limit is {settings.ARENA_MAX_PROMPT_CHARS}.",
+            field="prompt",
         )
     return prompt
 
@@ -99,19 +89,20 @@ def _contenders_served(kind: str) -> list[Contender]:
     ready = contenders_ready(kind=kind)
     serving = [c for c in ready if served is None or c.model.queue_name in served]
     if len(serving) < 2 <= len(ready):
-        raise ArenaError(WARMING_UP, 503, retry_after_s=3)
+        raise Unavailable(WARMING_UP, retry_after_s=3)
     return serving
 
 
 def _pick_named(contender_a: str | None, contender_b: str | None) -> tuple[Contender, Contender]:
     if not contender_a or not contender_b:
-        raise ArenaError("Pick both contenders.")
+        raise InvalidInput("Pick both contenders.", field="contender_b" if contender_a else "contender_a")
     if contender_a == contender_b:
-        raise ArenaError("Pick two different contenders.")
+        raise InvalidInput("Pick two different contenders.", field="contender_b")
     ready = {c.slug: c for c in _contenders_served("language") if c.slug in (contender_a, contender_b)}
     missing = [slug for slug in (contender_a, contender_b) if slug not in ready]
     if missing:
-        raise ArenaError(f"Not available right now: {', '.join(missing)}.", 400)
+        field = "contender_a" if contender_a in missing else "contender_b"
+        raise InvalidInput(f"Not available right now: {', '.join(missing)}.", field=field)
     return ready[contender_a], ready[contender_b]
 
 
@@ -134,7 +125,7 @@ def _pick_anonymous(rng: random.Random | None, corpus: Corpus | None = None) -> 
             same_family=settings.ARENA_SAMPLING_SAME_FAMILY,
         )
     except SamplingError as error:
-        raise ArenaError(str(error), 503) from None
+        raise Unavailable(str(error)) from None
     return contenders[first.id], contenders[second.id]
 
 
@@ -161,7 +152,7 @@ def battle_create(
     if corpus is not None:
         chosen_corpus = Corpus.objects.filter(slug=corpus).first()
         if chosen_corpus is None:
-            raise ArenaError("Pick a corpus to search.")
+            raise InvalidInput("Pick a corpus to search.", field="corpus")
     _check_rate_limits(session_key=session_key, client_ip=client_ip)
     _check_daily_vote_cap(session_key=session_key, client_ip=client_ip)
     _check_queue_reachable()
@@ -203,16 +194,16 @@ def _response_refused(response_id: int) -> None:
 def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: str) -> Battle:
     """Record the blind vote, or the vote after the energy reveal (once)."""
     if choice not in Choice.values:
-        raise ArenaError("Choose one of: A is better, B is better, Tie, Both are bad.")
+        raise InvalidInput("Choose one of: A is better, B is better, Tie, Both are bad.", field="choice")
     if stage not in ("blind", "final"):
-        raise ArenaError("Unknown vote stage.")
+        raise InvalidInput("Unknown vote stage.", field="stage")
     try:
         with transaction.atomic():
             battle = Battle.objects.select_for_update().filter(id=battle_id).first()
             if battle is None:
-                raise ArenaError("This battle does not exist.", 404)
+                raise NotFound("This battle does not exist.")
             if not session_key or battle.session_key != session_key:
-                raise ArenaError("Only the person who started this battle can vote on it.", 403)
+                raise NotYours("Only the person who started this battle can vote on it.")
             current = battle_stage(battle=battle, responses=battle_responses(battle=battle))
             if stage == "blind":
                 _check_daily_vote_cap(session_key=session_key, client_ip=battle.client_ip)
@@ -220,27 +211,27 @@ def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: st
             else:
                 _vote_final(battle, current, choice)
     except IntegrityError:
-        raise ArenaError("This battle already has a vote.", 409) from None
+        raise NotNow("This battle already has a vote.") from None
     return Battle.objects.select_related("vote").get(id=battle_id)
 
 
 def _refuse_closed(current: str) -> None:
     if current == Stage.CLOSED:
         minutes = max(1, round(settings.ARENA_VOTE_WINDOW_S / 60))
-        raise ArenaError(
+        raise NotNow(
             f"Voting on this battle has closed (battles take votes for {minutes} minutes after they start). "
-            "Start a new battle to vote again.", 409,
+            "Start a new battle to vote again.",
         )
 
 
 def _vote_blind(battle: Battle, current: str, choice: str) -> None:
     _refuse_closed(current)
     if current == Stage.GENERATING:
-        raise ArenaError("Wait until both answers are complete before voting.", 409)
+        raise NotNow("Wait until both answers are complete before voting.")
     if current == Stage.FAILED:
-        raise ArenaError("One answer failed, so this battle cannot be voted on. Try another battle.", 409)
+        raise NotNow("One answer failed, so this battle cannot be voted on. Try another battle.")
     if current != Stage.BLIND_VOTE:
-        raise ArenaError("You already voted on this battle.", 409)
+        raise NotNow("You already voted on this battle.")
     Vote.objects.create(battle=battle, blind_choice=choice)
     _ladder_record(battle, BLIND, choice)
 
@@ -251,7 +242,7 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
         message = "Vote on the answers first." if current in (Stage.BLIND_VOTE, Stage.GENERATING) else (
             "You already gave your final vote." if current == Stage.REVEALED else "This battle cannot be voted on."
         )
-        raise ArenaError(message, 409)
+        raise NotNow(message)
     vote = Vote.objects.select_for_update().get(battle=battle)
     vote.final_choice = choice
     vote.changed = choice != vote.blind_choice

@@ -49,20 +49,29 @@ class TrainingConfig:
     lr_decay: bool = False
     cosent_scale: float = 20.0
 
-    def check(self) -> None:
-        """Raise ValueError with a message a person can act on."""
+    def problems(self) -> dict[str, str]:
+        """What is wrong with these settings, by setting (empty when nothing is), for a person to act on."""
+        found = {}
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}.")
+            found["objective"] = f"Unknown objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}."
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"The learning rate must be > 0 (got {self.learning_rate}).")
+            found["learning_rate"] = f"The learning rate must be > 0 (got {self.learning_rate})."
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise ValueError(f"The temperature τ must be > 0 (got {self.temperature}).")
+            found["temperature"] = f"The temperature τ must be > 0 (got {self.temperature})."
         if self.batch_size < 2:
-            raise ValueError("The batch size must be at least 2 (in-batch negatives need another pair).")
+            found["batch_size"] = "The batch size must be at least 2 (in-batch negatives need another pair)."
         if self.epochs < 1 or (self.steps is not None and self.steps < 1):
-            raise ValueError("Epochs and steps must be at least 1.")
+            found["steps"] = "Epochs and steps must be at least 1."
         if self.max_length < 8 or self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ValueError("max length must be >= 8, and eval/checkpoint intervals >= 1.")
+            found["max_length" if self.max_length < 8 else "eval_every"] = (
+                "max length must be >= 8, and eval/checkpoint intervals >= 1.")
+        return found
+
+    def check(self) -> None:
+        """Raise ValueError with the first problem (see ``problems``)."""
+        problems = self.problems()
+        if problems:
+            raise ValueError(next(iter(problems.values())))
 
 
 @dataclass(frozen=True)

@@ -78,17 +78,11 @@ def training_run_check(
     elif TrainingRun.objects.filter(name__iexact=name).exclude(
             status__in=[TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED]).exists():
         errors["name"] = f"Another training run already makes a model named '{name}'."
-    try:
-        config = TrainingConfig(objective=objective, epochs=epochs, steps=steps, batch_size=batch_size,
-                                learning_rate=learning_rate, temperature=temperature, max_length=max_length,
-                                eval_every=eval_every)
-        config.check()
-    except (ValueError, TypeError) as error:
-        field = next((f for f, word in [("learning_rate", "learning rate"), ("temperature", "temperature"),
-                                        ("objective", "objective"), ("batch_size", "batch size")]
-                      if word in str(error)), "steps")
-        errors[field] = str(error)
-        return errors
+    config = TrainingConfig(objective=objective, epochs=epochs, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate, temperature=temperature, max_length=max_length,
+                            eval_every=eval_every)
+    if problems := config.problems():
+        return errors | problems
     if objective == TrainingRun.Objective.SIMCSE:
         if corpus is None:
             errors["corpus"] = "Unsupervised SimCSE trains on a corpus: choose one."

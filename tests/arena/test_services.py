@@ -4,8 +4,9 @@ from django.db import IntegrityError, transaction
 
 from arena import answering
 from arena.answering import response_fail
+from arena.errors import ArenaError, InvalidInput, NotNow, NotYours, TooMany, Unavailable
 from arena.models import Battle, Response, Vote
-from arena.services import ArenaError, battle_create, vote_cast
+from arena.services import battle_create, vote_cast
 from modelhub.models import Model
 from tests.factories import finish
 
@@ -25,7 +26,7 @@ def test_battle_create_queues_two_sides_of_ready_chat_contenders(two_chat, make_
 def test_empty_prompt_is_refused_and_nothing_is_stored(two_chat, prompt, message):
     with pytest.raises(ArenaError, match=message) as error:
         battle_create(prompt=prompt, session_key="s1")
-    assert error.value.status == 400
+    assert isinstance(error.value, InvalidInput)
     assert Battle.objects.count() == 0
 
 
@@ -40,7 +41,7 @@ def test_no_contenders_gives_503(make_contender):
     make_contender()
     with pytest.raises(ArenaError, match="at least two") as error:
         battle_create(prompt="hi", session_key="s1")
-    assert error.value.status == 503
+    assert isinstance(error.value, Unavailable)
     assert Response.objects.count() == 0
 
 
@@ -51,11 +52,11 @@ def test_rate_limit_per_session_and_per_ip(two_chat, settings):
         battle_create(prompt="hi", session_key="s1", client_ip="10.0.0.1")
     with pytest.raises(ArenaError, match="wait a minute") as error:
         battle_create(prompt="hi", session_key="s1", client_ip="10.0.0.1")
-    assert error.value.status == 429
+    assert isinstance(error.value, TooMany)
     battle_create(prompt="hi", session_key="s2", client_ip="10.0.0.1")
     with pytest.raises(ArenaError, match="your network") as error:
         battle_create(prompt="hi", session_key="s3", client_ip="10.0.0.1")
-    assert error.value.status == 429
+    assert isinstance(error.value, TooMany)
     assert Battle.objects.count() == 3
 
 
@@ -77,7 +78,7 @@ def test_only_the_creating_session_may_vote(two_chat):
     for intruder in ("someone-else", None, ""):
         with pytest.raises(ArenaError, match="Only the person") as error:
             vote_cast(battle_id=battle.id, session_key=intruder, stage="blind", choice="a")
-        assert error.value.status == 403
+        assert isinstance(error.value, NotYours)
     assert not Vote.objects.exists()
 
 
@@ -86,7 +87,7 @@ def test_no_vote_before_both_answers_are_complete(two_chat):
     Response.objects.filter(battle=battle, side="a").update(status=Response.Status.DONE)
     with pytest.raises(ArenaError, match="Wait until both") as error:
         vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
-    assert error.value.status == 409
+    assert isinstance(error.value, NotNow)
 
 
 def test_failed_battle_cannot_be_voted_and_is_excluded(two_chat):
@@ -110,7 +111,7 @@ def test_vote_order_once_each_and_change_flag(two_chat):
     vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
     with pytest.raises(ArenaError, match="already voted") as error:
         vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="b")
-    assert error.value.status == 409
+    assert isinstance(error.value, NotNow)
     battle = vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="b")
     assert (battle.vote.blind_choice, battle.vote.final_choice, battle.vote.changed) == ("a", "b", True)
     with pytest.raises(ArenaError, match="already gave"):
@@ -166,7 +167,7 @@ def test_daily_vote_cap_per_session_refuses_votes_and_new_battles(two_chat, sett
         vote_cast(battle_id=battle.id, session_key="eager", stage="blind", choice="a")
     with pytest.raises(ArenaError, match="today's 2 votes") as error:
         vote_cast(battle_id=battles[2].id, session_key="eager", stage="blind", choice="a")
-    assert error.value.status == 429
+    assert isinstance(error.value, TooMany)
     assert not Vote.objects.filter(battle=battles[2]).exists()
     with pytest.raises(ArenaError, match="today's 2 votes"):
         battle_create(prompt="one more", session_key="eager")
@@ -185,7 +186,7 @@ def test_daily_vote_cap_per_network(two_chat, settings):
     vote_cast(battle_id=first.id, session_key="s1", stage="blind", choice="a")
     with pytest.raises(ArenaError, match="network") as error:
         vote_cast(battle_id=second.id, session_key="s2", stage="blind", choice="a")
-    assert error.value.status == 429
+    assert isinstance(error.value, TooMany)
     assert battle_create(prompt="three", session_key="s3", client_ip="10.0.0.2")
 
 
@@ -209,7 +210,7 @@ def test_no_battle_is_stored_when_the_job_queue_is_unreachable(two_chat, setting
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
     with pytest.raises(ArenaError, match="job queue is unavailable") as error:
         battle_create(prompt="hi", session_key="owner")
-    assert error.value.status == 503
+    assert isinstance(error.value, Unavailable)
     assert not Battle.objects.exists()
 
 
@@ -254,7 +255,7 @@ def test_only_models_that_a_live_worker_serves_are_drawn(two_chat, make_contende
     WorkerHeartbeat.objects.filter(hostname="w@h").update(last_seen=now - timedelta(hours=1))
     with pytest.raises(ArenaError) as error:
         battle_create(prompt="hi", session_key="s3")
-    assert error.value.status == 503
+    assert isinstance(error.value, Unavailable)
 
 
 # --- active pair sampling -------------------------------------------------------------------------

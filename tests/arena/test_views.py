@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.test import Client
 
@@ -48,7 +50,8 @@ def test_create_and_vote_over_http(browser, pair):
 
 
 def test_errors_are_json_with_status_codes(browser, pair):
-    assert browser.post("/arena/battles/", {"prompt": ""}, **csrf(browser)).json() == {"error": "Type a prompt first."}
+    empty = browser.post("/arena/battles/", {"prompt": ""}, **csrf(browser))
+    assert empty.status_code == 400 and empty.json() == {"error": "Type a prompt first.", "field": "prompt"}
     bad_json = browser.post("/arena/battles/", "{nope", content_type="application/json", **csrf(browser))
     assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]
     assert browser.get("/arena/battles/999999/").status_code == 404
@@ -129,3 +132,30 @@ def test_retrieval_page_says_why_no_corpus_can_be_searched_yet(make_contender, c
     page = text(client.get("/arena/retrieval/"))
     assert "No corpus is ready yet" in page and "data-poll-ms" not in page
     assert "No corpus has two encoders ready yet" in page
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"prompt": "hi", "corpus": 7}, "corpus", "must be text"),
+    ({"prompt": None}, "prompt", "must be text"),
+    ({"prompt": ["hi"]}, "prompt", "must be text"),
+    ({"prompt": "hi", "model": "x"}, "model", "Unknown field"),
+    ({"prompt": "\ud800"}, "prompt", "not valid Unicode"),
+    ({"prompt": "a\u0000b"}, "prompt", "NUL character"),
+])
+def test_a_wrong_field_is_a_400_that_names_it_and_stores_nothing(browser, pair, body, field, message):
+    raw = json.dumps(body).encode()  # escapes the lone surrogate and the NUL: valid JSON for both
+    answer = browser.post("/arena/battles/", raw, content_type="application/json", **csrf(browser))
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["field"] == field and message in answer.json()["error"]
+    assert not Battle.objects.exists()
+
+
+def test_a_vote_with_a_wrong_field_is_a_400_that_names_it(browser, pair):
+    state = browser.post("/arena/battles/", {"prompt": "hi"}, **csrf(browser)).json()["battle"]
+    url = f"/arena/battles/{state['id']}/vote/"
+    answer = browser.post(url, '{"stage": "blind", "choice": 1}', content_type="application/json", **csrf(browser))
+    assert answer.status_code == 400 and answer.json()["field"] == "choice"
+    answer = browser.post(url, {"stage": "blind", "choice": "x"}, **csrf(browser))
+    assert answer.status_code == 400 and answer.json()["field"] == "choice"
+    assert not Vote.objects.exists()
+

@@ -101,3 +101,10 @@ def test_a_nan_loss_stops_before_the_weights_change(minilm, graded_pairs, monkey
     result = train(minilm, graded_pairs, _config(), eval_pairs=EVAL, meter=CpuTimeEstimateMeter(15.0))
     assert result.status == "nan" and result.step == 0 and "nan" in result.message.lower()
     assert all(torch.equal(v, before[k]) for k, v in minilm.model.state_dict().items())
+
+
+def test_settings_problems_name_each_setting():
+    assert TrainingConfig(objective="cosent").problems() == {}
+    problems = TrainingConfig(objective="nope", learning_rate=0, temperature=-1, batch_size=1, steps=0).problems()
+    assert set(problems) == {"objective", "learning_rate", "temperature", "batch_size", "steps"}
+    assert "learning rate must be > 0" in problems["learning_rate"]
