@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
-from analysis.leaderboard.services import aggregates_rebuild, leaderboard_refit
+from analysis.leaderboard.services.rebuild import aggregates_rebuild
+from analysis.leaderboard.services.refit import leaderboard_refit
 from analysis.models import BattleContext, Competitor, ImportedBattle, LeaderboardSnapshot, PairCount
 
 

@@ -7,10 +7,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 @register()
 def leaderboard_settings_check(app_configs=None, **kwargs) -> list[Error]:
-    from analysis.leaderboard import selectors
+    from analysis.leaderboard.selectors.fit_settings import prior_scale, provisional_battles
 
     errors = []
-    for number, read in enumerate((selectors.prior_scale, selectors.provisional_battles), start=1):
+    for number, read in enumerate((prior_scale, provisional_battles), start=1):
         try:
             read()
         except ImproperlyConfigured as error:

@@ -3,7 +3,7 @@
 
 from channels.db import database_sync_to_async
 
-from analysis.leaderboard.selectors import snapshot_latest
+from analysis.leaderboard.selectors.boards import snapshot_latest
 from arena.consumers import SendOnlyJsonConsumer
 
 GROUP = "leaderboard"

@@ -1,7 +1,7 @@
 """Tables of the leaderboard: running aggregates of the counted votes, imported battles, snapshots.
 
 A vote never touches the aggregates. A vote on a battle that counts for ranking inserts one
-``PendingVote`` row in its own transaction (``analysis.leaderboard.services.pair_counts_record``).
+``PendingVote`` row in its own transaction (``analysis.leaderboard.services.votes.pair_counts_record``).
 The refit (a debounced Celery task, ``services.leaderboard_refit``) first folds the pending votes
 into the aggregates (``services.aggregates_fold``): only those whose battle the public may see
 counted under the blind protocol (``arena.selectors.battles_public_q``: revealed by its final vote,

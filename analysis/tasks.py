@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(acks_late=True, ignore_result=True)
 def refit_leaderboard() -> None:
     """The debounced refit queued after votes (``services.leaderboard_refit_schedule``)."""
-    from analysis.leaderboard.services import leaderboard_refit
+    from analysis.leaderboard.services.refit import leaderboard_refit
 
     leaderboard_refit()
 
@@ -20,7 +20,7 @@ def run_diagnostics(run_id: int) -> None:
 
 def release_pending_votes() -> None:
     """Votes of battles whose vote window ended become public (the blind protocol) and are folded."""
-    from analysis.leaderboard.services import pending_votes_release
+    from analysis.leaderboard.services.votes import pending_votes_release
 
     pending_votes_release()
 

@@ -11,15 +11,10 @@ from django.views.decorators.http import require_GET
 
 from analysis.leaderboard.battle_log import battle_log_lines
 from analysis.leaderboard.board import board_style_view
-from analysis.leaderboard.selectors import (
-    Filters,
-    battle_records,
-    filters_parse,
-    leaderboard_view,
-    ranked_kind_choices,
-    snapshot_latest,
-)
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
+from analysis.leaderboard.selectors.filters import Filters, filters_parse, ranked_kind_choices
+from analysis.leaderboard.selectors.records import battle_records
+from analysis.leaderboard.services.refit import leaderboard_refit
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 

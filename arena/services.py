@@ -253,5 +253,5 @@ def _vote_final(battle: Battle, current: str, choice: str) -> None:
 
 def _ladder_record(battle: Battle, ladder: str, choice: str) -> None:
     """The leaderboard records the vote in its transaction (arena.hooks.vote_recorded, connected in
-    config/wiring.py to analysis.leaderboard.services.pair_counts_record)."""
+    config/wiring.py to analysis.leaderboard.services.votes.pair_counts_record)."""
     hooks.vote_recorded.send(battle=battle, ladder=ladder, choice=choice)

@@ -94,9 +94,9 @@ def django_setup(url: str) -> None:
 
     call_command("migrate", verbosity=0)
     # The refit is timed here directly: no Celery task from the rebuild's commit.
-    from analysis.leaderboard import services
+    from analysis.leaderboard.services import rebuild
 
-    services.leaderboard_refit_schedule = lambda: False
+    rebuild.leaderboard_refit_schedule = lambda: False
 
 
 def contenders_create(n: int, rng: np.random.Generator):
@@ -241,8 +241,9 @@ def rows_copy(data, chunk: int = 100_000) -> None:
 def ours(rounds: int, reuse: bool = False):
     """Refit from the aggregates (cold: nothing reused from the previous snapshot), store the
     snapshot, then the JSON of /api/leaderboard.json."""
-    from analysis.leaderboard.selectors import Filters, leaderboard_view
-    from analysis.leaderboard.services import leaderboard_refit
+    from analysis.leaderboard.selectors.boards import leaderboard_view
+    from analysis.leaderboard.selectors.filters import Filters
+    from analysis.leaderboard.services.refit import leaderboard_refit
 
     snapshot = leaderboard_refit(rounds=rounds, push=False, reuse=reuse)
     body = json.dumps(leaderboard_view(filters=Filters(), snapshot=snapshot, figures=False))
@@ -250,9 +251,9 @@ def ours(rounds: int, reuse: bool = False):
 
 
 def ours_without_figures(rounds: int):
-    from analysis.leaderboard import selectors
+    from analysis.leaderboard.selectors.boards import leaderboard_compute
 
-    data = selectors.leaderboard_compute(rounds=rounds, figures=False)
+    data = leaderboard_compute(rounds=rounds, figures=False)
     return data, json.dumps(data)
 
 
@@ -263,7 +264,7 @@ def vote_cast_one(ids, rng, ladder: str) -> None:
     from django.conf import settings
     from django.db import transaction
 
-    from analysis.leaderboard.services import pair_counts_record
+    from analysis.leaderboard.services.votes import pair_counts_record
     from arena.models import Battle, Response, Vote
 
     a, b = (int(x) for x in rng.choice(ids, 2, replace=False))
@@ -315,7 +316,8 @@ def fastchat_style(rounds: int):
 
 def full_scan(rounds: int):
     from analysis.leaderboard.board import board_compute, board_inputs_from_records
-    from analysis.leaderboard.selectors import battle_records, fit_options
+    from analysis.leaderboard.selectors.fit_settings import fit_options
+    from analysis.leaderboard.selectors.records import battle_records
 
     inputs = board_inputs_from_records(battle_records())
     return {k: board_compute(v, rounds=rounds, figures=False, **fit_options()) for k, v in inputs.items()}
@@ -326,13 +328,13 @@ def refit_parts(rounds: int, prior: float) -> tuple[float, float, int, float]:
     refit's computation with the prior on and the contexts (style control, price of energy)."""
     from django.test.utils import override_settings
 
-    from analysis.leaderboard import selectors
+    from analysis.leaderboard.selectors.boards import board_inputs_from_tables, leaderboard_compute
 
-    _, t_sums = timed(selectors.board_inputs_from_tables, contexts=False)
-    inputs, t_all = timed(selectors.board_inputs_from_tables)
+    _, t_sums = timed(board_inputs_from_tables, contexts=False)
+    inputs, t_all = timed(board_inputs_from_tables)
     contexts = sum(len(inp.contexts or []) for inp in inputs.values())
     with override_settings(ANALYSIS_PRIOR_SCALE=prior):
-        _, t_prior = timed(selectors.leaderboard_compute, rounds=rounds, figures=True)
+        _, t_prior = timed(leaderboard_compute, rounds=rounds, figures=True)
     return t_sums, t_all - t_sums, contexts, t_prior
 
 
@@ -344,7 +346,10 @@ def dated_boards(rounds: int, prior: float, first_day) -> None:
     from django.test.utils import override_settings
 
     from analysis.leaderboard.board import board_compute, board_inputs_from_records
-    from analysis.leaderboard.selectors import Filters, battle_records, fit_options, leaderboard_view, snapshot_latest
+    from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
+    from analysis.leaderboard.selectors.filters import Filters
+    from analysis.leaderboard.selectors.fit_settings import fit_options
+    from analysis.leaderboard.selectors.records import battle_records
 
     day = dt.timedelta(days=1)
     ranges = {
@@ -410,7 +415,7 @@ def run(args) -> None:
     django_setup(f"{args.server.rstrip('/')}/{args.database}")
     from django.db import connection
 
-    from analysis.leaderboard.services import aggregates_rebuild
+    from analysis.leaderboard.services.rebuild import aggregates_rebuild
     from analysis.models import PairCount
 
     rng = np.random.default_rng(args.seed)

@@ -140,7 +140,7 @@ def battles_create(n: int, sessions: list[Session], contenders: list, rng: rando
 
 
 def setup(battles: int, concurrency: int, rng: random.Random) -> tuple[list, list[Session]]:
-    from analysis.leaderboard.services import aggregates_fold
+    from analysis.leaderboard.services.votes import aggregates_fold
     from arena.services import vote_cast
     from modelhub.models import Model
     from modelhub.selectors import contenders_ready
@@ -419,7 +419,7 @@ def run(args: argparse.Namespace) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from analysis.leaderboard.services import aggregates_fold
+    from analysis.leaderboard.services.votes import aggregates_fold
 
     call_command("migrate", verbosity=0)
     rng, t0 = random.Random(args.seed), time.perf_counter()

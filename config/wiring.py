@@ -6,8 +6,8 @@ when Django's apps are ready (config/apps.py): web servers, workers and commands
 """
 
 from analysis import tasks as analysis_tasks
-from analysis.leaderboard.selectors import blind_ratings_of_contenders
-from analysis.leaderboard.services import pair_counts_record
+from analysis.leaderboard.selectors.boards import blind_ratings_of_contenders
+from analysis.leaderboard.services.votes import pair_counts_record
 from arena import hooks as arena_hooks
 from arena import tasks as arena_tasks
 from arena.corpus_services import corpora_embed_for_model

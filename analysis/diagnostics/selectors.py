@@ -106,7 +106,7 @@ def contender_card(*, contender: Contender) -> dict:
 
 def contender_ratings(*, name: str) -> list[dict]:
     """This contender's rows on the latest leaderboard snapshot (blind and energy-aware ladders)."""
-    from analysis.leaderboard.selectors import snapshot_latest
+    from analysis.leaderboard.selectors.boards import snapshot_latest
 
     snapshot = snapshot_latest()
     if snapshot is None:

@@ -18,7 +18,7 @@ def aggregates_recompute(apps, schema_editor):
     tables = ("PairCount", "EloRating", "EnergyStat", "GeaCount", "ImportedBattle")
     if not any(apps.get_model("analysis", name).objects.exists() for name in tables):
         return
-    from analysis.leaderboard.services import aggregates_rebuild
+    from analysis.leaderboard.services.rebuild import aggregates_rebuild
 
     aggregates_rebuild(refit=False)  # no Celery task from a migration; the next page view or vote refits
 

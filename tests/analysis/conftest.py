@@ -34,7 +34,7 @@ def vote():
     """Cast the blind vote and, if given, the vote after the energy reveal, through the arena service;
     then fold them into the aggregates, as the refit task does. A battle left without its final vote
     is closed first (its vote window passed), since only then may the public see it counted."""
-    from analysis.leaderboard.services import aggregates_fold
+    from analysis.leaderboard.services.votes import aggregates_fold
 
     def cast(battle: Battle, blind: str, final: str | None = None) -> Battle:
         vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice=blind)

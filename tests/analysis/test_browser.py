@@ -64,7 +64,7 @@ def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings,
 @pytest.fixture
 def one_vote(asgi_server, settings, make_contender, make_battle, vote):
     """A fresh arena with one blind vote, refitted (set up before the browser: it uses the ORM)."""
-    from analysis.leaderboard.services import leaderboard_refit
+    from analysis.leaderboard.services.refit import leaderboard_refit
 
     settings.ANALYSIS_BOOTSTRAP_ROUNDS = 50
     alpha = make_contender(name="Alpha", family="Greek")

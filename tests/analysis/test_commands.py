@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from analysis.leaderboard.ratings import PairCounts, leaderboard
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.services.refit import leaderboard_refit
 from analysis.models import Competitor, ImportedBattle, PairCount
 
 KEYS = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses", "elo")

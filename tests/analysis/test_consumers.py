@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from analysis.consumers import GROUP
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.services.refit import leaderboard_refit
 from config.asgi import application
 
 HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]

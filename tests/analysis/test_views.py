@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.services.refit import leaderboard_refit
 from analysis.models import LeaderboardSnapshot
 from arena.models import Battle
 
@@ -160,7 +160,7 @@ def test_a_snapshot_of_an_older_layout_is_recomputed(client, voted):
     LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data={"version": 0, "boards": {}})
     html = client.get("/leaderboard/").content.decode()
     assert "4 blind votes" in html
-    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+    from analysis.leaderboard.selectors.boards import SNAPSHOT_VERSION
 
     assert sorted(s.data.get("version") for s in LeaderboardSnapshot.objects.all()) == [SNAPSHOT_VERSION]
 
@@ -212,7 +212,7 @@ def snapshot_of_records(n: int = 200, contexts: bool = True):
 
     from analysis.leaderboard.battle_log import BattleRecord
     from analysis.leaderboard.board import board_compute, board_inputs_from_records
-    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+    from analysis.leaderboard.selectors.boards import SNAPSHOT_VERSION
 
     rng = random.Random(3)
     families = {"Alpha": "<b>fam</b>", "Beta": "<b>fam</b>", "Gamma": "Other"}

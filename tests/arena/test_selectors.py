@@ -179,7 +179,7 @@ def test_pair_sampling_stats_use_the_registered_ratings_and_cache_them(db, sampl
 def test_pair_sampling_stats_read_the_latest_leaderboard_snapshot(sampling_cache, make_contender):
     from django.utils import timezone
 
-    from analysis.leaderboard.selectors import SNAPSHOT_VERSION
+    from analysis.leaderboard.selectors.boards import SNAPSHOT_VERSION
     from analysis.models import Competitor, LeaderboardSnapshot
     from arena.selectors import pair_sampling_stats
 

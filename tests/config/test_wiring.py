@@ -1,7 +1,7 @@
 """config/wiring.py: every hook a lower layer calls is answered once the apps are ready."""
 
-from analysis.leaderboard.selectors import blind_ratings_of_contenders
-from analysis.leaderboard.services import pair_counts_record
+from analysis.leaderboard.selectors.boards import blind_ratings_of_contenders
+from analysis.leaderboard.services.votes import pair_counts_record
 from arena import hooks as arena_hooks
 from arena.corpus_services import corpora_embed_for_model
 from modelhub import hooks as modelhub_hooks

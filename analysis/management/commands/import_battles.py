@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleLogError
-from analysis.leaderboard.services import battles_import
+from analysis.leaderboard.services.rebuild import battles_import
 
 
 class Command(BaseCommand):

@@ -5,10 +5,13 @@ import json
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.leaderboard import selectors
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
 from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records, board_style_view
 from analysis.leaderboard.ratings import prior_reg
+from analysis.leaderboard.selectors.boards import board_inputs_from_tables
+from analysis.leaderboard.selectors.filters import filters_parse
+from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, prior_scale, provisional_battles
+from analysis.leaderboard.selectors.records import battle_records
 
 
 class Command(BaseCommand):
@@ -57,10 +60,10 @@ class Command(BaseCommand):
         rounds = options["rounds"]
         if rounds is not None and rounds < 0:
             raise CommandError("--rounds must be 0 or more.")
-        rounds = selectors.bootstrap_rounds() if rounds is None else rounds
+        rounds = bootstrap_rounds() if rounds is None else rounds
         options["fit"] = self._fit_options(options["prior"], options["provisional"])
         try:
-            filters = selectors.filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
+            filters = filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         style = options["style_control"]
@@ -91,8 +94,8 @@ class Command(BaseCommand):
         if provisional is not None and provisional < 0:
             raise CommandError(f"--provisional must be 0 or more, not {provisional}.")
         try:
-            prior = selectors.prior_scale() if prior is None else float(prior)
-            provisional = selectors.provisional_battles() if provisional is None else provisional
+            prior = prior_scale() if prior is None else float(prior)
+            provisional = provisional_battles() if provisional is None else provisional
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from None
         return {"prior": prior, "provisional": provisional}
@@ -118,13 +121,13 @@ class Command(BaseCommand):
     def _from_database(self, filters, rounds, seed, fit, *, contexts=False):
         """From the aggregates; from a scan of the votes when dates are set, or when style control is
         wanted and the aggregates do not carry the battles' contexts."""
-        inputs = {} if filters.has_dates else selectors.board_inputs_from_tables(kind=filters.kind)
+        inputs = {} if filters.has_dates else board_inputs_from_tables(kind=filters.kind)
         source = "database (pair-outcome counts)"
         tables = inputs.get(filters.kind)
         if filters.has_dates or (contexts and tables is not None and tables.contexts is None):
             start, end = filters.bounds()
             inputs = board_inputs_from_records(
-                selectors.battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind
+                battle_records(kind=filters.kind, start=start, end=end), kind=filters.kind
             )
             source = "database (scan of the votes" + (" in the date range)" if filters.has_dates else ")")
         board = board_compute(

@@ -1,5 +1,5 @@
 from analysis.diagnostics.selectors import contender_card
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.services.refit import leaderboard_refit
 
 
 def test_contender_card_shows_its_ratings_and_energy(make_contender, make_battle, vote):

@@ -40,7 +40,7 @@ def dated_votes():
 
 
 def _dated_votes(contenders, make_battle, n, seed, days):
-    from analysis.leaderboard.services import aggregates_fold
+    from analysis.leaderboard.services.votes import aggregates_fold
     from arena.models import Response, Vote
     from arena.services import vote_cast
     from tests.factories import close_voting

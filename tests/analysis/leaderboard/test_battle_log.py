@@ -5,7 +5,7 @@ import json
 import pytest
 
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
-from analysis.leaderboard.selectors import battle_records
+from analysis.leaderboard.selectors.records import battle_records
 
 GOOD = {"model_a": "x", "model_b": "y", "winner": "model_a", "tstamp": 1700000000.0}
 

@@ -16,7 +16,7 @@ from analysis.leaderboard.board import (
     mean_ci_from_sums,
 )
 from analysis.leaderboard.gea import GeaVote
-from analysis.leaderboard.services import leaderboard_refit
+from analysis.leaderboard.services.refit import leaderboard_refit
 from tests.analysis.leaderboard import gea_reference as reference
 
 

@@ -6,18 +6,13 @@ import datetime as dt
 import pytest
 from django.core.cache import cache
 
-from analysis.leaderboard import selectors
-from analysis.leaderboard.board import board_compute, board_inputs_from_records
-from analysis.leaderboard.selectors import (
-    ELO_NOTE,
-    Filters,
-    battle_records,
-    board_inputs_from_tables,
-    filters_parse,
-    leaderboard_view,
-    ranked_kind_choices,
-)
-from analysis.leaderboard.services import aggregates_rebuild, leaderboard_refit
+from analysis.leaderboard.board import CONTEXTUAL_KEYS, board_compute, board_inputs_from_records
+from analysis.leaderboard.selectors import boards
+from analysis.leaderboard.selectors.boards import ELO_NOTE, board_inputs_from_tables, leaderboard_view
+from analysis.leaderboard.selectors.filters import Filters, filters_parse, ranked_kind_choices
+from analysis.leaderboard.selectors.records import battle_records
+from analysis.leaderboard.services.rebuild import aggregates_rebuild
+from analysis.leaderboard.services.refit import leaderboard_refit
 from analysis.models import ImportedBattle
 from arena.models import Vote
 from modelhub.models import Model
@@ -147,8 +142,8 @@ def test_a_date_filtered_board_is_computed_once_per_snapshot(quad, make_battle, 
     vote(make_battle(quad[0], quad[1]), "a", "b")
     snapshot = leaderboard_refit(push=False, rounds=2)
     calls = []
-    real = selectors.board_inputs_from_tables
-    monkeypatch.setattr(selectors, "board_inputs_from_tables",
+    real = boards.board_inputs_from_tables
+    monkeypatch.setattr(boards, "board_inputs_from_tables",
                         lambda **kw: (kw.get("since") and calls.append(kw)) or real(**kw))
     today = filters_parse(since=dt.datetime.now(dt.UTC).date().isoformat())
     first = leaderboard_view(filters=today, snapshot=snapshot, figures=False)
@@ -182,7 +177,7 @@ def test_per_battle_fits_are_spaced_out_by_their_cost(quad, make_battle, vote, s
     settings.ANALYSIS_CONTEXTUAL_SPACING = 1e9  # not due again: the last fits are kept, the ladders move
     kept = leaderboard_refit(push=False, rounds=2).data["boards"]["chat"]
     assert kept["ladders"]["blind"]["battles"] == 2
-    assert {k: kept[k] for k in selectors.CONTEXTUAL_KEYS} == {k: first[k] for k in selectors.CONTEXTUAL_KEYS}
+    assert {k: kept[k] for k in CONTEXTUAL_KEYS} == {k: first[k] for k in CONTEXTUAL_KEYS}
     settings.ANALYSIS_CONTEXTUAL_SPACING = 0  # due at every refit
     fresh = leaderboard_refit(push=False, rounds=2).data["boards"]["chat"]
     assert fresh["contextual"]["battles"] == 2
@@ -190,5 +185,5 @@ def test_per_battle_fits_are_spaced_out_by_their_cost(quad, make_battle, vote, s
 
 
 def test_per_battle_fits_are_due_for_a_board_without_them():
-    assert selectors.contextual_due({})
-    assert selectors.contextual_due({"chat": {"contextual": {"computed_at": 1e12, "seconds": 1.0}}, "encoder": {}})
+    assert boards.contextual_due({})
+    assert boards.contextual_due({"chat": {"contextual": {"computed_at": 1e12, "seconds": 1.0}}, "encoder": {}})

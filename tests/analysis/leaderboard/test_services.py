@@ -13,16 +13,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analysis.leaderboard import services
 from analysis.leaderboard.battle_log import BattleLogError
 from analysis.leaderboard.ratings import PairCounts, leaderboard, online_elo
-from analysis.leaderboard.services import (
-    aggregates_fold,
-    aggregates_rebuild,
-    battles_import,
-    leaderboard_refit,
-    pair_counts_record,
-)
+from analysis.leaderboard.services import votes as vote_services
+from analysis.leaderboard.services.rebuild import aggregates_rebuild, battles_import
+from analysis.leaderboard.services.refit import leaderboard_refit
+from analysis.leaderboard.services.votes import aggregates_fold, pair_counts_record
 from analysis.models import (
     BattleContext,
     Competitor,
@@ -361,7 +357,7 @@ def test_a_contender_adopts_an_imported_competitor_of_its_name(make_contender, m
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are tested on PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_votes_lose_no_count(make_contender, make_battle, monkeypatch):
-    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: False)
+    monkeypatch.setattr(vote_services, "leaderboard_refit_schedule", lambda: False)
     alpha, beta = make_contender(name="Alpha"), make_contender(name="Beta")
     battles = [make_battle(alpha, beta) for _ in range(24)]
     for battle in battles:
@@ -429,9 +425,9 @@ def without_fit_times(data: dict) -> dict:
 
 
 def test_votes_stay_pending_until_the_battle_is_revealed_or_closed(trio, make_battle, monkeypatch):
-    from analysis.leaderboard.services import pending_votes_release
+    from analysis.leaderboard.services.votes import pending_votes_release
 
-    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: True)  # its own tests are above
+    monkeypatch.setattr(vote_services, "leaderboard_refit_schedule", lambda: True)  # its own tests are above
     revealed, left = make_battle(*trio[:2]), make_battle(*trio[:2])
     for battle in (revealed, left):
         vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")
@@ -450,7 +446,7 @@ def test_the_blind_vote_queues_no_refit_and_the_final_vote_does(
     trio, make_battle, monkeypatch, django_capture_on_commit_callbacks
 ):
     scheduled = []
-    monkeypatch.setattr(services, "leaderboard_refit_schedule", lambda: scheduled.append(1))
+    monkeypatch.setattr(vote_services, "leaderboard_refit_schedule", lambda: scheduled.append(1))
     battle = make_battle(*trio[:2])
     with django_capture_on_commit_callbacks(execute=True):
         vote_cast(battle_id=battle.id, session_key=battle.session_key, stage="blind", choice="a")

@@ -1,34 +1,28 @@
-"""Reads of the leaderboard: its inputs from the database, the snapshot, filters, battle scans.
+"""The leaderboard's boards: their inputs from the database, the computation, the latest snapshot,
+and the board a page or the API shows.
 
 Two sources in the database feed one computation (``board.board_compute``):
 
 * the running aggregates (daily sums in ``PairCount``, ``EnergyStat``, ``GeaCount``; all-time
   ``EloRating``; one ``BattleContext`` row per battle), read in O(days × contenders²) rows:
   :func:`board_inputs_from_tables`, used by the refit (all days) and by date filters (their days);
-* a scan of the counted battles (votes with their responses, plus imported battles), for the battle
-  log export and the rebuild: :func:`battle_records` then ``board.board_inputs_from_records``.
+* a scan of the counted battles (``records.battle_records``), for the battle log export and the rebuild.
 
-A battle log file (``battle_log.BattleLogReader``) feeds the same computation without the database.
-"""
+A battle log file (``battle_log.BattleLogReader``) feeds the same computation without the database."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import heapq
-import hmac
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import FilteredRelation, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 
-from analysis.leaderboard.battle_log import DEFAULT_KIND, BattleRecord
+from analysis.leaderboard.battle_log import DEFAULT_KIND
 from analysis.leaderboard.board import (
     CONTEXTUAL_KEYS,
     BoardInputs,
@@ -38,57 +32,27 @@ from analysis.leaderboard.board import (
 )
 from analysis.leaderboard.contextual import ContextRow
 from analysis.leaderboard.gea import GEA_FIELDS, GeaSums
-from analysis.leaderboard.ratings import prior_reg
+from analysis.leaderboard.selectors.filters import Filters, filtered_cache_s
+from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, fit_options
 from analysis.models import (
     BattleContext,
     Competitor,
     EloRating,
     EnergyStat,
     GeaCount,
-    ImportedBattle,
     LeaderboardSnapshot,
     PairCount,
 )
-from arena.choices import BLIND, LADDERS, RANKED_KINDS
+from arena.choices import BLIND, LADDERS
 
 SNAPSHOT_VERSION = 3  # bump when the layout of a snapshot changes: older ones are then recomputed
+
+
 # Shown with a date-filtered board, whose rows carry no Elo.
 ELO_NOTE = (
     "Online Elo moves vote by vote in the order of every vote since the first, so it cannot be cut to a "
     "date range: a date-filtered board shows Bradley-Terry ratings only."
 )
-
-
-def bootstrap_rounds() -> int:
-    return settings.ANALYSIS_BOOTSTRAP_ROUNDS
-
-
-def prior_scale() -> float:
-    """``ANALYSIS_PRIOR_SCALE``: the Gaussian prior's scale in rating points (0: maximum likelihood).
-
-    Raises ImproperlyConfigured, naming the setting, when it is negative or not a number.
-    """
-    value = settings.ANALYSIS_PRIOR_SCALE
-    try:
-        prior_reg(value)
-    except (TypeError, ValueError):
-        raise ImproperlyConfigured(
-            f"ANALYSIS_PRIOR_SCALE must be 0 (maximum likelihood) or a positive number of rating points, not {value!r}."
-        ) from None
-    return float(value)
-
-
-def provisional_battles() -> int:
-    """``ANALYSIS_PROVISIONAL_BATTLES``: contenders with fewer battles in a ladder are provisional there."""
-    value = settings.ANALYSIS_PROVISIONAL_BATTLES
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ImproperlyConfigured(f"ANALYSIS_PROVISIONAL_BATTLES must be a whole number, 0 or more, not {value!r}.")
-    return value
-
-
-def fit_options() -> dict:
-    """The settings of the Bradley-Terry fits, as ``board_compute`` keywords."""
-    return {"prior": prior_scale(), "provisional": provisional_battles()}
 
 
 def _days(rows: QuerySet, since: dt.date | None, until: dt.date | None) -> QuerySet:
@@ -195,10 +159,6 @@ def _contexts(*, kind: str, both_sides: bool, since: dt.date | None, until: dt.d
     return rows
 
 
-# ---------------------------------------------------------------------------------------------
-# The whole leaderboard, from the aggregates (the refit) or from a scan (filters)
-
-
 def leaderboard_compute(
     *, rounds: int | None = None, seed: int = 0, figures: bool = True, previous: dict | None = None
 ) -> dict:
@@ -273,74 +233,6 @@ def blind_ratings_of_contenders(kind: str) -> dict[int, float]:
     return {contender_id: float(rated[name]) for name, contender_id in contenders}
 
 
-@dataclass(frozen=True)
-class Filters:
-    kind: str = DEFAULT_KIND
-    since: dt.date | None = None
-    until: dt.date | None = None
-
-    @property
-    def has_dates(self) -> bool:
-        return self.since is not None or self.until is not None
-
-    def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """[start, end) in UTC; ``until`` is inclusive."""
-        start = dt.datetime.combine(self.since, dt.time(), tzinfo=dt.UTC) if self.since else None
-        # The last day of the calendar has no day after it: no upper bound then.
-        if self.until and self.until < dt.date.max:
-            end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        else:
-            end = None
-        return start, end
-
-    def as_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-        }
-
-
-def ranked_kind_choices() -> list[tuple[str, str]]:
-    """(value, label) of the kinds a leaderboard ranks (``arena.choices.RANKED_KINDS``), for a form."""
-    from modelhub.models import Model
-
-    labels = dict(Model.Kind.choices)
-    return [(kind, labels.get(kind, kind)) for kind in RANKED_KINDS]
-
-
-def filters_parse(*, kind: str | None = None, since: str | None = None, until: str | None = None) -> Filters:
-    """Filters from query strings; ValueError with a message for a person."""
-    from modelhub.models import Model
-
-    kind = (kind or DEFAULT_KIND).strip()
-    if kind not in RANKED_KINDS:
-        ranked = ", ".join(RANKED_KINDS)
-        if kind in Model.Kind.values:
-            raise ValueError(
-                f"{kind.capitalize()} models are not ranked: anonymous battles never draw them (their "
-                f"side-by-side comparisons are picked by name). Use one of {ranked}."
-            )
-        raise ValueError(f"Unknown kind {kind!r}: use one of {ranked}.")
-    dates = []
-    for label, value in (("since", since), ("until", until)):
-        value = (value or "").strip()
-        if not value:
-            dates.append(None)
-            continue
-        try:
-            dates.append(dt.date.fromisoformat(value))
-        except ValueError:
-            raise ValueError(f"{label} must be a date like 2025-01-31, not {value!r}.") from None
-    if dates[0] and dates[1] and dates[0] > dates[1]:
-        raise ValueError("The start date is after the end date.")
-    return Filters(kind, dates[0], dates[1])
-
-
-def filtered_cache_s() -> int:
-    return settings.ANALYSIS_FILTERED_CACHE_S
-
-
 def board_of_dates(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
     """The board of a date range: the daily sums of its days (no Elo, no per-battle contexts: see
     docs/leaderboard.md), cached per filters and latest snapshot: the refit that follows a fold of
@@ -400,106 +292,3 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         "kinds": kinds or [filters.kind],
         **board,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Battle records from the database: a scan of the counted battles (ours and imported)
-
-
-def instance_prefix() -> str:
-    """Prefix of this database's battle ids in exported logs (so a re-import is recognised)."""
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}:analysis.battles".encode()).hexdigest()
-    return f"arena-{digest[:10]}"
-
-
-def _contender_names() -> dict[int, tuple[str, str, str]]:
-    """contender id -> (name as ranked, family, kind); the competitor's name once it has one."""
-    from modelhub.models import Contender
-
-    named = dict(Competitor.objects.filter(contender__isnull=False).values_list("contender_id", "name"))
-    return {
-        cid: (named.get(cid, name), family, kind)
-        for cid, name, family, kind in Contender.objects.values_list("id", "name", "model__family", "model__kind")
-    }
-
-
-def battle_export_key(battle_id: int) -> str:
-    """The key of one of our battles in exported logs: this arena's prefix (so a re-import is
-    recognised) and a keyed hash of the battle id, which nobody without the secret key can tie back
-    to the battle, its page or its session."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"battle:{battle_id}".encode(), hashlib.sha256).hexdigest()
-    return f"{instance_prefix()}-{digest[:20]}"
-
-
-def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterator[BattleRecord]:
-    from arena.models import Vote
-    from arena.selectors import battles_counted_q, battles_public_q
-
-    contenders = _contender_names()
-    # Counted, and public under the blind protocol: revealed, or no longer open to votes.
-    votes = Vote.objects.filter(battles_counted_q("battle__"), battles_public_q("battle__", vote_path="", now=now))
-    votes = _in_range(votes, "battle__contender_a__model__kind", "blind_at", kind=kind, start=start, end=end)
-    votes = votes.annotate(
-        ra=FilteredRelation("battle__responses", condition=Q(battle__responses__side="a")),
-        rb=FilteredRelation("battle__responses", condition=Q(battle__responses__side="b")),
-    ).order_by("blind_at", "battle_id").values_list(
-        "battle_id", "blind_choice", "final_choice", "blind_at", "final_at",
-        "battle__contender_a_id", "battle__contender_b_id",
-        "ra__joules", "rb__joules", "ra__output_tokens", "rb__output_tokens",
-        "ra__energy_source", "rb__energy_source", "ra__header_count", "rb__header_count", "ra__list_count",
-        "rb__list_count", "ra__bold_count", "rb__bold_count",
-    )
-    for (bid, blind, final, blind_at, final_at, ca, cb, ja, jb, ta, tb, sa, sb, ha, hb, la, lb, ba,
-         bb) in votes.iterator(chunk_size=5000):
-        name_a, family_a, kind_a = contenders[ca]
-        name_b, family_b, _ = contenders[cb]
-        yield BattleRecord(
-            key=battle_export_key(bid), kind=kind_a, model_a=name_a, model_b=name_b, family_a=family_a,
-            family_b=family_b, winner=blind, tstamp=blind_at.timestamp(), winner_after=final or None,
-            tstamp_after=final_at.timestamp() if final and final_at else None, energy_a_j=ja, energy_b_j=jb,
-            output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa or "", energy_source_b=sb or "",
-            headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb,
-        )
-
-
-def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
-    rows = _in_range(ImportedBattle.objects.all(), "kind", "tstamp", kind=kind, start=start, end=end)
-    rows = rows.order_by("tstamp", "id").values_list(
-        "source_key", "kind", "competitor_a__name", "competitor_b__name", "competitor_a__family",
-        "competitor_b__family", "winner", "tstamp", "winner_after", "tstamp_after", "energy_a_j", "energy_b_j",
-        "output_tokens_a", "output_tokens_b", "energy_source_a", "energy_source_b", "headers_a", "headers_b",
-        "lists_a", "lists_b", "bold_a", "bold_b",
-    )
-    for (key, k, a, b, fa, fb, w, ts, wa, tsa, ea, eb, ta, tb, sa, sb, ha, hb, la, lb, ba,
-         bb) in rows.iterator(chunk_size=5000):
-        yield BattleRecord(
-            key=key, kind=k, model_a=a, model_b=b, family_a=fa, family_b=fb, winner=w, tstamp=ts.timestamp(),
-            winner_after=wa or None, tstamp_after=tsa.timestamp() if wa and tsa else None, energy_a_j=ea,
-            energy_b_j=eb, output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa, energy_source_b=sb,
-            headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb,
-        )
-
-
-def _in_range(rows: QuerySet, kind_field: str, time_field: str, *, kind, start, end) -> QuerySet:
-    """The rows of ``kind`` (when given) whose time is in [start, end) (each bound when given)."""
-    if kind:
-        rows = rows.filter(**{kind_field: kind})
-    if start:
-        rows = rows.filter(**{f"{time_field}__gte": start})
-    if end:
-        rows = rows.filter(**{f"{time_field}__lt": end})
-    return rows
-
-
-def battle_records(
-    *, kind: str | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None,
-    now: dt.datetime | None = None,
-) -> Iterator[BattleRecord]:
-    """Every counted battle with a vote (ours and imported), in time order of the first vote.
-
-    A scan: O(votes). Named-mode battles, battles with an error or an identity leak never appear, nor
-    battles still open to votes and not yet revealed (``arena.selectors.battles_public_q`` at ``now``).
-    """
-    own = _own_records(kind=kind, start=start, end=end, now=now)
-    imported = _imported_records(kind=kind, start=start, end=end)
-    return heapq.merge(own, imported, key=lambda r: r.tstamp)
