@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from arena import choices, hooks
@@ -145,6 +146,8 @@ def _contender(response: Response) -> dict:
         "decoding": contender.decoding,
         "precision": contender.precision,
         "parameter_count": contender.model.parameter_count,
+        "parameters": contender.model.parameters_text,  # "1.78B parameters": the one rule, modelhub.models
+        "url": reverse("contender", args=[contender.slug]),
     }
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from arena import hooks
 from arena.answering import response_fail
-from arena.choices import BLIND, ENERGY
+from arena.choices import BLIND, ENERGY, MEMBERS
 from arena.errors import InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.formatting import prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
@@ -194,7 +194,7 @@ def _response_refused(response_id: int) -> None:
 def vote_cast(*, battle_id: int, session_key: str | None, stage: str, choice: str) -> Battle:
     """Record the blind vote, or the vote after the energy reveal (once)."""
     if choice not in Choice.values:
-        raise InvalidInput("Choose one of: A is better, B is better, Tie, Both are bad.", field="choice")
+        raise InvalidInput(f"Choose one of: {', '.join(label for _, _, label in MEMBERS)}.", field="choice")
     if stage not in ("blind", "final"):
         raise InvalidInput("Unknown vote stage.", field="stage")
     try:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from arena.choices import MEMBERS
 from arena.errors import ArenaError, InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
 from arena.forms import BattleStartForm, VoteForm
@@ -76,7 +77,8 @@ def _error(error: ArenaError) -> JsonResponse:
 
 
 def _page_context(mode: str) -> dict:
-    return {"examples": EXAMPLE_PROMPTS, "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS, "mode": mode}
+    return {"examples": EXAMPLE_PROMPTS, "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS, "mode": mode,
+            "vote_choices": [(code, label) for _, code, label in MEMBERS]}
 
 
 @require_GET

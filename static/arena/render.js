@@ -49,6 +49,8 @@ export function findView(root) {
     finalVoteBar: $("final-vote-bar"),
     reveal: $("reveal"),
     revealHeading: $("reveal-heading"),
+    revealNames: { a: $("reveal-name-a"), b: $("reveal-name-b") },
+    revealDetails: { a: $("reveal-details-a"), b: $("reveal-details-b") },
     voteChanged: $("vote-changed"),
     newBattle: $("new-battle"),
   };
@@ -204,7 +206,8 @@ export function renderName(view, side, contender) {
   const details = [contender.model, contender.decoding, contender.precision]
     .filter((v) => typeof v === "string" && v)
     .map(String);
-  const params = fmtParams(contender.parameter_count);
+  const params = typeof contender.parameters === "string" && contender.parameters
+    ? contender.parameters : fmtParams(contender.parameter_count);
   if (params) details.push(params);
   if (details.length) {
     const small = document.createElement("small");
@@ -321,6 +324,25 @@ export function renderControls(view, battle, busy) {
   });
 }
 
+/** Side `side`'s name in the reveal card (where focus lands after the final vote), linking its page. */
+function renderRevealName(view, side, contender) {
+  const link = view.els.revealNames ? view.els.revealNames[side] : null;
+  const details = view.els.revealDetails ? view.els.revealDetails[side] : null;
+  const known = contender && typeof contender === "object";
+  if (link) {
+    link.textContent = known ? String(contender.name || "") : "";
+    const url = known && typeof contender.url === "string" && contender.url.startsWith("/") ? contender.url : "";
+    if (url) link.setAttribute("href", url);
+    else link.removeAttribute("href");
+  }
+  if (details) {
+    const parts = known
+      ? [contender.model, contender.parameters, contender.decoding, contender.precision].filter((v) => typeof v === "string" && v)
+      : [];
+    details.textContent = parts.join(" · ");
+  }
+}
+
 /** Everything that depends on the stage: status line, picks, energy, names, the reveal. */
 export function renderStage(view, battle, streams, busy) {
   if (!battle) return;
@@ -359,6 +381,7 @@ export function renderStage(view, battle, streams, busy) {
 
   const revealed = stage === "revealed";
   setHidden(els.reveal, !revealed);
+  for (const side of SIDES) renderRevealName(view, side, revealed && sides[side] ? sides[side].contender : null);
   if (revealed && els.voteChanged) {
     if (vote && vote.changed) {
       els.voteChanged.textContent =

@@ -130,6 +130,14 @@ def test_the_same_family_pair_streams_reveals_energy_and_names(qwen_pair, live_a
     names = {page.text_content("#name-a"), page.text_content("#name-b")}
     assert {("0.5B" in name, "1.5B" in name) for name in names} == {(True, False), (False, True)}
     assert all("parameters" in name and "bfloat16" in name for name in names)
+    # the card the view lands on names both, with size and decoding, each linking its contender page
+    card = page.locator("#reveal")
+    assert card.is_visible()
+    cards = {side: (page.text_content(f"#reveal-name-{side}"), page.text_content(f"#reveal-details-{side}"),
+                    page.get_attribute(f"#reveal-name-{side}", "href")) for side in "ab"}
+    assert {name for name, _, _ in cards.values()} == {"Qwen2.5-Coder-0.5B greedy", "Qwen2.5-Coder-1.5B greedy"}
+    assert {details.split(" · ")[1] for _, details, _ in cards.values()} == {"630M parameters", "1.78B parameters"}
+    assert all(href.startswith("/models/qwen25-coder-") for _, _, href in cards.values())
     page.screenshot(path=str(artifacts_dir / "arena-same-family-revealed.png"), full_page=True)
     battle = in_db_thread(lambda: Battle.objects.values_list("policy", flat=True).get())
     assert battle == "same-family"
