@@ -194,13 +194,20 @@ def test_waiting_requests_learn_their_place_in_line(tiny_lm, method):
     def decoding(n: int) -> DecodingConfig:
         return DecodingConfig(method=method, max_new_tokens=n)
 
+    places: dict[int, list[int]] = {1: [], 2: []}
+
+    def after_the_first_waits() -> None:  # the third joins once the second is in line, however busy the cores
+        after_steps(engine, 2)()
+        limit = time.monotonic() + 60
+        while not places[1] and time.monotonic() < limit:
+            time.sleep(0.005)
+
     try:
-        places: dict[int, list[int]] = {1: [], 2: []}
         results = run_together([
             lambda: engine.generate("hello", decoding(30)),
             lambda: engine.generate("hello", decoding(3), on_queue=places[1].append),
             lambda: engine.generate("hello", decoding(3), on_queue=places[2].append),
-        ], starts={1: after_steps(engine, 1), 2: after_steps(engine, 2)})
+        ], starts={1: after_steps(engine, 1), 2: after_the_first_waits})
         assert all(not isinstance(r, Exception) for r in results)
         assert places[1] == [1, 0]
         assert places[2][0] in (1, 2) and places[2][-1] == 0 and places[2] == sorted(places[2], reverse=True)
