@@ -124,8 +124,8 @@ def _pick_anonymous(rng: random.Random | None, corpus: Corpus | None = None) -> 
             candidates, policy, rng, pair_stats=pair_stats, floor=settings.ARENA_SAMPLING_FLOOR,
             same_family=settings.ARENA_SAMPLING_SAME_FAMILY,
         )
-    except SamplingError as error:
-        raise Unavailable(str(error)) from None
+    except SamplingError as error:  # too few contenders now: an admin may prepare more, so try again later
+        raise Unavailable(str(error), retry_after_s=30) from None
     return contenders[first.id], contenders[second.id]
 
 

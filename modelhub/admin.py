@@ -58,7 +58,9 @@ class ModelAdmin(admin.ModelAdmin):
         return [status, *super().get_urls()]
 
     def status_json(self, request: HttpRequest) -> JsonResponse:
-        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:500]
+        # ASCII digits only ("²".isdigit() is true, int() refuses it) and within a 64-bit id; others are ignored
+        parts = (part.strip() for part in request.GET.get("ids", "").split(","))
+        ids = [int(part) for part in parts if part.isascii() and part.isdecimal() and len(part) <= 18][:500]
         return JsonResponse({"models": models_status(ids=ids)})
 
     @admin.display(description="Status", ordering="status")

@@ -41,7 +41,7 @@ def test_no_contenders_gives_503(make_contender):
     make_contender()
     with pytest.raises(ArenaError, match="at least two") as error:
         battle_create(prompt="hi", session_key="s1")
-    assert isinstance(error.value, Unavailable)
+    assert isinstance(error.value, Unavailable) and error.value.retry_after_s == 30  # the page tries again
     assert Response.objects.count() == 0
 
 

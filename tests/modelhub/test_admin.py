@@ -111,6 +111,12 @@ def test_status_json_is_for_staff_only(staff_client, redis_services):
     assert b"preparing" not in non_staff.get(f"/admin/modelhub/model/status.json?ids={model.id}").content
 
 
+@pytest.mark.parametrize("ids", ["²", "1" * 26, "-1", "１", "%00", ",,,"])
+def test_status_json_ignores_ids_that_are_no_ids(staff_client, ids):
+    answer = staff_client.get("/admin/modelhub/model/status.json", {"ids": ids})
+    assert answer.status_code == 200 and answer.json() == {"models": []}
+
+
 def test_the_model_list_updates_its_status_live(staff_client, asgi_server, browser_page):
     from tests.factories import in_db_thread
 

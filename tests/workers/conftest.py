@@ -181,16 +181,18 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smollm2_dir(smollm2_gguf, tmp_path_factory, request):
-    """SmolLM2-135M-Instruct converted from GGUF to safetensors once per test session (~20-30 s).
-    Removed at the end: pytest keeps the last three session folders, and this one holds 540 MB."""
+def smollm2_dir(smollm2_gguf, request):
+    """SmolLM2-135M-Instruct converted from GGUF to safetensors: the folder the bundled model's
+    preparation writes (ARENA_DATA_DIR/models/<slug>, convert_gguf is atomic), so a run converts it
+    at most once for both (~20 s), and a later run not at all."""
+    import importlib
+
     from workers.loading import convert_gguf
 
     started = time.monotonic()
-    base = tmp_path_factory.mktemp("smollm2")
-    out = convert_gguf(smollm2_gguf, base / "converted")
+    models_dir = importlib.import_module("config.settings").ARENA_MODELS_DIR
+    out = convert_gguf(smollm2_gguf, models_dir / "smollm2-135m-instruct")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():  # shown despite output capture
         print(f"\nSmolLM2 GGUF conversion: {time.monotonic() - started:.1f} s")
-    yield out
-    shutil.rmtree(base, ignore_errors=True)
+    return out
