@@ -1,5 +1,6 @@
 """Texts shown to voters. Plain Python: no Django imports."""
 
+import math
 import re
 
 
@@ -13,6 +14,37 @@ def energy_ratio(joules_a: float | None, joules_b: float | None) -> tuple[str, f
     if ratio < 1.05:
         return "A and B used about the same energy.", round(ratio, 2)
     return f"{high} used {ratio:.1f}× the energy of {low}.", round(ratio, 2)
+
+
+# The everyday equivalent of an answer's energy: an LED bulb that replaces a 60 W incandescent one draws
+# about 10 W (U.S. Department of Energy, Energy Saver, "Lighting Choices to Save You Money"; docs/arena-protocol.md).
+LED_BULB_WATTS = 10.0
+
+
+def energy_everyday(joules: float | None) -> str:
+    """The energy in watt-hours and as time an LED bulb could stay lit on it: "0.015 Wh: a 10 W LED
+    bulb lit for 5.4 s". Empty when unknown."""
+    if joules is None or joules < 0:
+        return ""
+    watt_hours = joules / 3600.0
+    seconds = joules / LED_BULB_WATTS
+    if seconds < 1:
+        lit = f"{seconds:.2f} s"
+    elif seconds < 120:
+        lit = f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    elif seconds < 7200:
+        lit = f"{seconds / 60:.0f} min"
+    else:
+        lit = f"{seconds / 3600:.1f} h"
+    return f"{_two_digits(watt_hours)} Wh: a {LED_BULB_WATTS:g} W LED bulb lit for {lit}"
+
+
+def _two_digits(value: float) -> str:
+    """Two significant digits, never in scientific notation: 0.00056, 0.015, 1.5, 150."""
+    if value <= 0:
+        return "0"
+    decimals = max(0, 1 - math.floor(math.log10(value)))
+    return f"{value:.{decimals}f}"
 
 
 def identity_terms(*names: str) -> set[str]:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arena import choices, hooks
-from arena.formatting import energy_ratio
+from arena.formatting import energy_everyday, energy_ratio
 from arena.models import Battle, Response, Vote
 from arena.sampling import PairStats, pair_key
 from workers.jobs import jobs_lost
@@ -114,6 +114,7 @@ def _energy(response: Response) -> dict | None:
         "device": response.device,
         "source": response.energy_source,
         "method": response.energy_method,
+        "everyday": energy_everyday(response.joules),
     }
 
 

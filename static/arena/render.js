@@ -230,6 +230,7 @@ function renderEnergySide(view, side, energy, chosen) {
   set(".energy-per-token", num(e.joules_per_token) === null ? "—" : fmtJoules(e.joules_per_token) + " per token");
   set(".energy-duration", fmtSeconds(e.duration_s));
   set(".energy-device", e.device ? String(e.device) : "—");
+  set(".energy-everyday", typeof e.everyday === "string" ? e.everyday : "");
   const method = box.querySelector(".energy-method");
   if (method) {
     method.textContent = "";

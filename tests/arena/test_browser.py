@@ -124,6 +124,8 @@ def test_the_same_family_pair_streams_reveals_energy_and_names(qwen_pair, live_a
     wait_for_stage(page, "final_vote", 20_000)
     for side in "ab":
         assert page.text_content(f"#energy-{side} .energy-per-token").endswith("J per token")
+        assert "Wh: a 10 W LED bulb lit for" in page.text_content(f"#energy-{side} .energy-everyday")
+        assert "CPU time" in page.text_content(f"#energy-{side} details.energy-how")  # behind the disclosure
     assert page.text_content("#energy-ratio").strip()
     page.click("#final-vote-bar button[data-choice='a']")
     wait_for_stage(page, "revealed", 20_000)

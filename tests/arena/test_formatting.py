@@ -1,6 +1,6 @@
 import pytest
 
-from arena.formatting import energy_ratio, identity_terms, mentions_identity
+from arena.formatting import energy_everyday, energy_ratio, identity_terms, mentions_identity
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,15 @@ def test_identity_leak_detects_name_and_maker_but_not_common_words():
     gemma = identity_terms("Gemma-3-270M", "Gemma 3", "Google")
     assert mentions_identity("I'm Gemma, made by Google DeepMind.", gemma)
     assert not mentions_identity("I am a helpful assistant.", gemma)
+
+
+@pytest.mark.parametrize(("joules", "text"), [
+    (None, ""),
+    (54.4, "0.015 Wh: a 10 W LED bulb lit for 5.4 s"),
+    (2.0, "0.00056 Wh: a 10 W LED bulb lit for 0.20 s"),
+    (1500.0, "0.42 Wh: a 10 W LED bulb lit for 2 min"),
+    (100_000.0, "28 Wh: a 10 W LED bulb lit for 2.8 h"),
+])
+def test_energy_in_everyday_terms(joules, text):
+    assert energy_everyday(joules) == text
+
