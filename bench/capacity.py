@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -50,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +79,19 @@ if {max_new_tokens}:
 
 
 # --- the arena, started as `make run` starts it ------------------------------------------------
+
+
+@contextlib.contextmanager
+def bench_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary data dir for one bench run: removed at the end, or kept (and said so) with --keep."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print("Kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def arena_env(tmp: Path, batching: str) -> dict[str, str]:
@@ -364,9 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     for path in paths:
         if path not in PATHS:
             parser.error(f"--paths: {path!r} is neither batched nor per-request")
-    tmp = Path(tempfile.mkdtemp(prefix="capacity-", dir="/tmp"))
     rows: list[Row] = []
-    try:
+    with bench_folder("capacity-", args.keep) as tmp:
         data_dir_prepare(tmp, args.max_new_tokens)
         for path in paths:
             arena = Arena(tmp, path)
@@ -387,11 +401,6 @@ def main(argv: list[str] | None = None) -> None:
                     time.sleep(3)  # the last answers' writes; a quieter start for the next round
             finally:
                 arena.stop()
-    finally:
-        if args.keep:
-            print("Kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     print("\n" + HEADER)
     for row in rows:
         print(line(row))

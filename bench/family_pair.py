@@ -31,14 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capacity import ROOT, Arena, Played, arena_env, battle_start, follow, page_headers
+from capacity import ROOT, Arena, Played, arena_env, battle_start, bench_folder, follow, page_headers
 from load_votes import percentile
 
 sys.path.insert(0, str(ROOT))
@@ -169,9 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one round may take")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="family-pair-", dir="/tmp"))
     verdicts = []
-    try:
+    with bench_folder("family-pair-", args.keep) as tmp:
         named = data_dir_prepare(tmp)
         arena = Arena(tmp, "batched")
         try:
@@ -194,11 +191,6 @@ def main(argv: list[str] | None = None) -> None:
                             f"{'met' if many['ttft_p95'] <= 10 and many['failed'] == 0 else 'NOT met'}")
         finally:
             arena.stop()
-    finally:
-        if args.keep:
-            print("Kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     print()
     for text in verdicts:
         print(text)

@@ -76,7 +76,7 @@ class Model(Job):
     @property
     def parameters_text(self) -> str:
         """The parameter count as people read it ("630M parameters", "1.78B parameters"; three
-        significant digits, as the arena page's fmtParams writes it), or "" before preparation."""
+        significant digits), or "" before preparation. The arena page shows this text as sent."""
         n = self.parameter_count
         if not n or n <= 0:
             return ""

@@ -43,15 +43,6 @@ export function fmtRate(v) {
   return v === null ? null : v.toFixed(1) + " tokens/s";
 }
 
-export function fmtParams(n) {
-  n = num(n);
-  if (n === null || n <= 0) return "";
-  if (n >= 1e9) return Number((n / 1e9).toPrecision(3)) + "B parameters";
-  if (n >= 1e6) return Number((n / 1e6).toPrecision(3)) + "M parameters";
-  if (n >= 1e3) return Number((n / 1e3).toPrecision(3)) + "K parameters";
-  return n + " parameters";
-}
-
 export function sideLabel(side) {
   return "Model " + side.toUpperCase();
 }

@@ -9,7 +9,6 @@ import {
   SOURCE_LABELS,
   choiceLabel,
   fmtJoules,
-  fmtParams,
   fmtRate,
   fmtSeconds,
   num,
@@ -206,9 +205,7 @@ export function renderName(view, side, contender) {
   const details = [contender.model, contender.decoding, contender.precision]
     .filter((v) => typeof v === "string" && v)
     .map(String);
-  const params = typeof contender.parameters === "string" && contender.parameters
-    ? contender.parameters : fmtParams(contender.parameter_count);
-  if (params) details.push(params);
+  if (typeof contender.parameters === "string" && contender.parameters) details.push(contender.parameters);
   if (details.length) {
     const small = document.createElement("small");
     small.className = "model-name-details";
