@@ -56,6 +56,8 @@ class Competitor(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "leaderboard competitor"
+        verbose_name_plural = "leaderboard competitors"
 
     def __str__(self) -> str:
         return self.name

@@ -1,11 +1,11 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.utils.html import format_html
 
 from arena.corpora import CorpusError, parse_corpus
 from arena.corpus_services import corpus_documents_set, corpus_embeddings_queue_missing
 from arena.models import Battle, Corpus, CorpusEmbedding, Response, Vote
+from workers.admin import DescribedAdmin, measured, progress_meter, titled_filter
 
 
 class CorpusForm(forms.ModelForm):
@@ -34,13 +34,16 @@ class CorpusEmbeddingInline(admin.TabularInline):
     model = CorpusEmbedding
     extra = 0
     can_delete = False
-    fields = ["contender", "status", "progress_bar", "document_count", "dimension", "seconds", "energy", "error"]
+    fields = ["contender", "status", "progress_bar", "document_count", "dimension", "time", "energy", "error"]
     readonly_fields = fields
 
     @admin.display(description="Progress")
     def progress_bar(self, obj: CorpusEmbedding) -> str:
-        return format_html('<progress max="100" value="{}"></progress> {}%', round(obj.progress * 100),
-                           round(obj.progress * 100))
+        return progress_meter(obj.progress)
+
+    @admin.display(description="Time")
+    def time(self, obj: CorpusEmbedding) -> str:
+        return measured(obj.seconds, "s")
 
     @admin.display(description="Energy per 1,000 documents")
     def energy(self, obj: CorpusEmbedding) -> str:
@@ -52,7 +55,9 @@ class CorpusEmbeddingInline(admin.TabularInline):
 
 
 @admin.register(Corpus)
-class CorpusAdmin(admin.ModelAdmin):
+class CorpusAdmin(DescribedAdmin):
+    description = ("A corpus is the documents that encoders search in retrieval battles. Each encoder contender "
+                   "embeds it once, in a worker (the embeddings on its page).")
     list_display = ["name", "document_count", "builtin", "source_name", "created_at"]
     inlines = [CorpusEmbeddingInline]
     actions = ["embed_missing"]
@@ -82,24 +87,60 @@ class CorpusAdmin(admin.ModelAdmin):
 
 
 class ResponseInline(admin.TabularInline):
+    """A battle's two responses (one contender's answer each); workers write them, nobody adds one."""
+
     model = Response
     extra = 0
     can_delete = False
-    fields = [
-        "side", "contender", "status", "output_tokens", "duration_s", "joules", "energy_source", "device", "error"
-    ]
+    fields = ["side", "contender", "status", "output_tokens", "duration", "energy", "energy_source", "device",
+              "error"]
     readonly_fields = fields
+
+    @admin.display(description="Time")
+    def duration(self, obj: Response) -> str:
+        return measured(obj.duration_s, "s")
+
+    @admin.display(description="Energy")
+    def energy(self, obj: Response) -> str:
+        return measured(obj.joules, "J")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Battle)
-class BattleAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "mode", "policy", "contender_a", "contender_b", "has_error", "identity_leak",
-                    "repeated_prompt", "vote_summary"]
+class BattleAdmin(DescribedAdmin):
+    """Battles come only from the arena: no add page. A change page can only set the exclusion flags."""
+
+    description = ("A battle is a prompt and the two answers to it (its responses): anonymous (drawn by the "
+                   "sampling policy, counted on the leaderboard unless a flag excludes it) or named (never counted).")
+    list_display = ["id", "created_at", "mode", "policy", "contender_a", "contender_b", "energies", "has_error",
+                    "identity_leak", "repeated_prompt", "vote_summary"]
     list_filter = ["mode", "policy", "has_error", "identity_leak", "repeated_prompt"]
+    list_select_related = ["contender_a", "contender_b", "vote"]
     search_fields = ["prompt"]
-    readonly_fields = ["prompt", "contender_a", "contender_b", "policy", "mode", "session_key", "client_ip",
-                       "created_at"]
+    readonly_fields = ["prompt", "kind", "corpus", "contender_a", "contender_b", "policy", "mode", "created_at",
+                       "session_key", "client_ip", "prompt_hash"]
+    fieldsets = [
+        (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "contender_a", "contender_b",
+                           "created_at"]}),
+        ("Exclusion flags", {"fields": ["has_error", "identity_leak", "repeated_prompt"],
+                             "description": "Any ticked flag keeps the battle out of the leaderboard."}),
+        ("Who asked", {"fields": ["session_key", "client_ip", "prompt_hash"], "classes": ["collapse"],
+                       "description": "Read-only: the session, address and prompt fingerprint behind the limits."}),
+    ]
     inlines = [ResponseInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("responses")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="Energy (A / B)")
+    def energies(self, obj: Battle) -> str:
+        joules = {response.side: response.joules for response in obj.responses.all()}
+        return f"{measured(joules.get('a'), 'J')} / {measured(joules.get('b'), 'J')}"
 
     @admin.display(description="Vote")
     def vote_summary(self, obj: Battle) -> str:
@@ -116,7 +157,29 @@ class BattleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
-    list_display = ["battle", "blind_choice", "final_choice", "changed", "blind_at", "final_at"]
-    list_filter = ["blind_choice", "final_choice", "changed"]
-    readonly_fields = ["battle", "blind_choice", "final_choice", "changed", "blind_at", "final_at"]
+class VoteAdmin(DescribedAdmin):
+    """Votes come only from the arena: read-only, no add page (a spam vote may still be deleted)."""
+
+    description = ("A vote is cast twice on one battle: the blind vote before the energy is shown, then the final "
+                   "vote after it: the blind vote kept, or changed once. Then the names are shown.")
+    list_display = ["battle", "blind_vote", "final_vote", "changed", "blind_at", "final_at"]
+    list_filter = [("blind_choice", titled_filter("blind vote", admin.ChoicesFieldListFilter)),
+                   ("final_choice", titled_filter("final vote", admin.ChoicesFieldListFilter)),
+                   "changed"]
+    list_select_related = ["battle"]
+    fields = ["battle", "blind_vote", "final_vote", "changed", "blind_at", "final_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Blind vote", ordering="blind_choice")
+    def blind_vote(self, obj: Vote) -> str:
+        return obj.get_blind_choice_display()
+
+    @admin.display(description="Final vote", ordering="final_choice")
+    def final_vote(self, obj: Vote) -> str:
+        return obj.get_final_choice_display() or "-"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 from arena.models import Battle, battle_group
-from arena.selectors import battle_get_for_session, battle_state, tokens_per_second
+from arena.selectors import battle_get_for_session, battle_state, response_answer
 
 CLOSE_FORBIDDEN = 4403
 
@@ -21,17 +21,7 @@ def _side_done(battle_id: int, side: str) -> dict | None:
     response = battle.responses.filter(side=side).first() if battle else None
     if response is None:
         return None
-    return {
-        "type": "side_done",
-        "side": side,
-        "status": response.status,
-        "text": response.text,
-        "output_tokens": response.output_tokens or 0,
-        "tokens_per_s": tokens_per_second(response),
-        "time_to_first_token_s": response.time_to_first_token_s,
-        "duration_s": response.duration_s,
-        "error": response.error,
-    }
+    return {"type": "side_done", "side": side, **response_answer(response)}
 
 
 def _state(battle_id: int) -> dict | None:

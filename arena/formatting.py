@@ -3,6 +3,18 @@
 import math
 import re
 
+# Two answers whose energies differ by less than this factor used "about the same energy": the
+# reveal says so, and the switch statistics count no move toward the cheaper answer between them.
+ABOUT_THE_SAME_RATIO = 1.05
+
+
+def energy_about_the_same(joules_a: float, joules_b: float) -> bool:
+    """True when neither answer used at least ABOUT_THE_SAME_RATIO times the other's energy (both
+    positive); an answer with no measurable energy is the same only as another such answer."""
+    if joules_a <= 0 or joules_b <= 0:
+        return joules_a <= 0 and joules_b <= 0
+    return max(joules_a, joules_b) / min(joules_a, joules_b) < ABOUT_THE_SAME_RATIO
+
 
 def energy_ratio(joules_a: float | None, joules_b: float | None) -> tuple[str, float | None]:
     """("A used 2.4× the energy of B", 2.4): the larger side over the smaller one."""
@@ -11,7 +23,7 @@ def energy_ratio(joules_a: float | None, joules_b: float | None) -> tuple[str, f
     if joules_a <= 0 or joules_b <= 0:
         return "One answer used no measurable energy, so no ratio can be given.", None
     high, low, ratio = ("A", "B", joules_a / joules_b) if joules_a >= joules_b else ("B", "A", joules_b / joules_a)
-    if ratio < 1.05:
+    if energy_about_the_same(joules_a, joules_b):
         return "A and B used about the same energy.", round(ratio, 2)
     return f"{high} used {ratio:.1f}× the energy of {low}.", round(ratio, 2)
 

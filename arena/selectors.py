@@ -103,6 +103,21 @@ def tokens_per_second(response: Response) -> float | None:
     return round(response.output_tokens / generating, 1) if generating > 0 else None
 
 
+def response_answer(response: Response) -> dict:
+    """One side's answer as the page shows it, the same in the battle state and the websocket's
+    "side_done". `cut_off`: the answer stopped at its contender's token limit, not at its end."""
+    return {
+        "status": response.status,
+        "text": response.text,
+        "output_tokens": response.output_tokens or 0,
+        "tokens_per_s": tokens_per_second(response),
+        "time_to_first_token_s": response.time_to_first_token_s,
+        "duration_s": response.duration_s,
+        "error": response.error,
+        "cut_off": response.status == Response.Status.DONE and response.finish_reason == "length",
+    }
+
+
 def _energy(response: Response) -> dict | None:
     if response.joules is None:
         return None
@@ -163,14 +178,8 @@ def battle_state(*, battle: Battle) -> dict:
     sides = {}
     for side, response in sorted(responses.items()):
         sides[side] = {
-            "status": response.status,
-            "text": response.text,
+            **response_answer(response),
             "results": response.results,
-            "output_tokens": response.output_tokens or 0,
-            "tokens_per_s": tokens_per_second(response),
-            "time_to_first_token_s": response.time_to_first_token_s,
-            "duration_s": response.duration_s,
-            "error": response.error,
             "waiting": _waiting(response),
             "energy": _energy(response) if show_energy else None,
             "contender": _contender(response) if show_names else None,

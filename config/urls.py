@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from analysis.diagnostics import views as diagnostics_views
 from arena import views
@@ -8,6 +10,8 @@ from config import health
 urlpatterns = [
     path("", views.battle_page, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico where a page names no icon (a JSON answer, an old browser).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("arena/", views.battle_page, name="battle-page"),
     path("arena/compare/", views.compare_page, name="compare-page"),
     path("arena/retrieval/", views.retrieval_page, name="retrieval-page"),

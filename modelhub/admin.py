@@ -2,12 +2,37 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from modelhub.catalogue import CATALOGUE
 from modelhub.models import Contender, Model
 from modelhub.selectors import models_status
 from modelhub.services import contender_create_default, model_prepare_queue
+from workers.admin import DescribedAdmin, measured
+
+
+class SuggestingInput(forms.TextInput):
+    """A text box that offers values (an HTML datalist: value and label) and still takes any other text."""
+
+    def __init__(self, suggestions: dict[str, str], attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.suggestions = suggestions
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        list_id = f"{(attrs or {}).get('id') or 'id_' + name}_suggestions"
+        box = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">{}</option>', self.suggestions.items())
+        return format_html('{}<datalist id="{}">{}</datalist>', box, list_id, options)
+
+
+def catalogue_help() -> SafeString:
+    """The source field's help: what each source type takes, and the catalogue's keys."""
+    keys = format_html_join(", ", "<code>{}</code> ({})", ((key, entry.name) for key, entry in CATALOGUE.items()))
+    return format_html(
+        "Bundled package: a catalogue key, one of {}. Local Hugging Face folder or .gguf file: its absolute "
+        "path on the worker machine. Hub id: a model id already in the local Hugging Face cache.", keys,
+    )
 
 
 class ModelForm(forms.ModelForm):
@@ -20,6 +45,14 @@ class ModelForm(forms.ModelForm):
     class Meta:
         model = Model
         fields = ["name", "family", "maker", "kind", "source_type", "source"]
+        widgets = {
+            "source": SuggestingInput({key: f"{entry.name} ({entry.kind})" for key, entry in CATALOGUE.items()},
+                                      attrs={"size": 60}),
+        }
+        help_texts = {
+            "source_type": "Where the weights are. The bundled packages are installed with the project.",
+            "source": catalogue_help(),
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -33,19 +66,40 @@ class ModelForm(forms.ModelForm):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(DescribedAdmin):
     form = ModelForm
-    list_display = ["name", "kind", "family", "status_badge", "progress_display", "parameter_count", "embedding_dim"]
+    description = ("A model is the weights and where they come from (a catalogue key, a folder, a .gguf file, a hub "
+                   "id). It battles through its contenders (a model plus how it is run). A new or changed source is "
+                   "prepared in a worker: located, converted, loaded and smoke-tested.")
+    list_display = ["name", "kind", "family", "status_badge", "progress_display", "parameters", "embedding_dim"]
     list_filter = ["status", "kind", "family"]
     search_fields = ["name", "family", "source"]
     actions = ["prepare_again"]
     readonly_fields = [
-        "slug", "status_badge", "error_display", "progress_display", "parameter_count", "embedding_dim",
-        "prepared_path", "load_seconds", "prepare_seconds", "smoke_test_output", "created_at", "updated_at",
+        "slug", "status_badge", "error_display", "progress_display", "parameters", "embedding_dim",
+        "prepared_path", "load_time", "prepare_time", "smoke_test_output", "created_at", "updated_at",
     ]
+    MEASURED = ["parameters", "embedding_dim", "prepare_time", "load_time", "prepared_path", "smoke_test_output",
+                "slug", "created_at", "updated_at"]
 
     class Media:
         js = ["modelhub/model_status.js"]  # polls status.json: status, progress and errors update live
+
+    def get_fieldsets(self, request, obj=None):
+        source = ["name", "family", "maker", "kind", "source_type", "source"]
+        if obj is None:
+            return [(None, {"fields": [*source, "create_contender"]})]
+        return [
+            (None, {"fields": source}),
+            ("Preparation status", {
+                "fields": ["status_badge", "progress_display", "error_display"],
+                "description": "Updates live while a worker prepares the model.",
+            }),
+            ("Measured", {
+                "fields": self.MEASURED, "classes": ["collapse"],
+                "description": "Read-only: what the preparation found and how long it took.",
+            }),
+        ]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -84,6 +138,18 @@ class ModelAdmin(admin.ModelAdmin):
             '<span class="model-progress-text">{}</span></span>',
             obj.pk, round(obj.progress * 100), obj.progress_text,
         )
+
+    @admin.display(description="Parameters", ordering="parameter_count")
+    def parameters(self, obj: Model) -> str:
+        return obj.parameters_text.removesuffix(" parameters") or "-"
+
+    @admin.display(description="Preparation time", ordering="prepare_seconds")
+    def prepare_time(self, obj: Model) -> str:
+        return measured(obj.prepare_seconds, "s")
+
+    @admin.display(description="Load time", ordering="load_seconds")
+    def load_time(self, obj: Model) -> str:
+        return measured(obj.load_seconds, "s")
 
     def save_model(self, request, obj: Model, form, change: bool) -> None:
         source_changed = not change or {"source", "source_type", "kind"} & set(form.changed_data)
@@ -124,13 +190,25 @@ class ContenderForm(forms.ModelForm):
 
 
 @admin.register(Contender)
-class ContenderAdmin(admin.ModelAdmin):
+class ContenderAdmin(DescribedAdmin):
     form = ContenderForm
+    description = ("A contender is a model and how it is run (decoding, precision, max new tokens): what a battle "
+                   "compares. The leaderboard ranks each contender as a leaderboard competitor of the same name.")
+    fieldsets = [
+        (None, {"fields": ["model", "name", "enabled", "sampling_weight"]}),
+        ("How it is run", {"fields": ["decoding", "temperature", "top_p", "top_k", "contrastive_k", "penalty_alpha",
+                                      "precision", "max_new_tokens"]}),
+        ("Address", {"fields": ["slug"], "classes": ["collapse"],
+                     "description": "Read-only: the contender page is /models/&lt;slug&gt;/."}),
+    ]
     list_display = ["name", "model", "decoding", "precision", "max_new_tokens", "enabled", "model_status"]
     list_filter = ["enabled", "decoding", "precision", "model__kind"]
     list_editable = ["enabled"]
     search_fields = ["name", "model__name"]
     readonly_fields = ["slug"]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets if obj is not None else self.fieldsets[:-1]  # no address before it exists
 
     @admin.display(description="Model status")
     def model_status(self, obj: Contender) -> str:

@@ -7,6 +7,7 @@ from modelhub.models import Contender, Model
 from training.loop import duration_text
 from training.models import TrainingRun
 from training.services import training_run_cancel, training_run_check, training_run_queue
+from workers.admin import DescribedAdmin, measured, progress_meter
 
 FIELDS = ["base", "name", "objective", "corpus", "pairs_path", "sts_path", "epochs", "steps", "batch_size",
           "learning_rate", "temperature", "max_length", "seed", "eval_every"]
@@ -37,22 +38,32 @@ class TrainingRunForm(forms.ModelForm):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(DescribedAdmin):
     form = TrainingRunForm
+    description = ("A training run fine-tunes an encoder contender into a new model and contender, in a worker; "
+                   "its page shows the curves live. A run that loses its worker resumes from its last checkpoint.")
     list_display = ["name", "base", "objective", "status", "progress_bar", "time_left", "energy", "created_at"]
     list_filter = ["status", "objective"]
     list_select_related = ["base"]
     actions = ["cancel"]
-    readonly_fields = ["status", "progress_bar", "progress_text", "time_left", "step", "total_steps", "examples",
-                       "energy", "energy_method", "seconds", "resumed_from", "attempts", "error", "worker",
-                       "model", "page", "started_at", "finished_at"]
+    PROGRESS = ["status", "progress_bar", "progress_text", "time_left", "step", "total_steps", "error"]
+    MEASURED = ["examples", "energy", "energy_method", "training_time", "resumed_from", "attempts", "worker", "model",
+                "started_at", "finished_at"]
+    readonly_fields = ["page", *PROGRESS, *MEASURED]
 
     def get_readonly_fields(self, request, obj=None):
         # A run's inputs are fixed once it exists: a change page shows them, never edits them.
         return self.readonly_fields + (FIELDS if obj is not None else [])
 
-    def get_fields(self, request, obj=None):
-        return FIELDS if obj is None else ["page"] + FIELDS + [f for f in self.readonly_fields if f != "page"]
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": FIELDS})]
+        return [
+            (None, {"fields": ["page", *FIELDS]}),
+            ("Progress", {"fields": self.PROGRESS}),
+            ("Measured", {"fields": self.MEASURED, "classes": ["collapse"],
+                          "description": "Read-only: the data seen, the energy and time used, the worker."}),
+        ]
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -63,8 +74,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, obj: TrainingRun) -> str:
-        return format_html('<progress max="100" value="{}"></progress> {}%', round(obj.progress * 100),
-                           round(obj.progress * 100))
+        return progress_meter(obj.progress)
 
     @admin.display(description="time left")
     def time_left(self, obj: TrainingRun) -> str:
@@ -77,6 +87,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if obj.joules is None:
             return "—"
         return f"{obj.joules / 1000:.2f} kJ ({obj.energy_source})"
+
+    @admin.display(description="training time", ordering="seconds")
+    def training_time(self, obj: TrainingRun) -> str:
+        return measured(obj.seconds, "s")
 
     @admin.display(description="live page")
     def page(self, obj: TrainingRun) -> str:

@@ -1,3 +1,5 @@
+from pathlib import PurePath
+
 from django.db import models
 
 from analysis.diagnostics.models import DiagnosticsRun
@@ -78,6 +80,11 @@ class TrainingRun(Job):
     @property
     def kilojoules(self) -> float | None:
         return None if self.joules is None else self.joules / 1000
+
+    @property
+    def pairs_name(self) -> str:
+        """The pairs file as public pages name it: its file name, never the server's path."""
+        return PurePath(self.pairs_path).name
 
     @property
     def description(self) -> str:

@@ -5,11 +5,47 @@ from django.utils.html import format_html
 from workers.models import WorkerHeartbeat
 from workers.selectors import worker_is_alive
 
+# What the apps' admins share: a sentence on each list page saying what its rows are, and measured
+# numbers rounded as people read them.
+
+
+def measured(value: float | None, unit: str, digits: int = 2) -> str:
+    """A measured number, rounded: "2.05 J", "0.38 s"; "-" when nothing was measured."""
+    return "-" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def progress_meter(fraction: float) -> str:
+    """A job's progress as a bar and a whole percentage: "45 %"."""
+    percent = round(fraction * 100)
+    return format_html('<progress max="100" value="{}"></progress> {} %', percent, percent)
+
+
+def titled_filter(title: str, base: type[admin.FieldListFilter]) -> type[admin.FieldListFilter]:
+    """A field's list filter shown under the glossary's name rather than the field's."""
+
+    class Titled(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Titled
+
+
+class DescribedAdmin(admin.ModelAdmin):
+    """An admin whose list page says, under its title, what its rows are."""
+
+    description = ""
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"subtitle": self.description, **(extra_context or {})})
+
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
+class WorkerHeartbeatAdmin(DescribedAdmin):
     """Read-only: workers write these rows themselves (workers/signals.py)."""
 
+    description = ("One row per worker: a Celery worker process that runs the jobs and holds models warm in its "
+                   "model cache. Workers write these rows themselves, every few seconds while they run.")
     list_display = ["hostname", "state", "last_seen_ago", "models_display", "queues_display", "active_tasks",
                     "device", "machine", "pid", "started_at"]
     search_fields = ["hostname", "machine"]

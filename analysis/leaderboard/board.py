@@ -27,6 +27,7 @@ from analysis.leaderboard import gea
 from analysis.leaderboard.contextual import ContextRow, energy_price, style_control
 from analysis.leaderboard.figures import figures_build
 from analysis.leaderboard.ratings import (
+    Z95,
     PairCounts,
     battle_count_matrix,
     leaderboard,
@@ -39,7 +40,6 @@ from arena.choices import BLIND, ENERGY, LADDERS
 if TYPE_CHECKING:
     from analysis.leaderboard.battle_log import BattleRecord
 
-Z95 = 1.959963984540054
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,18 +149,22 @@ def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | No
 
 
 def mean_ci_from_sums(n: int, total: float, sq_total: float) -> tuple[float | None, float | None, float | None]:
-    """Mean and 95% interval (normal approximation, sample variance) from a count, sum and sum of squares.
+    """Mean and 95% interval from a count, sum and sum of squares of positive values (energies).
 
-    One value gives no interval (None bounds); no value gives (None, None, None).
+    The interval is taken on the log scale (the delta method: mean ÷ and × exp(1.96 · SE / mean)),
+    so it never goes below zero and is close to mean ± 1.96 SE when the SE is small against the
+    mean. One value gives no interval (None bounds); no value gives (None, None, None).
     """
     if n <= 0:
         return None, None, None
     mean = total / n
-    if n < 2:
+    if n < 2 or mean <= 0:
         return mean, None, None
     variance = max(sq_total - n * mean * mean, 0.0) / (n - 1)
-    half = Z95 * math.sqrt(variance / n)
-    return mean, mean - half, mean + half
+    factor = math.exp(Z95 * math.sqrt(variance / n) / mean)
+    return mean, mean / factor, mean * factor
+
+
 def _round(x: float | None, digits: int = 2) -> float | None:
     return None if x is None else round(float(x), digits)
 
@@ -220,8 +224,8 @@ def board_compute(
 
     With ``previous`` (the last board of this kind), results whose inputs did not change are
     taken from it instead of being recomputed: a ladder whose pair-outcome counts are the same (a
-    vote moves one ladder at a time), and GEA groups with the same counts. All of them are
-    deterministic functions of their inputs, so the board is the same as a full computation.
+    vote moves one ladder at a time). Fits are deterministic functions of their inputs, so the
+    board is the same as a full computation. (The GEA statistics are closed-form: always computed.)
 
     ``prior``: the scale (rating points) of the Gaussian prior of the Bradley-Terry fits, 0 for
     FastChat's maximum likelihood; ``provisional``: contenders with fewer battles than this in a
@@ -250,7 +254,7 @@ def board_compute(
         "ladders": ladders,
         "side_by_side": _side_by_side(ladders, order_names, families),
         "energy": [_energy_row(name, families[name], inputs.energy.get(name)) for name in order_names],
-        "gea": _gea_stats(inputs.gea, families, seed=seed, previous=previous.get("gea") or {}),
+        "gea": _gea_stats(inputs.gea, families),
         "matrices": {
             ladder: {
                 "names": order_names,
@@ -365,27 +369,16 @@ def _side_by_side(ladders: dict, order_names: list[str], families: dict[str, str
     return out
 
 
-def _gea_stats(
-    pair_sums: dict[tuple[str, str], gea.GeaSums], families: dict[str, str], *, seed: int, previous: dict
-) -> dict:
-    """The switch statistics overall, per pair, and per family (both sides of the same family).
-    Groups whose counts are those of a group of ``previous`` (the last board's) are taken from it."""
+def _gea_stats(pair_sums: dict[tuple[str, str], gea.GeaSums], families: dict[str, str]) -> dict:
+    """The switch statistics overall, per pair, and per family (both sides of the same family)."""
     overall, by_family = gea.GeaSums(), {}
     for (a, b), sums in pair_sums.items():
         overall.add(sums)
         if families.get(a) and families.get(a) == families.get(b):
             by_family.setdefault(families[a], gea.GeaSums()).add(sums)
-    pairs, families_sorted = sorted(pair_sums.items()), sorted(by_family.items())
-    memo = {}
-    if previous.get("seed") == seed and previous.get("rounds") == gea.GEA_ROUNDS:
-        for stats in [previous["overall"], *previous["by_pair"].values(), *previous["by_family"].values()]:
-            memo[gea.stats_key(stats)] = stats
-    groups = [overall] + [s for _, s in pairs] + [s for _, s in families_sorted]
-    stats = gea.switch_stats_many(groups, seed=seed, memo=memo)
     return {
-        "seed": seed,
-        "rounds": gea.GEA_ROUNDS,
-        "overall": stats[0],
-        "by_pair": {f"{a} vs {b}": st for ((a, b), _), st in zip(pairs, stats[1 : 1 + len(pairs)], strict=True)},
-        "by_family": {fam: st for (fam, _), st in zip(families_sorted, stats[1 + len(pairs) :], strict=True)},
+        "interval": "95% Wilson score",
+        "overall": gea.switch_stats(overall),
+        "by_pair": {f"{a} vs {b}": gea.switch_stats(sums) for (a, b), sums in sorted(pair_sums.items())},
+        "by_family": {family: gea.switch_stats(sums) for family, sums in sorted(by_family.items())},
     }

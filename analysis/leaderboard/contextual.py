@@ -35,10 +35,9 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from analysis.jsonsafe import json_float
-from analysis.leaderboard.ratings import PairCounts, leaderboard_rows, outcome_code, prior_reg
+from analysis.leaderboard.ratings import Z95, PairCounts, leaderboard_rows, outcome_code, prior_reg
 from arena.choices import ENERGY, SCORE_OF_A
 
-Z95 = 1.959963984540054
 SCALE, INIT = 400.0, 1000.0  # rating = SCALE·θ + INIT, as ratings.fit_bradley_terry
 ALPHA = math.log(10.0)  # logit per unit of θ
 POINTS = SCALE / ALPHA  # rating points per unit of logit

@@ -44,6 +44,8 @@ from scipy.special import expit
 from analysis.jsonsafe import json_float
 from arena import choices
 
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: every 95% interval of the leaderboard
+
 # Outcome codes. FastChat uses 0 = b wins, 1 = tie, 2 = a wins; "both bad" gets its own code so
 # that it can be reported apart from ties, but it scores like a tie.
 B_WINS, TIE, A_WINS, BOTHBAD = 0, 1, 2, 3

@@ -62,7 +62,7 @@ function start(root) {
 
   // What the page shows of each answer.
   const streams = {};
-  for (const side of SIDES) streams[side] = new SideStream(answerSink(view.panes[side].answer));
+  for (const side of SIDES) streams[side] = new SideStream(answerSink(view.panes[side].answer, { markdown: view.mode !== "retrieval" }));
 
   const generating = () => !!battle && battle.stage === "generating";
   const socket = new BattleSocket({
@@ -376,6 +376,21 @@ function start(root) {
       if (button && !button.disabled) vote(stage, button.dataset.choice, bar);
     });
   }
+
+  // Keys 1-4 press the open vote bar's buttons in order (not while typing, not with a modifier).
+  document.addEventListener("keydown", (event) => {
+    if (event.repeat || event.ctrlKey || event.metaKey || event.altKey || !/^[1-9]$/.test(event.key)) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    for (const [bar, stage] of [[els.voteBar, "blind"], [els.finalVoteBar, "final"]]) {
+      const button = bar && bar.querySelector(`button[data-key="${event.key}"]`);
+      if (button && !button.disabled && !bar.closest("[hidden]")) {
+        event.preventDefault();
+        vote(stage, button.dataset.choice, bar);
+        return;
+      }
+    }
+  });
 
   if (els.newBattle) els.newBattle.addEventListener("click", () => startFresh(""));
 

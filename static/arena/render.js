@@ -1,8 +1,9 @@
 /*
  * Energy Arena — putting the battle into the page (templates/arena/_arena.html).
  *
- * Security rule: everything that comes from the server (prompt, answers, errors, names,
- * energy method text) is put into the page with textContent / createTextNode only.
+ * Security rule: everything that comes from the server (prompt, errors, names, energy method text)
+ * is put into the page with textContent / createTextNode only; a chat answer goes through
+ * markdown.js (rendered, then sanitized by DOMPurify's allowlist), never as raw HTML.
  */
 
 import {
@@ -15,6 +16,7 @@ import {
   plural,
   sideLabel,
 } from "./format.js";
+import { renderAnswerInto } from "./markdown.js";
 import { FINISHED, SIDES } from "./stream.js";
 
 const $ = (id) => document.getElementById(id);
@@ -61,6 +63,7 @@ export function findView(root) {
       pane,
       answer: $("answer-" + side),
       waiting: $("waiting-" + side),
+      cutOff: $("cut-off-" + side),
       stats: $("stats-" + side),
       name: $("name-" + side),
       errorBox,
@@ -78,9 +81,31 @@ export function findView(root) {
   };
 }
 
-/** A SideStream sink writing the answer into `el` as one text node. */
-export function answerSink(el) {
+/**
+ * A SideStream sink writing the answer into `el`: rendered as Markdown (markdown.js: sanitized) when
+ * `markdown`, else as one text node. Rendering waits for the next frame, so a burst of tokens is
+ * drawn once. While the reader is at the bottom of the box it follows the text.
+ */
+export function answerSink(el, { markdown = false } = {}) {
   let node = null;
+  let latest = "";
+  let frame = 0;
+  const atBottom = () => el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  const paint = () => {
+    frame = 0;
+    const follow = atBottom() && el.dataset.finished !== "true";
+    renderAnswerInto(el, latest);
+    if (follow) el.scrollTop = el.scrollHeight;
+  };
+  if (markdown) {
+    if (el) el.classList.add("markdown");
+    const schedule = (text) => {
+      if (!el) return;
+      latest = text;
+      if (!frame) frame = requestAnimationFrame(paint);
+    };
+    return { replace: schedule, append: (part, text) => schedule(text) };
+  }
   return {
     replace(text) {
       if (!el) return;
@@ -90,8 +115,7 @@ export function answerSink(el) {
     },
     append(part, text) {
       if (!el) return;
-      // Follow the text while the reader is at the bottom of the answer box.
-      const follow = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+      const follow = atBottom();
       if (node && node.parentNode === el) {
         node.appendData(part);
       } else {
@@ -172,7 +196,18 @@ export function renderSideStatus(view, side, l) {
     p.pane.classList.toggle("is-failed", failed);
     p.pane.classList.toggle("is-writing", l.status === "running" || l.status === "queued");
   }
-  if (p.answer) p.answer.setAttribute("aria-busy", String(!FINISHED.has(l.status)));
+  if (p.answer) {
+    const finished = FINISHED.has(l.status);
+    p.answer.setAttribute("aria-busy", String(!finished));
+    // A finished answer is read from its start (once, when it finishes).
+    if (finished && p.answer.dataset.finished !== "true") p.answer.scrollTop = 0;
+    p.answer.dataset.finished = String(finished);
+  }
+  if (p.cutOff) {
+    const cut = l.status === "done" && l.cut_off;
+    p.cutOff.textContent = cut ? "Cut off at " + plural(num(l.output_tokens) || 0, "token") + " (this contender's limit)." : "";
+    p.cutOff.hidden = !cut;
+  }
   if (p.waiting) {
     // Until the first token: where the side waits (queued for its model's batch, or for a worker).
     const waiting = l.waitingText;
@@ -287,9 +322,9 @@ export function statusLine(battle, streams, mode) {
       return parts.join(" ");
     }
     case "blind_vote":
-      return "Both answers are complete. Which one is better?";
+      return "Both answers are complete. Which one is better? (Keys 1 to 4 vote.)";
     case "final_vote":
-      return "Here is the energy each answer used. Knowing it, which do you prefer now?";
+      return "Here is the energy each answer used. Knowing it, which do you prefer now? (Keys 1 to 4 vote.)";
     case "revealed":
       return "Thanks for voting! The names are revealed below.";
     case "failed":

@@ -52,6 +52,7 @@ export class SideStream {
     this.time_to_first_token_s = null;
     this.duration_s = null;
     this.error = "";
+    this.cut_off = false; // finished at the contender's token limit, not at the answer's end
     this.waiting = ""; // what the pane says until the first token (where the side waits for a slot)
     this.pending = []; // "tokens" messages that arrived after a gap, waiting for the text before them
   }
@@ -164,6 +165,7 @@ export class SideStream {
     this.time_to_first_token_s = num(s.time_to_first_token_s);
     this.duration_s = num(s.duration_s);
     this.error = typeof s.error === "string" ? s.error : "";
+    this.cut_off = s.cut_off === true;
     if (typeof s.waiting === "string") this.waiting = s.waiting;
     return true;
   }
@@ -178,6 +180,7 @@ export class SideStream {
       time_to_first_token_s: msg.time_to_first_token_s,
       duration_s: msg.duration_s,
       error: msg.error,
+      cut_off: msg.cut_off,
     });
   }
 }

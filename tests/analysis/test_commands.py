@@ -284,3 +284,12 @@ def test_bad_style_fields_are_named_and_nothing_is_printed(tmp_path, extra, mess
     with pytest.raises(CommandError, match=message):
         call_command("leaderboard", "--battles", str(path), "--style-control", stdout=out)
     assert out.getvalue() == ""
+
+
+def test_small_numbers_print_no_interval_that_means_nothing(make_contender, make_battle, vote):
+    """One vote: the energy rows say there is no interval, the switch rate's interval is Wilson's."""
+    big, small = make_contender(name="Big", family="F"), make_contender(name="Small", family="F")
+    vote(make_battle(big, small, joules=(4.0, 1.0), tokens=(10, 10)), "a", "b")
+    table = run("leaderboard", "--rounds", "5")
+    assert "4.000 (one response: no interval)" in table and "(--)" not in table
+    assert "1 switched to the one that used less: 100.0% (95% Wilson interval 20.7%-100.0%)" in table

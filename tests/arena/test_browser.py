@@ -29,6 +29,17 @@ def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, p
     total = time.monotonic() - started
     print(f"\nbattle in the page: both panes showing text after {first_text:.1f} s, complete after {total:.1f} s")
     assert "tok" in page.text_content("#stats-a")
+    responses = in_db_thread(lambda: {r.side: r for r in Battle.objects.get().responses.all()})
+    for side, response in responses.items():
+        answer = page.locator(f"#answer-{side}")
+        # Rendered from Markdown (block elements, not one text node), and read from its start.
+        assert answer.evaluate("el => el.children.length > 0 && el.scrollTop === 0")
+        assert answer.text_content() == rendered_text(page, response.text)
+        cut_off = page.locator(f"#cut-off-{side}")
+        if response.finish_reason == "length":
+            assert cut_off.is_visible() and f"Cut off at {response.output_tokens} tokens" in cut_off.text_content()
+        else:
+            assert cut_off.is_hidden()
     assert page.locator("#energy-panel").is_hidden()
     assert "SmolLM2" not in page.text_content("#battle")  # names stay hidden
 
@@ -100,7 +111,112 @@ def test_reload_during_generation_shows_what_arrived(arena_server, page):
     assert page.text_content("#sent-prompt") == "Write a short poem about the sea."
     wait_for_stage(page, "blind_vote")
     texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
-    assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]
+    for side in ("a", "b"):  # each pane shows exactly the stored answer, rendered
+        assert page.text_content(f"#answer-{side}") == rendered_text(page, texts[side])
+
+
+def test_on_a_phone_the_vote_bar_stays_in_view_and_keys_vote(arena_server, artifacts_dir, page):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{arena_server}/arena/")
+    page.fill("#prompt", "Explain in detail how a bicycle gear system works.")
+    page.click("#send")
+    wait_for_stage(page, "blind_vote")
+    assert "Keys 1 to 4 vote" in page.text_content("#status")  # the live region announces it
+    bar = page.locator("#vote-bar").bounding_box()
+    assert bar is not None and bar["y"] >= 0 and bar["y"] + bar["height"] <= 844, bar  # reachable without scrolling
+    page.screenshot(path=str(artifacts_dir / "arena-phone-blind-vote.png"))
+    page.focus("#prompt")
+    page.keyboard.press("1")  # typing in the prompt box is not voting
+    assert page.locator("#arena[data-stage='blind_vote']").count() == 1
+    page.locator("#answer-a").focus()
+    page.keyboard.press("1")
+    wait_for_stage(page, "final_vote", 20_000)
+    page.keyboard.press("Control+2")  # with a modifier: not a vote
+    page.wait_for_timeout(300)
+    assert page.locator("#arena[data-stage='final_vote']").count() == 1
+    page.keyboard.press("2")
+    wait_for_stage(page, "revealed", 20_000)
+    page.keyboard.press("3")  # voting is over: nothing happens
+    page.wait_for_timeout(300)
+    assert page.locator("#reveal-name-a").is_visible()
+    page.screenshot(path=str(artifacts_dir / "arena-phone-revealed.png"), full_page=True)
+    vote = in_db_thread(lambda: Vote.objects.values_list("blind_choice", "final_choice").get())
+    assert vote == ("a", "b")
+
+
+def rendered_text(page, markdown: str) -> str:
+    """The text a pane shows for `markdown`, by the page's own renderer (static/arena/markdown.js)."""
+    return page.evaluate("""async (text) => {
+        const { renderMarkdown } = await import("/static/arena/markdown.js");
+        const box = document.createElement("div");
+        box.append(renderMarkdown(text));
+        return box.textContent;
+    }""", markdown)
+
+
+HOSTILE_ANSWER = """Here is **bold**, `inline code` and a list:
+
+1. first
+2. second
+
+```python
+print("copied")
+```
+
+<script>window.__pwned = 1</script>
+
+<img src=x onerror="window.__pwned = 2">
+
+Inline <a href="javascript:window.__pwned = 3">raw link</a>, <b onclick="window.__pwned = 5">b</b>,
+<iframe src="https://example.org/"></iframe> and an image ![tracker](https://example.org/pixel.png).
+
+[md link](javascript:window.__pwned=4) [data link](data:text/html,hi) [fine](https://example.org/docs)
+
+| col | val |
+|-----|-----|
+| x   | 1   |
+"""
+
+
+def test_an_answer_is_rendered_as_markdown_and_sanitized(asgi_server, browser_page):
+    """The page's renderer on a model answer with hostile HTML and links: Markdown becomes markup,
+    raw HTML stays text, nothing runs, no address a model chose is fetched."""
+    page = browser_page
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{asgi_server}/arena/")
+    page.evaluate("""async (text) => {
+        const { renderAnswerInto } = await import("/static/arena/markdown.js");
+        document.querySelector("#battle").hidden = false;
+        renderAnswerInto(document.querySelector("#answer-a"), text);
+    }""", HOSTILE_ANSWER)
+    answer = page.locator("#answer-a")
+    assert answer.locator("strong").inner_text() == "bold"
+    assert answer.locator("p code").inner_text() == "inline code"
+    assert answer.locator("ol li").count() == 2
+    assert answer.locator("pre code").inner_text().strip() == 'print("copied")'
+    assert answer.locator("table td").all_inner_texts() == ["x", "1"]
+    for tag in ("script", "img", "iframe", "b", "input", "style"):
+        assert answer.locator(tag).count() == 0, tag
+    text = answer.text_content()
+    assert "<script>window.__pwned = 1</script>" in text and "onerror" in text  # shown as text
+    handlers = page.evaluate("""() => [...document.querySelectorAll('#answer-a *')]
+        .flatMap((el) => [...el.attributes].map((a) => a.name)).filter((name) => name.startsWith('on'))""")
+    assert handlers == []
+    hrefs = answer.locator("a").evaluate_all("links => links.map((a) => [a.getAttribute('href'), a.rel, a.target])")
+    assert all(href is None or href.startswith("https://") for href, _, _ in hrefs), hrefs
+    assert ["https://example.org/docs", "nofollow noopener noreferrer", "_blank"] in hrefs
+    for link in answer.locator("a:not([href])").all():  # the links whose address was dropped
+        link.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") is None
+    assert not [url for url in requests if "example.org" in url]  # the image was not fetched
+
+    page.click("#answer-a .copy-code")
+    page.wait_for_function("document.querySelector('#answer-a .copy-code').dataset.label === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()").strip() == 'print("copied")'
+    assert "Copy" not in answer.locator("pre").text_content()  # the label is not part of the answer
 
 
 @pytest.fixture
@@ -270,4 +386,5 @@ def test_a_side_waiting_for_its_models_batch_shows_its_place_in_line(smollm2_con
     assert "Queued: next in line" in shown, shown  # one side waited while the other had the only slot
     assert page.locator("#waiting-a").is_hidden() and page.locator("#waiting-b").is_hidden()
     texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
-    assert page.text_content("#answer-a") == texts["a"] and page.text_content("#answer-b") == texts["b"]
+    for side in ("a", "b"):  # each pane shows exactly the stored answer, rendered
+        assert page.text_content(f"#answer-{side}") == rendered_text(page, texts[side])

@@ -1,6 +1,6 @@
 import pytest
 
-from arena.formatting import energy_everyday, energy_ratio, identity_terms, mentions_identity
+from arena.formatting import energy_about_the_same, energy_everyday, energy_ratio, identity_terms, mentions_identity
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,14 @@ def test_identity_leak_detects_name_and_maker_but_not_common_words():
 def test_energy_in_everyday_terms(joules, text):
     assert energy_everyday(joules) == text
 
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    (138.0, 139.0, True), (100.0, 104.9, True), (100.0, 105.0, False), (5.0, 1.0, False), (0.0, 0.0, True),
+    (0.0, 3.0, False),
+])
+def test_about_the_same_energy_is_one_rule(a, b, same):
+    """The reveal's sentence and the switch statistics (analysis.leaderboard.gea) share it."""
+    assert energy_about_the_same(a, b) is same and energy_about_the_same(b, a) is same
+    if a > 0 and b > 0:
+        assert ("about the same" in energy_ratio(a, b)[0]) is same

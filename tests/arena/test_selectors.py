@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from arena.selectors import battle_get_for_session, battle_state
+from arena.selectors import battle_get_for_session, battle_state, response_answer
 from arena.services import battle_create, vote_cast
 from tests.factories import finish
 
@@ -38,6 +38,20 @@ def test_state_hides_energy_and_names_until_the_votes(battle):
     assert state["stage"] == "revealed"
     assert state["sides"]["a"]["contender"]["name"] == battle.contender_a.name
     assert state["vote"] == {"blind_choice": "a", "final_choice": "b", "changed": True}
+
+
+@pytest.mark.parametrize(("status", "finish_reason", "cut_off"), [
+    ("done", "length", True), ("done", "stop", False), ("timeout", "length", False), ("running", "", False),
+])
+def test_an_answer_is_cut_off_only_when_it_finished_at_its_token_limit(battle, status, finish_reason, cut_off):
+    finish(battle)
+    response = battle.responses.get(side="a")
+    response.status, response.finish_reason = status, finish_reason
+    response.save()
+    assert response_answer(response)["cut_off"] is cut_off
+    assert battle_state(battle=battle)["sides"]["a"]["cut_off"] is cut_off
+    assert battle_state(battle=battle)["sides"]["b"]["cut_off"] is False
+    assert response_answer(response)["text"] == "answer a"
 
 
 def test_named_mode_shows_names_at_once(make_contender):

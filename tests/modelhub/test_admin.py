@@ -137,3 +137,47 @@ def test_the_model_list_updates_its_status_live(staff_client, asgi_server, brows
     ready = {"status": Model.Status.READY, "progress": 1.0, "progress_text": ""}
     in_db_thread(lambda: Model.objects.filter(id=model.id).update(**ready))
     page.wait_for_function(f"document.querySelector(\"{badge}\").textContent === 'ready'", timeout=10_000)
+
+
+def test_the_add_form_offers_the_catalogue_keys(admin_client):
+    from modelhub.catalogue import CATALOGUE
+
+    page = admin_client.get("/admin/modelhub/model/add/").content.decode()
+    assert 'list="id_source_suggestions"' in page and '<datalist id="id_source_suggestions">' in page
+    offered = page.split('<datalist id="id_source_suggestions">', 1)[1].split("</datalist>", 1)[0]
+    assert CATALOGUE
+    for key, entry in CATALOGUE.items():
+        assert f'<option value="{key}">{entry.name} ({entry.kind})</option>' in offered
+        assert f"<code>{key}</code>" in page  # the help text lists them too
+    assert "absolute path on the worker machine" in page
+    assert "Also create its contender" in page and "Measured" not in page  # nothing is measured before it exists
+
+
+def test_the_change_page_folds_away_what_was_measured_rounded(admin_client):
+    model = Model.objects.create(
+        name="Measured", family="f", kind="chat", source_type="hf_folder", source="/x", status=Model.Status.READY,
+        parameter_count=630_123_456, embedding_dim=896, load_seconds=2.0528637919999255, prepare_seconds=61.25,
+        smoke_test_output="Hello",
+    )
+    page = admin_client.get(f"/admin/modelhub/model/{model.id}/change/").content.decode()
+    status, measured = page.split("Preparation status", 1)[1].split("<details>", 1)
+    assert 'data-model-id' in status and "Measured" not in status  # the live status stays in view
+    folded = measured.split("</details>", 1)[0]
+    assert "Measured" in folded and "Load time" in folded and "2.05 s" in folded and "61.25 s" in folded
+    assert "630M" in folded and "Hello" in folded
+    assert "2.0528637919999255" not in page and "Also create its contender" not in page
+    listing = admin_client.get("/admin/modelhub/model/").content.decode()
+    assert "630M" in listing and "630123456" not in listing and "630,123,456" not in listing
+    assert "A model is the weights and where they come from" in listing
+
+
+def test_the_contender_list_says_how_a_contender_differs_from_a_competitor(admin_client, make_contender):
+    contender = make_contender(name="Plain greedy")
+    listing = admin_client.get("/admin/modelhub/contender/").content.decode()
+    assert "A contender is a model and how it is run" in listing and "leaderboard competitor" in listing
+    page = admin_client.get(f"/admin/modelhub/contender/{contender.id}/change/").content.decode()
+    folded = page.split("<details>", 1)[1].split("</details>", 1)[0]
+    assert "plain-greedy" in folded and "/models/&lt;slug&gt;/" in folded
+    assert "How it is run" in page and 'name="decoding"' in page
+    adding = admin_client.get(f"/admin/modelhub/contender/add/?model={contender.model_id}").content.decode()
+    assert 'name="decoding"' in adding and "Address" not in adding  # no address before it exists

@@ -23,8 +23,8 @@ def trained(make_contender):
                                           metrics={"sts_spearman": 83.1, "alignment": 0.3, "uniformity": -2.2,
                                                    "isotropy": 0.25, "rankme": 210.0})
     return TrainingRun.objects.create(
-        base=base, name="Tuned", objective="cosent", pairs_path="/x.tsv", status="done", progress=1.0, step=20,
-        total_steps=20, curves=CURVES, joules=12345.0, energy_source="estimate",
+        base=base, name="Tuned", objective="cosent", pairs_path="/srv/secret/pairs-x.tsv", status="done",
+        progress=1.0, step=20, total_steps=20, curves=CURVES, joules=12345.0, energy_source="estimate",
         energy_method="estimated from 823 s of CPU time × 15 W per core", model=new.model,
         diagnostics_before=before, diagnostics_after=after)
 
@@ -36,6 +36,7 @@ def test_run_page_and_json(trained):
     html = page.content.decode()
     assert page.status_code == 200 and "Training cost 12.35 kJ" in html and "83.100" in html
     assert "Base &lt;b&gt;enc&lt;/b&gt;" in html and "<b>enc</b>" not in html  # escaped
+    assert "pairs-x.tsv" in html and "/srv/secret" not in html  # the file's name, never the server's path
     data = client.get(f"/training/{trained.id}.json").json()
     assert data["curves"] == CURVES and data["finished"] and data["contender_url"] == "/models/tuned/"
     assert [row["key"] for row in data["comparison"]] == ["sts_spearman", "alignment", "uniformity", "isotropy",

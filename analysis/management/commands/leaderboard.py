@@ -190,11 +190,8 @@ def render_table(board: dict) -> str:
         f"{'contender':<{width}}  {'responses':>9}  {'J/response (95% CI)':>30}  {'J/token (95% CI)':>30}",
     ]
     for e in board["energy"]:
-        j = f"{_fmt(e['joules_mean'], 3)} ({_fmt(e['joules_lower'], 3)}-{_fmt(e['joules_upper'], 3)})"
-        t = (
-            f"{_fmt(e['joules_per_token_mean'], 4)} "
-            f"({_fmt(e['joules_per_token_lower'], 4)}-{_fmt(e['joules_per_token_upper'], 4)})"
-        )
+        j = _mean_and_interval(e["joules_mean"], e["joules_lower"], e["joules_upper"], 3)
+        t = _mean_and_interval(e["joules_per_token_mean"], e["joules_per_token_lower"], e["joules_per_token_upper"], 4)
         lines.append(f"{e['name']:<{width}}  {e['responses']:>9}  {j:>30}  {t:>30}")
     if board.get("view") == "style":
         lines += ["", "Style coefficients: rating points for one standard deviation (sd) of the normalised "
@@ -211,12 +208,22 @@ def render_table(board: dict) -> str:
     lines += [
         "",
         "GEA switch rate: of {n} votes whose blind choice used more energy, {k} switched to the one that used "
-        "less: {r} (95% CI {lo}-{hi}); opposite direction {ok}/{on}: {orate}".format(
+        "less: {r} (95% Wilson interval {lo}-{hi}); opposite direction {ok}/{on}: {orate}; votes between answers "
+        "of about the same energy (within 5%) are not counted".format(
             n=g["n_eligible"], k=g["n_switched"], r=_pct(g["rate"]), lo=_pct(g["lower"]), hi=_pct(g["upper"]),
             ok=g["opposite_n_switched"], on=g["opposite_n_eligible"], orate=_pct(g["opposite_rate"]),
         ),
     ]
     return "\n".join(lines)
+
+
+def _mean_and_interval(mean: float | None, lower: float | None, upper: float | None, digits: int) -> str:
+    """"0.500 (0.410-0.610)"; "0.500 (one response: no interval)"; "-" when nothing was measured."""
+    if mean is None:
+        return "-"
+    if lower is None or upper is None:
+        return f"{_fmt(mean, digits)} (one response: no interval)"
+    return f"{_fmt(mean, digits)} ({_fmt(lower, digits)}-{_fmt(upper, digits)})"
 
 
 def energy_price_lines(price: dict | None) -> list[str]:

@@ -1,7 +1,7 @@
 """The GEA switch statistics computed vote by vote, as the paper states them (arXiv 2507.13302).
 
 The reference the leaderboard's statistics from counts (``analysis.leaderboard.gea.switch_stats_many``)
-are tested against: a percentile bootstrap per group of votes, per pair of contenders, per family.
+are tested against: a Wilson interval per group of votes, per pair of contenders, per family.
 Only the tests use it (it moved here from ``analysis/gea.py``), with ``mean_with_ci``.
 """
 
@@ -44,31 +44,28 @@ class SwitchStats:
         return asdict(self)
 
 
-def _proportion_ci(k: int, n: int, rng: np.random.Generator, rounds: int):
-    """Rate and 95% percentile-bootstrap interval of k successes out of n votes.
-
-    Resampling n votes with replacement and counting successes is exactly a Binomial(n, k/n)
-    draw, so we draw that directly instead of materialising rounds x n indices.
-    """
+def _proportion_ci(k: int, n: int):
+    """Rate and 95% Wilson score interval of k successes out of n votes, written out from the textbook
+    formula (Wilson 1927; Newcombe 1998, method 3): p̃ ± z√(p(1-p)/n + z²/4n²) / (1 + z²/n)."""
     if n == 0:
         return None, None, None
-    rate = k / n
-    boot = rng.binomial(n, rate, size=rounds) / n
-    lower, upper = np.percentile(boot, [2.5, 97.5])
-    return rate, float(lower), float(upper)
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5)
+    return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
-def switch_rate(votes: Iterable[GeaVote], seed: int = 0, rounds: int = 1000) -> SwitchStats:
-    """GEA switch rate towards the less energy-hungry answer, with a seeded bootstrap CI, vote by vote.
+def switch_rate(votes: Iterable[GeaVote]) -> SwitchStats:
+    """GEA switch rate towards the less energy-hungry answer, with a Wilson interval, vote by vote.
 
     Which votes are eligible, and how they count, is ``gea.vote_counts`` (the one rule).
     """
     sums = GeaSums()
     for v in votes:
         sums.add(vote_counts(v) or {})
-    rng = np.random.default_rng(seed)
-    rate, lower, upper = _proportion_ci(sums.switched, sums.eligible, rng, rounds)
-    o_rate, o_lower, o_upper = _proportion_ci(sums.opposite_switched, sums.opposite_eligible, rng, rounds)
+    rate, lower, upper = _proportion_ci(sums.switched, sums.eligible)
+    o_rate, o_lower, o_upper = _proportion_ci(sums.opposite_switched, sums.opposite_eligible)
     return SwitchStats(
         n_eligible=sums.eligible,
         n_switched=sums.switched,
@@ -101,12 +98,7 @@ def _family_key(v: GeaVote) -> str | None:
 _KEYS: dict[str, Callable[[GeaVote], str | None]] = {"pair": _pair_key, "family": _family_key}
 
 
-def switch_rate_by(
-    votes: Iterable[GeaVote],
-    key: str | Callable[[GeaVote], str | None],
-    seed: int = 0,
-    rounds: int = 1000,
-) -> dict[str, SwitchStats]:
+def switch_rate_by(votes: Iterable[GeaVote], key: str | Callable[[GeaVote], str | None]) -> dict[str, SwitchStats]:
     """:func:`switch_rate` per group, sorted by group name.
 
     ``key="pair"``: "A vs B" with the names sorted; ``key="family"``: only votes where both sides
@@ -118,7 +110,7 @@ def switch_rate_by(
         k = key_fn(v)
         if k is not None:
             groups.setdefault(k, []).append(v)
-    return {k: switch_rate(groups[k], seed=seed, rounds=rounds) for k in sorted(groups)}
+    return {k: switch_rate(groups[k]) for k in sorted(groups)}
 
 
 def mean_with_ci(

@@ -38,9 +38,12 @@ def test_gea_statistics_from_the_database_equal_the_kernel_on_the_same_votes(qua
     hand = [GeaVote(a.name, b.name, a.family, b.family, ja, jb, blind, after) for a, b, ja, jb, blind, after in plan]
     board = leaderboard_refit(push=False, rounds=1).data["boards"]["chat"]["gea"]
 
-    assert board["overall"] == reference.switch_rate(hand).to_dict()
-    assert board["by_pair"] == {k: v.to_dict() for k, v in reference.switch_rate_by(hand, "pair").items()}
-    assert board["by_family"] == {k: v.to_dict() for k, v in reference.switch_rate_by(hand, "family").items()}
+    assert board["overall"] == pytest.approx(reference.switch_rate(hand).to_dict())
+    by_pair, by_family = (reference.switch_rate_by(hand, key) for key in ("pair", "family"))
+    assert list(board["by_pair"]) == list(by_pair) and list(board["by_family"]) == list(by_family)
+    for got, want in [*zip(board["by_pair"].values(), by_pair.values(), strict=True),
+                      *zip(board["by_family"].values(), by_family.values(), strict=True)]:
+        assert got == pytest.approx(want.to_dict())
     # and the known answers: 5 votes chose the larger answer, 3 switched; 1 chose the smaller, 1 switched
     assert (board["overall"]["n_eligible"], board["overall"]["n_switched"]) == (6, 4)
     assert (board["overall"]["opposite_n_eligible"], board["overall"]["opposite_n_switched"]) == (1, 1)
@@ -56,8 +59,9 @@ def test_energy_rows_of_the_board(quad, make_battle, vote):
     rows = {row["name"]: row for row in board["energy"]}
     assert rows["Big A"]["responses"] == 2
     assert rows["Big A"]["joules_mean"] == 4.0
-    half = 1.959963984540054 * statistics.stdev([3.0, 5.0]) / math.sqrt(2)
-    assert rows["Big A"]["joules_lower"] == pytest.approx(4.0 - half, abs=1e-4)
+    factor = math.exp(1.959963984540054 * statistics.stdev([3.0, 5.0]) / math.sqrt(2) / 4.0)
+    assert rows["Big A"]["joules_lower"] == pytest.approx(4.0 / factor, abs=1e-4)
+    assert rows["Big A"]["joules_upper"] == pytest.approx(4.0 * factor, abs=1e-4)
     assert rows["Big A"]["joules_per_token_mean"] == pytest.approx(0.4)
     assert rows["Small A"]["joules_per_token_mean"] == pytest.approx(0.075)
     assert rows["Small A"]["output_tokens_mean"] == 15.0
@@ -67,11 +71,21 @@ def test_energy_rows_of_the_board(quad, make_battle, vote):
 def test_mean_interval_from_sums():
     values = [1.0, 2.0, 3.0, 4.0]
     mean, lower, upper = mean_ci_from_sums(len(values), sum(values), sum(v * v for v in values))
-    half = 1.959963984540054 * statistics.stdev(values) / math.sqrt(len(values))
+    factor = math.exp(1.959963984540054 * statistics.stdev(values) / math.sqrt(len(values)) / 2.5)
     assert mean == 2.5
-    assert (lower, upper) == pytest.approx((2.5 - half, 2.5 + half))
+    assert (lower, upper) == pytest.approx((2.5 / factor, 2.5 * factor))
     assert mean_ci_from_sums(1, 3.0, 9.0) == (3.0, None, None)
     assert mean_ci_from_sums(0, 0.0, 0.0) == (None, None, None)
+
+
+@pytest.mark.parametrize("values", [[0.1, 50.0], [0.2, 0.3, 90.0], [138.0, 139.0]])
+def test_an_energy_interval_never_goes_below_zero(values):
+    mean, lower, upper = mean_ci_from_sums(len(values), sum(values), sum(v * v for v in values))
+    assert 0 < lower < mean < upper
+    # close to mean ± 1.96 SE where the SE is small against the mean
+    if max(values) / min(values) < 1.05:
+        half = 1.959963984540054 * statistics.stdev(values) / math.sqrt(len(values))
+        assert (lower, upper) == pytest.approx((mean - half, mean + half), rel=1e-3)
 
 
 def _records(n: int, seed: int = 7) -> list:
