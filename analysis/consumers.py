@@ -23,11 +23,8 @@ class LeaderboardConsumer(SendOnlyJsonConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.group_join(GROUP)
         await self.send_json(await database_sync_to_async(_latest)())
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     async def leaderboard_updated(self, event: dict) -> None:
         await self.send_json({

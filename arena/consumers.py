@@ -1,9 +1,12 @@
 """The battle websocket: live tokens of both sides, for the session that created the battle."""
 
+import asyncio
 import json
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.conf import settings
 
 from arena.models import Battle, battle_group
 from arena.selectors import battle_get_for_session, battle_state, response_answer
@@ -29,9 +32,35 @@ def _state(battle_id: int) -> dict | None:
     return battle_state(battle=battle) if battle else None
 
 
+# Per event loop: how many group joins and leaves may use the channel layer's Redis pool at once.
+_GROUP_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _group_calls() -> asyncio.Semaphore:
+    """Half the pool (settings.ARENA_CHANNEL_REDIS_CONNECTIONS): the rest stays for the layer's own
+    receive loop and the other commands, so a burst of opening sockets waits instead of failing."""
+    loop = asyncio.get_running_loop()
+    if loop not in _GROUP_CALLS:
+        _GROUP_CALLS[loop] = asyncio.Semaphore(max(1, settings.ARENA_CHANNEL_REDIS_CONNECTIONS // 2))
+    return _GROUP_CALLS[loop]
+
+
 class SendOnlyJsonConsumer(AsyncJsonWebsocketConsumer):
     """A socket the server talks on. The browser sends nothing but pings; anything else (bad JSON
-    included) gets a clear error message, never a crash."""
+    included) gets a clear error message, never a crash. It joins one group (``group_join``) and
+    leaves it when it closes."""
+
+    group: str | None = None
+
+    async def group_join(self, group: str) -> None:
+        async with _group_calls():
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.group = group
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            async with _group_calls():
+                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -67,13 +96,8 @@ class BattleConsumer(SendOnlyJsonConsumer):
         if snapshot is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = battle_group(self.battle_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.group_join(battle_group(self.battle_id))
         await self.send_json({"type": "snapshot", "battle": snapshot})
-
-    async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def battle_tokens(self, event: dict) -> None:
         await self.send_json({key: event[key] for key in ("side", "offset", "text", "output_tokens", "tokens_per_s")}

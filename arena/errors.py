@@ -27,9 +27,16 @@ class NotNow(ArenaError):
     """The battle's state refuses it: answers not finished, already voted, voting closed."""
 
 
-class TooMany(ArenaError):
+class _TryLater(ArenaError):
+    """A refusal that passes: ``retry_after_s`` is required (every 429 and 503 carries Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field, retry_after_s=retry_after_s)
+
+
+class TooMany(_TryLater):
     """A rate limit or the daily vote cap; ``retry_after_s`` says when it frees."""
 
 
-class Unavailable(ArenaError):
+class Unavailable(_TryLater):
     """The arena cannot serve it now (no worker yet, the job queue down, too few contenders)."""

@@ -7,6 +7,8 @@ Retry-After, never a 500.
 
 import sys
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -56,6 +58,12 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def error_400(request: HttpRequest, exception=None) -> HttpResponse:
+    if isinstance(exception, (RequestDataTooBig, TooManyFieldsSent)):  # Django reports both as a bad request
+        return error_response(
+            request, 413, "Request too large",
+            f"The request was larger than this site accepts ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KB of "
+            f"form data, {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields). Nothing was saved.",
+        )
     return error_response(request, 400, "Bad request", "The request could not be understood.")
 
 
@@ -75,3 +83,17 @@ def error_500(request: HttpRequest) -> HttpResponse:
     return error_response(
         request, 500, "Something went wrong", "Something went wrong on our side. Your votes are safe; please try again."
     )
+
+
+def login_locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer once a username has had too many wrong passwords from this address:
+    429 with when to try again (settings.AXES_COOLOFF_MINUTES)."""
+    minutes = settings.AXES_COOLOFF_MINUTES
+    response = error_response(
+        request, 429, "Too many failed logins",
+        f"Too many wrong passwords for this username from your address ({settings.AXES_FAILURE_LIMIT} in a row), so "
+        f"logging in is blocked for {minutes} minute{'s' if minutes != 1 else ''}. Try again after that, or ask "
+        "another administrator to unlock it (python manage.py axes_reset_username NAME).",
+    )
+    response["Retry-After"] = str(minutes * 60)
+    return response

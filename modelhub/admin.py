@@ -84,6 +84,7 @@ class ModelAdmin(DescribedAdmin):
 
     class Media:
         js = ["modelhub/model_status.js"]  # polls status.json: status, progress and errors update live
+        css = {"all": ["modelhub/admin.css"]}
 
     def get_fieldsets(self, request, obj=None):
         source = ["name", "family", "maker", "kind", "source_type", "source"]
@@ -127,7 +128,7 @@ class ModelAdmin(DescribedAdmin):
     @admin.display(description="Error")
     def error_display(self, obj: Model) -> str:
         return format_html(
-            '<pre class="model-error" data-model-id="{}" style="white-space: pre-wrap">{}</pre>',
+            '<pre class="model-error" data-model-id="{}">{}</pre>',
             obj.pk, obj.error or "-",
         )
 

@@ -1,6 +1,8 @@
 """The site's error answers (config/errors.py, config/middleware.py): a page or JSON per status, an
 unreachable database a 503 with Retry-After, a CSRF refusal that says which check failed."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -72,3 +74,27 @@ def test_csrf_failures_say_which_check_failed(token, message, transactional_db):
     assert refused.status_code == 403 and message in refused.json()["error"]
     cookieless = Client(enforce_csrf_checks=True).post("/arena/battles/", {"prompt": "hi"}, HTTP_X_CSRFTOKEN="x" * 64)
     assert cookieless.status_code == 403 and "cookie" in cookieless.json()["error"]
+
+
+def test_a_body_over_the_limit_is_413_and_saves_nothing(make_contender, settings):
+    make_contender(family="F"), make_contender(family="F")
+    client = Client()
+    big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    answer = client.post("/arena/battles/", data=json.dumps({"prompt": big}), content_type="application/json")
+    assert answer.status_code == 413 and "larger than this site accepts" in answer.json()["error"]
+    form = client.post("/admin/login/", data={"username": "x", "password": big})
+    assert form.status_code == 413 and b"Request too large" in form.content
+    many = {f"f{i}": "1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    fields = client.post("/admin/login/", data=many)
+    assert fields.status_code == 413
+    assert Battle.objects.count() == 0
+
+
+def test_every_429_and_503_says_when_to_try_again(db):
+    """The arena's refusals that pass carry Retry-After by construction; /healthz when down too."""
+    from arena.errors import TooMany, Unavailable
+
+    for refusal in (TooMany, Unavailable):
+        with pytest.raises(TypeError):
+            refusal("no time given")  # a 429/503 without Retry-After cannot be built
+        assert refusal("wait", retry_after_s=7).retry_after_s == 7
