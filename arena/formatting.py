@@ -91,3 +91,111 @@ def prompt_fingerprint(prompt: str) -> str:
 
     normalised = " ".join(prompt.casefold().split())
     return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+# The words of the arena page, by kind of battle: a chat battle's answers to a prompt, a retrieval
+# battle's results for a query. The template shows the first ones (views: `words`); the page's
+# script reads the same dictionary (json_script "arena-words") for the sentences it writes.
+PAGE_WORDS: dict[str, dict[str, str]] = {
+    "chat": {
+        "prompt_label": "Your prompt",
+        "prompt_placeholder": "Ask anything — both models answer the same prompt.",
+        "sent_heading": "Prompt",
+        "pane_label": "Answer of model",
+        "vote_question": "Which answer is better?",
+        "per_unit_label": "Per output token",
+        "noscript": "The arena needs JavaScript to stream the answers.",
+        "empty_prompt": "Type a prompt first, or pick a random example.",
+        "working": "is writing…",
+        "side_failed": "failed to answer.",
+        "both_done": "Both answers are complete. Which one is better?",
+        "energy_each": "Here is the energy each answer used.",
+        "battle_failed": "One of the models did not finish, so this battle cannot be voted on. Try another battle.",
+        "closed": "Voting on this battle has closed. Here is the energy each answer used, and who wrote it.",
+        "per_unit": "per token",
+    },
+    "retrieval": {
+        "prompt_label": "Your query",
+        "prompt_placeholder": "Search for something — both encoders search the same documents.",
+        "sent_heading": "Query",
+        "pane_label": "Results of model",
+        "vote_question": "Which results are better?",
+        "per_unit_label": "Embedding the documents (once)",
+        "noscript": "The arena needs JavaScript to show the results.",
+        "empty_prompt": "Type a query first, or pick a random example.",
+        "working": "is searching…",
+        "side_failed": "failed to search.",
+        "both_done": "Both searches are done. Which results are better?",
+        "energy_each": "Here is the energy each search used.",
+        "battle_failed": "One of the searches did not finish, so this battle cannot be voted on. Try another battle.",
+        "closed": "Voting on this battle has closed. Here is the energy each search used, and which encoder ran it.",
+        "per_unit": "per 1,000 documents",
+    },
+}
+
+
+def page_words(mode: str) -> dict[str, str]:
+    """The page's words for a page mode ("anonymous", "named" or "retrieval")."""
+    return PAGE_WORDS["retrieval" if mode == "retrieval" else "chat"]
+
+
+# What a passage's snippet drops of reStructuredText and Markdown markup, line by line and inline.
+# Heading underlines, table rules, code fences ("```python"); an underline makes "Heading" "Heading:".
+_RULE_LINE = re.compile(r"^\s*(?:[=\-~^*#+_`|]{3,}[=\-~^*#+_`| ]*|(?:```|~~~)[\w+-]*\s*)$")
+_UNDERLINE = re.compile(r"^\s*([=\-~^*#_])\1{2,}\s*$")
+_DIRECTIVE = re.compile(r"^\s*\.\.\s+[\w:-]+::\s*")  # ".. note::" (its text on the line is kept)
+_RST_COMMENT = re.compile(r"^\s*\.\.(?:\s|$)")  # ".. _target:", ".. comment" (not "...")
+_MD_HEADING = re.compile(r"^\s*#{1,6}\s+")
+_BULLET = re.compile(r"^\s*[*+-]\s+")  # a list item's mark: "• " once the lines are joined
+_LITERAL_MARK = re.compile(r"(\S)::\s*$|\s*::\s*$")  # "Example::" is "Example:"; a lone "::" goes
+_ROLE = re.compile(r":[\w-]+(?::[\w-]+)*:`([^`]*)`")  # :ref:`text <target>`, :py:func:`~len`
+_LABELLED = re.compile(r"^(.+?)\s*<[^<>]*>$")  # "text <target>" inside a role
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^<>`]*>`__?")  # `text <https://…>`_
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url), ![alt](src)
+_BACKTICKS = re.compile(r"`+(?:__?(?!\w))?")  # ``code``, `ref`_ (not the _ of `_private`)
+# **word** and *word*, not f(*args, **kw) or 2**10; never __x__ (Python's __init__ stays as it is)
+_STRONG = re.compile(r"(?<![\w*])\*\*(\S(?:[^*]*?\S)?)\*\*(?![\w*])")
+_EMPHASIS = re.compile(r"(?<![\w*])\*([^\s*](?:[^*]*?[^\s*])?)\*(?![\w*])")
+
+
+def _heading(line: str) -> str:
+    """A heading joined to the text after it: "Mutable Sequence Types:" (not after "?", "." or ":")."""
+    line = line.rstrip()
+    return line if line.endswith((".", ":", "?", "!")) else f"{line}:"
+
+
+def _role_text(match: re.Match) -> str:
+    inner = match.group(1)
+    labelled = _LABELLED.match(inner)
+    return (labelled.group(1) if labelled else inner).lstrip("~!")
+
+
+def passage_snippet(text: str, limit: int = 300) -> str:
+    """A retrieved passage as a person reads it: reStructuredText and Markdown markup dropped (heading
+    underlines, table rules and bars, directives, roles, links, backticks, `**`, `*`), whitespace
+    collapsed, and cut at a word before `limit` characters with "…"."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if _RULE_LINE.match(line):
+            if _UNDERLINE.match(line) and lines and lines[-1].strip():
+                lines[-1] = _heading(lines[-1])
+            continue
+        line = _DIRECTIVE.sub("", line)
+        if _RST_COMMENT.match(line):
+            continue
+        if _MD_HEADING.match(line):
+            line = _heading(_MD_HEADING.sub("", line))
+        if line.lstrip().startswith("|"):  # a table row: its cells as text
+            line = " ".join(cell.strip() for cell in line.split("|") if cell.strip())
+        line = _BULLET.sub("• ", line)
+        lines.append(_LITERAL_MARK.sub(lambda m: f"{m.group(1)}:" if m.group(1) else "", line))
+    cleaned = _ROLE.sub(_role_text, " ".join(lines))
+    cleaned = _MD_LINK.sub(r"\1", _RST_LINK.sub(r"\1", cleaned))
+    cleaned = _EMPHASIS.sub(r"\1", _STRONG.sub(r"\1", _BACKTICKS.sub("", cleaned)))
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) <= limit:
+        return cleaned
+    cut = cleaned[:limit]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arena import choices, hooks
-from arena.formatting import energy_everyday, energy_ratio
-from arena.models import Battle, Response, Vote
+from arena.formatting import energy_everyday, energy_ratio, passage_snippet
+from arena.models import Battle, CorpusEmbedding, Response, Vote
 from arena.sampling import PairStats, pair_key
 from workers.jobs import jobs_lost
 
@@ -118,13 +118,14 @@ def response_answer(response: Response) -> dict:
     }
 
 
-def _energy(response: Response) -> dict | None:
+def _energy(response: Response, per_thousand_documents: float | None = None) -> dict | None:
     if response.joules is None:
         return None
     per_token = response.joules_per_token
     return {
         "joules": round(response.joules, 3),
         "joules_per_token": round(per_token, 4) if per_token is not None else None,
+        "joules_per_1000_documents": round(per_thousand_documents, 3) if per_thousand_documents is not None else None,
         "duration_s": round(response.duration_s, 2) if response.duration_s is not None else None,
         "device": response.device,
         "source": response.energy_source,
@@ -143,14 +144,34 @@ def queue_text(position: int) -> str:
     return f"Queued: {position - 1} request{'' if position == 2 else 's'} ahead"
 
 
-def _waiting(response: Response) -> str:
+def _waiting(response: Response, kind: str) -> str:
     """What the pane says until the first token: where the side waits for a slot in its model's
     batch (the last position the worker stored), else that no worker has taken it yet."""
     if response.is_finished or response.text:
         return ""
     if response.status == Response.Status.QUEUED:
         return "Waiting for a worker…"
+    if kind == Battle.Kind.RETRIEVAL:
+        return "Searching…"
     return response.progress_text or queue_text(0)
+
+
+def _results(response: Response) -> list[dict]:
+    """A retrieval side's documents, best first, each with its `snippet`: the passage as a person reads
+    it (markup dropped, cut short: arena.formatting.passage_snippet). A chat side has none."""
+    return [
+        {**result, "snippet": passage_snippet(str(result.get("text", "")))}
+        for result in response.results or []
+        if isinstance(result, dict)
+    ]
+
+
+def _indexing_energy(battle: Battle) -> dict[int, float | None]:
+    """A retrieval battle's encoders' energy to embed its corpus, per 1,000 documents, by contender id."""
+    embeddings = CorpusEmbedding.objects.filter(
+        corpus_id=battle.corpus_id, contender_id__in=[battle.contender_a_id, battle.contender_b_id]
+    )
+    return {embedding.contender_id: embedding.joules_per_1000_documents for embedding in embeddings}
 
 
 def _contender(response: Response) -> dict:
@@ -159,7 +180,7 @@ def _contender(response: Response) -> dict:
         "name": contender.name,
         "model": contender.model.name,
         "family": contender.model.family,
-        "decoding": contender.decoding,
+        "decoding": contender.decoding if contender.model.is_language_model else None,  # an encoder decodes nothing
         "precision": contender.precision,
         "parameter_count": contender.model.parameter_count,
         "parameters": contender.model.parameters_text,  # "1.78B parameters": the one rule, modelhub.models
@@ -175,13 +196,14 @@ def battle_state(*, battle: Battle) -> dict:
     vote = getattr(battle, "vote", None)
     show_energy = vote is not None or stage == Stage.CLOSED
     show_names = stage in (Stage.REVEALED, Stage.CLOSED) or battle.mode == Battle.Mode.NAMED
+    indexing = _indexing_energy(battle) if show_energy and battle.kind == Battle.Kind.RETRIEVAL else {}
     sides = {}
     for side, response in sorted(responses.items()):
         sides[side] = {
             **response_answer(response),
-            "results": response.results,
-            "waiting": _waiting(response),
-            "energy": _energy(response) if show_energy else None,
+            "results": _results(response),
+            "waiting": _waiting(response, battle.kind),
+            "energy": _energy(response, indexing.get(response.contender_id)) if show_energy else None,
             "contender": _contender(response) if show_names else None,
         }
     energy_summary = None

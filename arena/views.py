@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from arena.choices import MEMBERS
 from arena.errors import ArenaError, InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.examples import EXAMPLE_PROMPTS, RETRIEVAL_EXAMPLES
+from arena.formatting import page_words
 from arena.forms import BattleStartForm, VoteForm
 from arena.selectors import battle_get_for_session, battle_state, corpora_searchable
 from arena.services import battle_create, vote_cast
@@ -78,7 +79,7 @@ def _error(error: ArenaError) -> JsonResponse:
 
 def _page_context(mode: str) -> dict:
     return {"examples": EXAMPLE_PROMPTS, "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS, "mode": mode,
-            "vote_choices": [(code, label) for _, code, label in MEMBERS]}
+            "vote_choices": [(code, label) for _, code, label in MEMBERS], "words": page_words(mode)}
 
 
 @require_GET

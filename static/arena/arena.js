@@ -21,6 +21,7 @@ import {
   findView,
   renderControls,
   renderEmpty,
+  renderResults,
   renderSideStatus,
   renderStage,
   renderStatusLine,
@@ -62,7 +63,10 @@ function start(root) {
 
   // What the page shows of each answer.
   const streams = {};
-  for (const side of SIDES) streams[side] = new SideStream(answerSink(view.panes[side].answer, { markdown: view.mode !== "retrieval" }));
+  // A chat answer streams into its box; a search's results are drawn from the state (renderResults).
+  for (const side of SIDES) {
+    streams[side] = new SideStream(mode === "retrieval" ? null : answerSink(view.panes[side].answer));
+  }
 
   const generating = () => !!battle && battle.stage === "generating";
   const socket = new BattleSocket({
@@ -71,7 +75,7 @@ function start(root) {
     generation: () => generation,
     onMessage: handleMessage,
     onForbidden: () =>
-      showError(view, "This battle belongs to another browser session, so its answers cannot be shown here."),
+      showError(view, "This battle belongs to another browser session, so it cannot be shown here."),
     onStuck: () => refresh(),
   });
 
@@ -97,6 +101,7 @@ function start(root) {
     const sides = state.sides || {};
     for (const side of SIDES) {
       if (streams[side].applyState(sides[side])) renderSideStatus(view, side, streams[side]);
+      if (mode === "retrieval") renderResults(view.panes[side].answer, sides[side]);
     }
     setBattleParam(state.id);
     renderStage(view, battle, streams, busy);
@@ -230,7 +235,7 @@ function start(root) {
     if (busy || generating()) return;
     const prompt = els.prompt ? els.prompt.value : "";
     if (!prompt.trim()) {
-      showError(view, "Type a prompt first, or pick a random example.");
+      showError(view, view.words.empty_prompt);
       if (els.prompt) els.prompt.focus();
       return;
     }

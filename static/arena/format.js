@@ -50,3 +50,20 @@ export function sideLabel(side) {
 export function choiceLabel(choice) {
   return CHOICE_LABELS[choice] || String(choice || "");
 }
+
+/**
+ * The cards of a search's results (the battle state's `results`, best first) as text: rank, title
+ * ("Document <id>" when it has none), similarity, and the server's cleaned snippet. Entries that are
+ * not objects are skipped.
+ */
+export function resultCards(results) {
+  if (!Array.isArray(results)) return [];
+  return results
+    .filter((r) => r && typeof r === "object" && !Array.isArray(r))
+    .map((r, i) => ({
+      rank: i + 1 + ".",
+      title: typeof r.title === "string" && r.title.trim() ? r.title.trim() : "Document " + String(r.doc_id ?? "?"),
+      score: num(r.score) === null ? "" : "similarity " + r.score.toFixed(2),
+      snippet: typeof r.snippet === "string" ? r.snippet : "",
+    }));
+}

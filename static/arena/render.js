@@ -3,7 +3,11 @@
  *
  * Security rule: everything that comes from the server (prompt, errors, names, energy method text)
  * is put into the page with textContent / createTextNode only; a chat answer goes through
- * markdown.js (rendered, then sanitized by DOMPurify's allowlist), never as raw HTML.
+ * markdown.js (rendered, then sanitized by DOMPurify's allowlist), never as raw HTML. A retrieval
+ * side's results are cards built with createElement / textContent.
+ *
+ * The words that differ between a chat battle and a retrieval battle ("answer" / "results") are the
+ * page's "arena-words" JSON (arena.formatting.PAGE_WORDS): `view.words`.
  */
 
 import {
@@ -14,6 +18,7 @@ import {
   fmtSeconds,
   num,
   plural,
+  resultCards,
   sideLabel,
 } from "./format.js";
 import { renderAnswerInto } from "./markdown.js";
@@ -23,6 +28,16 @@ const $ = (id) => document.getElementById(id);
 
 export function setHidden(el, hidden) {
   if (el) el.hidden = !!hidden;
+}
+
+/** The page's words (the "arena-words" JSON of the template): {} when missing or not an object. */
+function pageWords(node) {
+  try {
+    const words = node ? JSON.parse(node.textContent) : null;
+    return words && typeof words === "object" && !Array.isArray(words) ? words : {};
+  } catch (_) {
+    return {};
+  }
 }
 
 /** The elements of the arena under `root` (#arena), by the ids of the template. */
@@ -75,6 +90,7 @@ export function findView(root) {
   return {
     root,
     mode: root.dataset.mode || "anonymous",
+    words: pageWords($("arena-words")),
     els,
     panes,
     errorHome: els.error ? { parent: els.error.parentNode, next: els.error.nextSibling } : null,
@@ -82,12 +98,11 @@ export function findView(root) {
 }
 
 /**
- * A SideStream sink writing the answer into `el`: rendered as Markdown (markdown.js: sanitized) when
- * `markdown`, else as one text node. Rendering waits for the next frame, so a burst of tokens is
- * drawn once. While the reader is at the bottom of the box it follows the text.
+ * A SideStream sink writing a chat answer into `el`, rendered as Markdown (markdown.js: sanitized).
+ * Rendering waits for the next frame, so a burst of tokens is drawn once. While the reader is at
+ * the bottom of the box it follows the text.
  */
-export function answerSink(el, { markdown = false } = {}) {
-  let node = null;
+export function answerSink(el) {
   let latest = "";
   let frame = 0;
   const atBottom = () => el.scrollHeight - el.scrollTop - el.clientHeight < 24;
@@ -97,35 +112,55 @@ export function answerSink(el, { markdown = false } = {}) {
     renderAnswerInto(el, latest);
     if (follow) el.scrollTop = el.scrollHeight;
   };
-  if (markdown) {
-    if (el) el.classList.add("markdown");
-    const schedule = (text) => {
-      if (!el) return;
-      latest = text;
-      if (!frame) frame = requestAnimationFrame(paint);
-    };
-    return { replace: schedule, append: (part, text) => schedule(text) };
-  }
-  return {
-    replace(text) {
-      if (!el) return;
-      el.textContent = "";
-      node = document.createTextNode(text);
-      el.appendChild(node);
-    },
-    append(part, text) {
-      if (!el) return;
-      const follow = atBottom();
-      if (node && node.parentNode === el) {
-        node.appendData(part);
-      } else {
-        el.textContent = "";
-        node = document.createTextNode(text);
-        el.appendChild(node);
-      }
-      if (follow) el.scrollTop = el.scrollHeight;
-    },
+  if (el) el.classList.add("markdown");
+  const schedule = (text) => {
+    if (!el) return;
+    latest = text;
+    if (!frame) frame = requestAnimationFrame(paint);
   };
+  return { replace: schedule, append: (part, text) => schedule(text) };
+}
+
+const resultsShown = new WeakMap(); // a results box → what it shows (JSON), so an unchanged state keeps its scroll
+
+function textElement(tag, className, text) {
+  const el = document.createElement(tag);
+  el.className = className;
+  el.textContent = text;
+  return el;
+}
+
+/**
+ * A retrieval side (`side`: its part of the battle state) in its box `el`: an ordered list of cards
+ * built from `results` (format.js resultCards: rank, title, similarity, the server's cleaned snippet),
+ * all as text. A side without results shows its plain `text`.
+ */
+export function renderResults(el, side) {
+  if (!el) return;
+  const s = side && typeof side === "object" ? side : {};
+  const cards = resultCards(s.results);
+  const text = cards.length || typeof s.text !== "string" ? "" : s.text;
+  const key = JSON.stringify([cards, text]);
+  if (resultsShown.get(el) === key) return;
+  resultsShown.set(el, key);
+  el.textContent = "";
+  if (!cards.length) {
+    if (text) el.appendChild(document.createTextNode(text));
+    return;
+  }
+  const list = document.createElement("ol");
+  list.className = "results";
+  for (const card of cards) {
+    const item = document.createElement("li");
+    item.className = "result";
+    const heading = textElement("h4", "result-title", "");
+    heading.append(textElement("span", "result-rank", card.rank), " ", card.title);
+    item.appendChild(heading);
+    if (card.score) item.appendChild(textElement("p", "result-score", card.score));
+    if (card.snippet) item.appendChild(textElement("p", "result-snippet", card.snippet));
+    list.appendChild(item);
+  }
+  el.appendChild(list);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -168,8 +203,10 @@ function renderStats(view, side, l) {
   const parts = [];
   const rate = fmtRate(l.tokens_per_s);
   const tokens = plural(num(l.output_tokens) || 0, "token");
-  if (view.mode === "retrieval" && l.status === "done") {
-    if (num(l.duration_s) !== null) parts.push("searched in " + fmtSeconds(l.duration_s));
+  if (view.mode === "retrieval") {
+    // No tokens in a search: its time, or how it ended (the status line says it is searching).
+    if (l.status === "done" && num(l.duration_s) !== null) parts.push("searched in " + fmtSeconds(l.duration_s));
+    if (l.status === "failed" || l.status === "timeout") parts.push(l.status === "timeout" ? "Timed out" : "Failed");
   } else if (l.status === "queued" || (l.status === "running" && l.waitingText)) {
     // Not writing yet: the pane's waiting note says why.
   } else if (l.status === "running") {
@@ -216,8 +253,8 @@ export function renderSideStatus(view, side, l) {
   }
   if (p.errorBox) {
     if (failed) {
-      const fallback =
-        l.status === "timeout" ? sideLabel(side) + " took too long and was stopped." : sideLabel(side) + " failed to answer.";
+      const ending = l.status === "timeout" ? "took too long and was stopped." : view.words.side_failed;
+      const fallback = sideLabel(side) + " " + ending;
       if (p.errorText) p.errorText.textContent = l.error ? String(l.error) : fallback;
     }
     p.errorBox.hidden = !failed;
@@ -259,7 +296,8 @@ function renderEnergySide(view, side, energy, chosen) {
     if (el) el.textContent = text;
   };
   set(".energy-joules", fmtJoules(e.joules));
-  set(".energy-per-token", num(e.joules_per_token) === null ? "—" : fmtJoules(e.joules_per_token) + " per token");
+  const perUnit = view.mode === "retrieval" ? e.joules_per_1000_documents : e.joules_per_token;
+  set(".energy-per-unit", num(perUnit) === null ? "—" : fmtJoules(perUnit) + " " + view.words.per_unit);
   set(".energy-duration", fmtSeconds(e.duration_s));
   set(".energy-device", e.device ? String(e.device) : "—");
   set(".energy-everyday", typeof e.everyday === "string" ? e.everyday : "");
@@ -306,15 +344,15 @@ function markBar(bar, { enabled, selected, keep }) {
   }
 }
 
-/** The sentence under the prompt: where the battle stands (`streams`: the SideStream per side). */
-export function statusLine(battle, streams, mode) {
+/** The sentence under the prompt: where the battle stands (`streams`: the SideStream per side; `words`: the page's). */
+export function statusLine(battle, streams, words) {
   if (!battle) return "";
   switch (battle.stage) {
     case "generating": {
       const parts = SIDES.map((side) => {
         const s = streams[side].status;
         if (s === "queued") return sideLabel(side) + " is waiting to start…";
-        if (s === "running") return sideLabel(side) + (mode === "retrieval" ? " is searching…" : " is writing…");
+        if (s === "running") return sideLabel(side) + " " + words.working;
         if (s === "done") return sideLabel(side) + " is done.";
         if (s === "timeout") return sideLabel(side) + " timed out.";
         return sideLabel(side) + " failed.";
@@ -322,22 +360,22 @@ export function statusLine(battle, streams, mode) {
       return parts.join(" ");
     }
     case "blind_vote":
-      return "Both answers are complete. Which one is better? (Keys 1 to 4 vote.)";
+      return words.both_done + " (Keys 1 to 4 vote.)";
     case "final_vote":
-      return "Here is the energy each answer used. Knowing it, which do you prefer now? (Keys 1 to 4 vote.)";
+      return words.energy_each + " Knowing it, which do you prefer now? (Keys 1 to 4 vote.)";
     case "revealed":
       return "Thanks for voting! The names are revealed below.";
     case "failed":
-      return "One of the models did not finish, so this battle cannot be voted on. Try another battle.";
+      return words.battle_failed;
     case "closed":
-      return "Voting on this battle has closed. Here is the energy each answer used, and who wrote it.";
+      return words.closed;
     default:
       return "";
   }
 }
 
 export function renderStatusLine(view, battle, streams) {
-  if (view.els.status) view.els.status.textContent = statusLine(battle, streams, view.mode);
+  if (view.els.status) view.els.status.textContent = statusLine(battle, streams, view.words);
 }
 
 /** The send button and both vote bars: what can be pressed now. */
@@ -435,6 +473,7 @@ export function renderEmpty(view, streams) {
   const { els, panes, root } = view;
   for (const side of SIDES) {
     renderSideStatus(view, side, streams[side]);
+    if (view.mode === "retrieval") renderResults(panes[side].answer, null);
     renderName(view, side, null);
     if (panes[side].pane) panes[side].pane.classList.remove("is-chosen");
     setHidden(panes[side].badge, true);

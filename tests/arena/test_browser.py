@@ -239,7 +239,7 @@ def test_the_same_family_pair_streams_reveals_energy_and_names(qwen_pair, live_a
     page.click("#vote-bar button[data-choice='b']")
     wait_for_stage(page, "final_vote", 20_000)
     for side in "ab":
-        assert page.text_content(f"#energy-{side} .energy-per-token").endswith("J per token")
+        assert page.text_content(f"#energy-{side} .energy-per-unit").endswith("J per token")
         assert "Wh: a 10 W LED bulb lit for" in page.text_content(f"#energy-{side} .energy-everyday")
         assert "CPU time" in page.text_content(f"#energy-{side} details.energy-how")  # behind the disclosure
     assert page.text_content("#energy-ratio").strip()
@@ -270,22 +270,32 @@ def encoders(bundled_ready):
 
 @pytest.fixture
 def retrieval_corpus(encoders, live_arena):
-    """A small corpus, registered once the worker runs: it embeds it with both bundled encoders."""
+    """A small corpus, registered once the worker runs: it embeds it with both bundled encoders. Some
+    documents have titles, some are written in reStructuredText (the built-in Python docs are)."""
+    import json
+
     from tests.factories import corpus_upload
 
     documents = [
-        "Bees make honey from the nectar of flowers.",
-        "The Eiffel Tower is in Paris and was finished in 1889.",
-        "To boil an egg, simmer it in water for about eight minutes.",
-        "Jupiter is the largest planet in the solar system.",
-        "A violin has four strings and is played with a bow.",
-        "Regular exercise improves sleep and mood.",
-        "The Pacific is the largest and deepest ocean on Earth.",
+        {"id": 1, "title": "Bees", "text": "Bees make honey from the nectar of flowers."},
+        {"id": 2, "title": "Eiffel Tower", "text": "The Eiffel Tower is in Paris and was finished in 1889."},
+        {"id": 3, "text": "To boil an egg, simmer it in water for about eight minutes."},
+        {"id": 4, "title": "Jupiter",
+         "text": "Planets\n=======\n\n.. note:: Jupiter is the **largest** planet in the :ref:`solar system <sol>`."},
+        {"id": 5, "text": "A violin has four strings and is played with a bow."},
+        {"id": 6, "text": "Regular exercise improves sleep and mood."},
+        {"id": 7, "title": "Pacific Ocean", "text": "The ``Pacific`` is the largest and deepest ocean on Earth.\n----"},
     ]
-    return corpus_upload(name="Trivia", data="\n".join(documents).encode(), filename="trivia.txt")
+    data = "\n".join(json.dumps(document) for document in documents).encode()
+    return corpus_upload(name="Trivia", data=data, filename="trivia.jsonl")
 
 
 def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
+    """A search battle in its own words (query, results, searched), each side's documents as cards."""
+    import re
+
+    from django.conf import settings
+
     from arena.models import CorpusEmbedding
 
     deadline = time.monotonic() + 180
@@ -296,22 +306,92 @@ def test_retrieval_battle(retrieval_corpus, live_arena, artifacts_dir, page):
         time.sleep(0.5)
     assert statuses == ["ready", "ready"]
     page.goto(f"{live_arena}/arena/retrieval/")
+    assert page.text_content("label[for='prompt']") == "Your query"
     page.select_option("#corpus", label="Trivia (7 documents)")
     page.fill("#prompt", "Which planet is the biggest?")
     page.click("#send")
     wait_for_stage(page, "blind_vote", 120_000)
+    assert page.text_content(".sent-prompt-heading") == "Query"
+    assert page.text_content("#vote-question") == "Which results are better?"
+    assert page.text_content("#status").startswith("Both searches are done. Which results are better?")
+    titles = {"Bees", "Eiffel Tower", "Jupiter", "Pacific Ocean", "Document 3", "Document 5", "Document 6"}
     for side in "ab":
-        assert page.text_content(f"#answer-{side}").startswith("1. Document 4")  # the Jupiter line
+        pane = page.locator(f"#answer-{side}")
+        assert pane.get_attribute("aria-label") == f"Results of model {side.upper()}"
+        cards = pane.locator("ol.results > li.result")
+        assert cards.count() == settings.ARENA_RETRIEVAL_TOP_K
+        first = cards.nth(0)
+        assert first.locator(".result-title").inner_text() == "1. Jupiter"  # the title, not the page id
+        # The passage without its markup: the heading's underline, the directive, ** and the role.
+        snippet = first.locator(".result-snippet").inner_text()
+        assert snippet == "Planets: Jupiter is the largest planet in the solar system."
+        for n in range(cards.count()):
+            heading = cards.nth(n).locator(".result-title").inner_text()
+            assert heading.split(" ", 1)[0] == f"{n + 1}." and heading.split(" ", 1)[1] in titles
+            assert re.fullmatch(r"similarity -?\d\.\d\d", cards.nth(n).locator(".result-score").inner_text())
+        shown = pane.inner_text()
+        assert not any(markup in shown for markup in ("====", "----", ".. ", "**", "``", ":ref:"))
+        assert page.text_content(f"#stats-{side}").startswith("searched in ")
+        assert "token" not in page.text_content(f"#pane-{side}")
+    assert "answer" not in page.text_content("#battle").lower()
     page.click("#vote-bar button[data-choice='tie']")
     wait_for_stage(page, "final_vote", 20_000)
-    assert "per 1,000 documents" in page.text_content("#energy-panel")
+    assert page.text_content("#status").startswith("Here is the energy each search used.")
+    energy = page.text_content("#energy-panel")
+    assert "per 1,000 documents" in energy and "Per output token" not in energy
+    for side in "ab":
+        figures = page.text_content(f"#energy-{side} .energy-figures")
+        assert figures.count("Embedding the documents (once)") == 1 and "token" not in figures
+        assert re.fullmatch(r"[\d.,]+ J per 1,000 documents",
+                            page.text_content(f"#energy-{side} .energy-per-unit")), energy
     page.screenshot(path=str(artifacts_dir / "retrieval-energy-reveal.png"), full_page=True)
     page.click("#final-vote-bar button[data-choice='tie']")
     wait_for_stage(page, "revealed", 20_000)
     names = page.text_content("#name-a") + page.text_content("#name-b")
     assert "MiniLM" in names and "mpnet" in names
+    assert "greedy" not in names and "greedy" not in page.text_content("#reveal")  # an encoder decodes nothing
     battle = in_db_thread(lambda: Battle.objects.values_list("kind", "corpus__name").get())
     assert battle == ("retrieval", "Trivia")
+
+
+def test_retrieval_results_are_cards_of_text_and_the_page_says_query(asgi_server, browser_page):
+    """The retrieval page's own words, and its result cards built as text: a hostile title or snippet
+    stays text, nothing runs; a side without results falls back to its plain text."""
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{asgi_server}/arena/retrieval/")
+    page.click("#send")  # no query yet
+    assert page.text_content("#error") == "Type a query first, or pick a random example."
+    cards = page.evaluate("""async () => {
+        const { renderResults } = await import("/static/arena/render.js");
+        const box = document.querySelector("#answer-a");
+        renderResults(box, {text: "plain", results: [
+            {doc_id: "x", title: "<img src=x onerror='window.__pwned = 1'>", score: 0.5,
+             snippet: "<script>window.__pwned = 2</script>"},
+            {doc_id: "9", title: "", score: 0.25, snippet: "second"},
+        ]});
+        const other = document.querySelector("#answer-b");
+        renderResults(other, {text: "1. Document 9  (similarity 0.25)", results: []});
+        return {
+            titles: [...box.querySelectorAll("li.result .result-title")].map((el) => el.textContent),
+            scores: [...box.querySelectorAll(".result-score")].map((el) => el.textContent),
+            snippets: [...box.querySelectorAll(".result-snippet")].map((el) => el.textContent),
+            elements: box.querySelectorAll("img, script").length,
+            fallback: other.textContent,
+        };
+    }""")
+    assert cards["titles"] == ["1. <img src=x onerror='window.__pwned = 1'>", "2. Document 9"]
+    assert cards["scores"] == ["similarity 0.50", "similarity 0.25"]
+    assert cards["snippets"] == ["<script>window.__pwned = 2</script>", "second"]
+    assert cards["elements"] == 0 and cards["fallback"] == "1. Document 9  (similarity 0.25)"
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__pwned") is None and errors == []
+
+    page.goto(f"{asgi_server}/arena/")
+    page.click("#send")
+    assert page.text_content("#error") == "Type a prompt first, or pick a random example."
+    assert errors == []
 
 
 @pytest.fixture

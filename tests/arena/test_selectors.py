@@ -217,3 +217,71 @@ def test_pair_sampling_stats_read_the_latest_leaderboard_snapshot(sampling_cache
     assert {k: s.difference for k, s in pair_sampling_stats().items()} == {key: difference}
     LeaderboardSnapshot.objects.create(computed_at=timezone.now(), data={"version": 0, "boards": {"chat": board}})
     assert pair_sampling_stats() == {}  # the latest snapshot has an old layout: ignored
+
+
+@pytest.fixture
+def retrieval_battle(make_contender):
+    """A retrieval battle between two encoders whose vectors of a 2,000-document corpus are ready (4 J and
+    8 J to embed it)."""
+    from arena.models import Corpus, CorpusEmbedding
+    from modelhub.models import Model
+
+    corpus = Corpus.objects.create(name="Docs", document_count=2000)
+    for joules in (4.0, 8.0):
+        encoder = make_contender(family="Enc", kind=Model.Kind.ENCODER)
+        embedding = CorpusEmbedding.objects.create(corpus=corpus, contender=encoder)
+        CorpusEmbedding.objects.filter(id=embedding.id).update(
+            status=CorpusEmbedding.Status.READY, joules=joules, document_count=2000)
+    return battle_create(prompt="Which planet is the biggest?", session_key="owner", corpus=corpus.slug)
+
+
+RESULTS = [
+    {"doc_id": "4", "title": "Jupiter", "score": 0.71,
+     "text": "Planets\n=======\n\n.. note:: Jupiter is the **largest** planet in the :ref:`solar system <sol>`."},
+    {"doc_id": "7", "title": "", "score": 0.42, "text": "The ``Pacific`` is the largest ocean."},
+]
+
+
+def test_a_retrieval_state_carries_clean_snippets_indexing_energy_and_no_decoding(retrieval_battle):
+    from arena.models import CorpusEmbedding, Response
+
+    response = retrieval_battle.responses.get(side="a")
+    response.status = Response.Status.RUNNING
+    response.save()
+    running = battle_state(battle=retrieval_battle)["sides"]["a"]
+    assert running["waiting"] == "Searching…" and running["results"] == []
+    finish(retrieval_battle)
+    Response.objects.filter(battle=retrieval_battle).update(results=RESULTS)
+    state = battle_state(battle=retrieval_battle)
+    results = state["sides"]["a"]["results"]
+    assert [r["snippet"] for r in results] == [
+        "Planets: Jupiter is the largest planet in the solar system.", "The Pacific is the largest ocean."]
+    assert [r["text"] for r in results] == [r["text"] for r in RESULTS]  # the passage itself, as stored
+    assert results[0]["title"] == "Jupiter" and results[0]["score"] == 0.71
+    assert "snippet" not in Response.objects.get(id=response.id).results[0]  # added to the state, not stored
+    assert state["sides"]["a"]["energy"] is None
+
+    vote_cast(battle_id=retrieval_battle.id, session_key="owner", stage="blind", choice="a")
+    state = battle_state(battle=battle_get_for_session(battle_id=retrieval_battle.id, session_key="owner"))
+    per_thousand = {side: state["sides"][side]["energy"]["joules_per_1000_documents"] for side in "ab"}
+    embedded = dict(CorpusEmbedding.objects.values_list("contender_id", "joules"))  # 4 J and 8 J for 2,000 documents
+    assert per_thousand == {r.side: embedded[r.contender_id] / 2 for r in retrieval_battle.responses.all()}
+    assert sorted(per_thousand.values()) == [2.0, 4.0]
+    assert all(side["contender"] is None for side in state["sides"].values())
+
+    vote_cast(battle_id=retrieval_battle.id, session_key="owner", stage="final", choice="a")
+    state = battle_state(battle=battle_get_for_session(battle_id=retrieval_battle.id, session_key="owner"))
+    contender = state["sides"]["a"]["contender"]
+    assert contender["decoding"] is None and contender["precision"] == "float32"
+
+
+def test_a_chat_state_has_no_results_and_no_indexing_energy(battle):
+    finish(battle)
+    vote_cast(battle_id=battle.id, session_key="owner", stage="blind", choice="a")
+    state = battle_state(battle=battle_get_for_session(battle_id=battle.id, session_key="owner"))
+    assert state["sides"]["a"]["results"] == []
+    assert state["sides"]["a"]["energy"]["joules_per_1000_documents"] is None
+    assert state["sides"]["a"]["waiting"] == ""
+    vote_cast(battle_id=battle.id, session_key="owner", stage="final", choice="a")
+    state = battle_state(battle=battle_get_for_session(battle_id=battle.id, session_key="owner"))
+    assert state["sides"]["a"]["contender"]["decoding"] == "greedy"

@@ -1,5 +1,6 @@
-"""The page's pure JavaScript modules (static/arena/stream.js: splicing the streamed answers) under
-Node's built-in test runner: the tests are tests/arena/js/*.test.mjs."""
+"""The page's pure JavaScript modules (static/arena/stream.js: splicing the streamed answers;
+format.js: a search's result cards) under Node's built-in test runner: the tests are
+tests/arena/js/*.test.mjs."""
 
 import os
 import re

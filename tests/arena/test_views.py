@@ -159,3 +159,27 @@ def test_a_vote_with_a_wrong_field_is_a_400_that_names_it(browser, pair):
     assert answer.status_code == 400 and answer.json()["field"] == "choice"
     assert not Vote.objects.exists()
 
+
+
+@pytest.mark.parametrize(("path", "words", "not_words"), [
+    ("/arena/retrieval/",
+     ["Your query", ">Query</h3>", "Which results are better?", "Embedding the documents (once)",
+      'aria-label="Results of model A"', "to show the results"],
+     ["Your prompt", ">Prompt</h3>", "Which answer is better?", "Per output token", "Answer of model"]),
+    ("/arena/",
+     ["Your prompt", ">Prompt</h3>", "Which answer is better?", "Per output token", 'aria-label="Answer of model B"'],
+     ["Your query", "Which results are better?", "Embedding the documents"]),
+])
+def test_each_arena_page_speaks_its_own_words(client, db, path, words, not_words):
+    import re
+
+    page = client.get(path).content.decode()
+    for word in words:
+        assert word in page, word
+    for word in not_words:
+        assert word not in page, word
+    # The script's sentences come with the page, as data (no inline script or style: a CSP is coming).
+    sent = json.loads(re.search(r'<script id="arena-words" type="application/json">(.*?)</script>', page).group(1))
+    assert sent["vote_question"] in page and ("searching" in sent["working"]) == (path == "/arena/retrieval/")
+    assert not re.search(r"<script(?![^>]*(?:\bsrc=|application/json))", page)
+    assert "style=" not in page and "<style" not in page
