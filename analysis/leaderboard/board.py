@@ -1,6 +1,7 @@
 """A board of one kind, computed from its inputs: both ladders (Bradley-Terry with bootstrap
 intervals and ranks, online Elo), rank changes, win-rate and battle-count matrices, energy per
-contender, the GEA switch statistics, and the figures.
+contender, the GEA switch statistics, the summary in plain words (``summary.board_summary``), and
+the figures.
 
 Plain Python/numpy, no Django. The inputs come from the running aggregates
 (``selectors.board_inputs_from_tables``) or from individual battles (:func:`board_inputs_from_records`:
@@ -35,6 +36,7 @@ from analysis.leaderboard.ratings import (
     prior_reg,
     win_rate_matrix,
 )
+from analysis.leaderboard.summary import board_summary
 from arena.choices import BLIND, ENERGY, LADDERS
 
 if TYPE_CHECKING:
@@ -276,6 +278,7 @@ def board_compute(
                 "key": key, "battles": len(inputs.contexts), "computed_at": time.time(),
                 "seconds": time.perf_counter() - started,
             }
+    board["summary"] = board_summary(board)
     if figures:
         board["figures"] = figures_build(board)
     return board
@@ -326,7 +329,8 @@ def board_style_view(board: dict) -> dict | None:
     }
     order = [row["name"] for row in ladders[BLIND]["rows"]]
     families = {row["name"]: row["family"] for row in ladders[BLIND]["rows"]}
-    return {**board, "view": "style", "ladders": ladders, "side_by_side": _side_by_side(ladders, order, families)}
+    view = {**board, "view": "style", "ladders": ladders, "side_by_side": _side_by_side(ladders, order, families)}
+    return view | {"summary": board_summary(view)}
 
 
 def board_empty(kind: str, *, figures: bool = True) -> dict:

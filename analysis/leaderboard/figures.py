@@ -29,6 +29,47 @@ def pareto_frontier(points: Iterable[tuple[str, float, float]]) -> list[str]:
     return frontier
 
 
+# where a point's label may go (plotly's textposition, in order of preference) and its direction
+_LABEL_SPOTS = (("top center", (0, 1)), ("bottom center", (0, -1)), ("middle right", (1, 0)), ("middle left", (-1, 0)))
+# a label's size and a marker's radius, as fractions of the plot's width and height
+_LABEL_W, _LABEL_H, _MARKER = 0.2, 0.06, 0.02
+
+
+def label_positions(points: list[tuple[float, float]]) -> list[str]:
+    """A plotly ``textposition`` for each (x, y) point, chosen so labels overlap less: greedily, in
+    order, each label goes to the first spot (above, below, right, left) whose box, on axes scaled to
+    [0, 1], covers the fewest markers and labels placed before it (a label counting twice). A label
+    beside a point never runs off the plot's left or right edge."""
+    if not points:
+        return []
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+
+    def scale(v: float, lo: float, hi: float) -> float:
+        return (v - lo) / (hi - lo) if hi > lo else 0.5
+
+    unit = [(scale(x, min(xs), max(xs)), scale(y, min(ys), max(ys))) for x, y in points]
+    w, h = _LABEL_W / 2, _LABEL_H / 2
+    placed: list[tuple[float, float]] = []  # the centres of the labels placed so far
+    positions = []
+    for i, (x, y) in enumerate(unit):
+        others = unit[:i] + unit[i + 1:]
+
+        def cost(spot: tuple[str, tuple[int, int]], x=x, y=y, others=others) -> float:
+            dx, dy = spot[1]
+            cx, cy = x + dx * (w + _MARKER), y + dy * (h + _MARKER)
+            if dx and (cx + w > 1.05 or cx - w < -0.05):
+                return math.inf
+            near = w + _MARKER - 1e-9, h + _MARKER - 1e-9  # a box that only touches a marker does not cover it
+            hits = sum(abs(cx - px) < near[0] and abs(cy - py) < near[1] for px, py in others)
+            # a label over another label hides text: worse than one over a marker
+            return hits + 2 * sum(abs(cx - lx) < 2 * w and abs(cy - ly) < 2 * h for lx, ly in placed)
+
+        name, (dx, dy) = min(_LABEL_SPOTS, key=cost)  # ties: the first, by preference
+        placed.append((x + dx * (w + _MARKER), y + dy * (h + _MARKER)))
+        positions.append(name)
+    return positions
+
+
 def _label(name: str) -> str:
     # plotly reads a few HTML-like tags in labels: names are shown as text, never as markup
     return html.escape(name, quote=False)
@@ -58,30 +99,37 @@ def _energy_scatter(board: dict) -> dict:
 
     energy = {row["name"]: row for row in board["energy"]}
     scatter = go.Figure()
+    points = {ladder: [] for ladder in LADDERS}
     for ladder in LADDERS:
-        points = []
         for row in board["ladders"][ladder]["rows"]:
             e = energy.get(row["name"], {})
             if row["rating"] is not None and e.get("joules_mean") is not None:
-                points.append((row, e))
-        if points:
-            _ladder_traces(scatter, ladder, points)
+                points[ladder].append((row, e))
+    # every point is labelled with its contender's name, placed across both ladders to overlap less
+    spots = label_positions([(e["joules_mean"], r["rating"]) for lad in LADDERS for r, e in points[lad]])
+    for ladder in LADDERS:
+        if points[ladder]:
+            _ladder_traces(scatter, ladder, points[ladder], spots[: len(points[ladder])])
+            spots = spots[len(points[ladder]):]
     scatter.update_layout(
         title="Rating against energy per response", xaxis_title="mean energy per response (J)",
-        yaxis_title="Bradley-Terry rating", template="none", margin={"t": 50, "r": 20, "b": 50, "l": 60},
+        yaxis_title="rating (higher: preferred more often)", template="none",
+        margin={"t": 50, "r": 20, "b": 50, "l": 60},
         legend={"orientation": "h", "y": -0.2}, xaxis={"automargin": True}, yaxis={"automargin": True},
     )
     return figure_json(scatter)
 
 
-def _ladder_traces(scatter, ladder: str, points: list[tuple[dict, dict]]) -> None:
-    """One ladder's contenders (rating and energy, with their intervals) and its Pareto frontier."""
+def _ladder_traces(scatter, ladder: str, points: list[tuple[dict, dict]], spots: list[str]) -> None:
+    """One ladder's contenders (rating and energy, with their intervals; each labelled with its name
+    at ``spots``, plotly textpositions) and its Pareto frontier."""
     import plotly.graph_objects as go
 
     scatter.add_trace(go.Scatter(
-        x=[e["joules_mean"] for _, e in points], y=[r["rating"] for r, _ in points], mode="markers",
+        x=[e["joules_mean"] for _, e in points], y=[r["rating"] for r, _ in points], mode="markers+text",
         name=f"{LADDER_LABELS[ladder]} ladder", marker={"size": 10, "color": _COLOURS[ladder]},
-        text=[_label(r["name"]) for r, _ in points],
+        text=[_label(r["name"]) for r, _ in points], textposition=spots,
+        textfont={"size": 11, "color": _COLOURS[ladder]}, cliponaxis=False,
         error_y={"type": "data", "symmetric": False,
                  "array": [r["upper"] - r["rating"] for r, _ in points],
                  "arrayminus": [r["rating"] - r["lower"] for r, _ in points], "thickness": 1},

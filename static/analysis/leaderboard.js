@@ -1,6 +1,6 @@
 /* Leaderboard page: draws the plotly figures, keeps "updated N seconds ago" current, and swaps in
-   the server-rendered tables when the websocket says a refit landed. Without JavaScript the page
-   is the same tables, minus the figures. */
+   the server-rendered board (the summary in plain words, the tables, the figure data) when the
+   websocket says a refit landed. Without JavaScript the page is the same, minus the figures. */
 (function () {
   "use strict";
 
@@ -60,11 +60,21 @@
         return response.text();
       })
       .then(function (html) {
+        // what the reader opened or ticked (disclosures, the Elo toggle) stays so after the swap
         var open = Array.prototype.map.call(root.querySelectorAll("details"), function (d) { return d.open; });
-        root.innerHTML = html; // rendered (and escaped) by the server
+        var ticked = {};
+        root.querySelectorAll("input[type=checkbox][id]").forEach(function (box) { ticked[box.id] = box.checked; });
+        root.innerHTML = html; // rendered (and escaped) by the server: the summary, tables and figure data
         root.querySelectorAll("details").forEach(function (d, i) {
           if (i < open.length) d.open = open[i];
         });
+        root.querySelectorAll("input[type=checkbox][id]").forEach(function (box) {
+          if (Object.prototype.hasOwnProperty.call(ticked, box.id)) box.checked = ticked[box.id];
+        });
+        // the fragment carries the summary at the board's top: the page shows it above the filters
+        var summary = root.querySelector(".lb-summary");
+        var slot = document.getElementById("lb-summary-slot");
+        if (summary && slot) slot.replaceChildren(summary);
         drawFigures();
         tick();
         if (announce) announce.textContent = "Leaderboard updated.";

@@ -108,3 +108,87 @@ def test_style_view_toggles_and_the_price_of_energy_is_shown(styled, browser_pag
     browser_page.click("#lb-view a")
     browser_page.wait_for_url(lambda url: "view=style" not in url)
     assert browser_page.locator("#lb-style-coefficients").count() == 0
+
+
+@pytest.fixture
+def many_votes(asgi_server):
+    """A stored snapshot of 200 battles among three contenders (set up before the browser)."""
+    from tests.analysis.test_views import snapshot_of_records
+
+    return asgi_server, snapshot_of_records().data["boards"]["chat"]["summary"]
+
+
+def test_a_newcomer_reads_the_summary_first_and_a_phone_gets_cards(many_votes, browser_page, artifacts_dir):
+    base, summary = many_votes
+    page = browser_page
+    page.goto(f"{base}/leaderboard/")
+    # desktop: the summary comes first after the title and introduction, all of it in the first screen,
+    # the same sentences as the server's
+    assert page.evaluate("Array.from(document.querySelector('main').children, e => e.id || e.tagName)")[:3] == [
+        "H1", "P", "lb-summary-slot"]
+    box = page.locator("#lb-summary").bounding_box()
+    assert box["y"] + box["height"] <= 900
+    assert page.text_content("#lb-summary-leader") == summary["leader"]
+    assert "leads the blind ladder after 200 votes" in summary["leader"]
+    # the jargon waits behind its disclosure; Elo is hidden until asked for
+    assert not page.locator("#lb-method p").first.is_visible()
+    page.click("#lb-method summary")
+    assert page.locator("#lb-method p").first.is_visible()
+    elo = page.locator("#lb-ladders tbody tr").first.locator(".lb-elo").first
+    assert not elo.is_visible()
+    page.check("#lb-elo-toggle")
+    assert elo.is_visible()
+    page.uncheck("#lb-elo-toggle")
+    # every point of the energy plot carries its contender's name as a label
+    page.wait_for_selector(".lb-figure[data-figure='energy_scatter'] .main-svg", state="attached")
+    labels = page.locator(".lb-figure[data-figure='energy_scatter'] .textpoint").all_text_contents()
+    assert sorted(labels) == ["Alpha", "Alpha", "Beta", "Beta", "Gamma", "Gamma"]  # one per ladder
+    page.screenshot(path=str(artifacts_dir / "leaderboard-desktop.png"), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/leaderboard/")
+    page.wait_for_selector(".lb-figure[data-figure='energy_scatter'] .main-svg", state="attached")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing scrolls sideways
+    assert page.locator("#lb-summary-leader").bounding_box()["y"] < 844  # the summary starts in the first screen
+    for row in page.locator("#lb-ladders tbody tr").all():  # each card shows both ladders' ranks
+        for cell in (row.locator(".lb-rank").first, row.locator(".lb-energy-rank")):
+            assert cell.is_visible()
+            box = cell.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert "Energy-aware rank" in page.evaluate(
+        "getComputedStyle(document.querySelector('#lb-ladders tbody .lb-energy-rank'), '::before').content")
+    page.screenshot(path=str(artifacts_dir / "leaderboard-phone.png"), full_page=True)
+
+
+@pytest.fixture
+def voting_on(asgi_server, settings, make_contender, make_battle, vote):
+    """One blind vote, refitted; ``another()`` casts a second and refits with a push (run it in
+    in_db_thread: the browser's event loop holds this thread)."""
+    from analysis.leaderboard.services.refit import leaderboard_refit
+
+    settings.ANALYSIS_BOOTSTRAP_ROUNDS = 20
+    alpha, beta = make_contender(name="Alpha", family="Greek"), make_contender(name="Beta", family="Greek")
+    vote(make_battle(alpha, beta), "a")
+    leaderboard_refit(push=False)
+
+    def another():
+        vote(make_battle(alpha, beta), "b")
+        leaderboard_refit(push=True)
+
+    return asgi_server, another
+
+
+def test_the_summary_updates_live(voting_on, browser_page):
+    from tests.factories import in_db_thread
+
+    base, another = voting_on
+    browser_page.goto(f"{base}/leaderboard/")
+    assert browser_page.text_content("#lb-summary-leader") == "Only 1 blind vote so far: too few to say who leads."
+    in_db_thread(another)
+    browser_page.wait_for_function(
+        "document.querySelector('#lb-summary-leader').textContent"
+        " === 'Only 2 blind votes so far: too few to say who leads.'", timeout=30_000,
+    )
+    # the new summary took the old one's place, above the filters (not a second copy inside the board)
+    assert browser_page.locator("#lb-summary").count() == 1
+    assert browser_page.locator("#lb-summary-slot #lb-summary-leader").count() == 1

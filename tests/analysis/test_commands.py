@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from analysis.leaderboard.ratings import PairCounts, leaderboard
 from analysis.leaderboard.services.refit import leaderboard_refit
+from analysis.leaderboard.summary import SUMMARY_KEYS
 from analysis.models import Competitor, ImportedBattle, PairCount
 
 KEYS = ("name", "rating", "lower", "upper", "rank", "battles", "wins", "ties", "losses", "elo")
@@ -293,3 +294,18 @@ def test_small_numbers_print_no_interval_that_means_nothing(make_contender, make
     table = run("leaderboard", "--rounds", "5")
     assert "4.000 (one response: no interval)" in table and "(--)" not in table
     assert "1 switched to the one that used less: 100.0% (95% Wilson interval 20.7%-100.0%)" in table
+
+
+def test_the_summary_is_printed_first_and_is_the_jsons(voted, client):
+    board = json.loads(run("leaderboard", "--format", "json", "--rounds", "5"))
+    assert list(board)[0] == "summary"
+    leader = board["ladders"]["blind"]["rows"][0]["name"]
+    assert board["summary"]["leader"].startswith(f"{leader} leads the blind ladder after 40 votes")
+    table = run("leaderboard", "--rounds", "5")
+    assert table.splitlines()[:4] == [board["summary"][key] for key in SUMMARY_KEYS] + [""]
+    assert table.splitlines()[4].startswith("Leaderboard (chat) from database")
+    # the page and the API say the same (the page's board is the refit's: bootstrap rounds aside, the same votes)
+    leaderboard_refit(push=False, rounds=5)
+    assert client.get("/api/leaderboard.json").json()["summary"] == board["summary"]
+    styled = run("leaderboard", "--rounds", "5", "--style-control").splitlines()
+    assert styled[3] == "" and styled[4].startswith("Leaderboard (chat)") and "after the energy reveal" in styled[6]

@@ -1,5 +1,6 @@
 """The leaderboard page (plain tables without JavaScript), its fragment, the JSON API, the battle log."""
 
+import html as htmllib
 import json
 import re
 
@@ -29,7 +30,7 @@ def test_page_renders_the_ladders_as_a_plain_table(client, voted):
     assert response.status_code == 200
     html = response.content.decode()
     assert LeaderboardSnapshot.objects.count() == 1  # the first view computed one
-    assert '<table class="lb-table" id="lb-ladders">' in html
+    assert '<table class="lb-table lb-cards" id="lb-ladders">' in html
     # each row links its contender's page (the family, then the size once the model is prepared)
     assert re.search(r'<th scope="row"><a href="/models/[a-z0-9-]+/">Alpha</a> '
                      r'<span class="lb-family">Greek</span></th>', html)
@@ -283,3 +284,77 @@ def test_rows_and_contender_pages_show_the_models_size(client, make_contender, m
     rows = client.get("/api/leaderboard.json").json()["side_by_side"]
     assert {row["name"]: row["model"]["parameters"] for row in rows} == {
         "Small greedy": "630M parameters", "Large greedy": "1.78B parameters"}
+
+
+def _shown_summary(html: str) -> dict:
+    """The summary's sentences as the page shows them (unescaped)."""
+    return {key: htmllib.unescape(re.search(rf'<p id="lb-summary-{key}">(.*?)</p>', html, re.S).group(1))
+            for key in ("leader", "energy", "switches")}
+
+
+def test_the_summary_comes_first_and_equals_the_json(client, voted):
+    data = client.get("/api/leaderboard.json").json()
+    assert list(data["summary"]) == ["leader", "energy", "switches"]
+    assert data["summary"]["leader"] == "Only 4 blind votes so far: too few to say who leads."
+    assert data["summary"]["switches"].endswith("in 1 of 1 vote: too few votes for a rate "
+                                                "(it could be anywhere from 21% to 100%).")
+    html = client.get("/leaderboard/").content.decode()
+    assert _shown_summary(html) == data["summary"]
+    # on the page: under the title and its one-paragraph introduction, above the filters and the tables
+    assert html.count('id="lb-summary"') == 1
+    assert html.index('class="lead"') < html.index('id="lb-summary"') < html.index('<form class="lb-filters')
+    assert html.index('id="lb-summary"') < html.index('id="lb-ladders"')
+    # in the fragment the live update swaps in: at the top of the board
+    fragment = client.get("/leaderboard/fragment/").content.decode()
+    assert _shown_summary(fragment) == data["summary"]
+    assert fragment.index('id="lb-summary"') < fragment.index('class="lb-status"') < fragment.index('id="lb-ladders"')
+
+
+def test_the_summary_of_a_larger_board_names_the_leader_escaped(client, settings, make_contender, make_battle, vote):
+    settings.ANALYSIS_PROVISIONAL_BATTLES = 0
+    evil = make_contender(name='<img src=x onerror="alert(1)">', family="F")
+    plain = make_contender(name="Plain", family="F")
+    for _ in range(12):
+        vote(make_battle(evil, plain), "a")
+    data = client.get("/api/leaderboard.json").json()
+    assert data["summary"]["leader"].startswith('<img src=x onerror="alert(1)"> leads the blind ladder after 12 votes')
+    html = client.get("/leaderboard/").content.decode()
+    assert "<img src=x" not in html
+    assert '<p id="lb-summary-leader">&lt;img src=x onerror=&quot;alert(1)&quot;&gt; leads the blind ladder' in html
+    assert _shown_summary(html) == data["summary"]
+
+
+def test_the_style_view_summarises_its_own_ladders(client, db):
+    snapshot = snapshot_of_records()
+    plain = _shown_summary(client.get("/leaderboard/").content.decode())
+    assert plain == snapshot.data["boards"]["chat"]["summary"]
+    styled = _shown_summary(client.get("/leaderboard/?view=style").content.decode())
+    style = snapshot.data["boards"]["chat"]["style_control"]["blind"]
+    leader = style["rows"][0]["name"]
+    assert styled["leader"].startswith(f"{leader} leads the blind ladder after {style['battles']} votes")
+
+
+def test_a_snapshot_from_before_the_summary_gets_one(client, db):
+    from analysis.leaderboard.summary import board_summary
+
+    snapshot = snapshot_of_records(40)
+    expected = snapshot.data["boards"]["chat"].pop("summary")
+    snapshot.save()
+    assert "summary" not in LeaderboardSnapshot.objects.get().data["boards"]["chat"]
+    assert client.get("/api/leaderboard.json").json()["summary"] == expected
+    assert _shown_summary(client.get("/leaderboard/").content.decode()) == expected
+    assert expected == board_summary(snapshot.data["boards"]["chat"])
+
+
+@pytest.mark.parametrize("query", ["", "?view=style"])
+def test_jargon_and_elo_sit_behind_disclosures(client, db, query):
+    snapshot_of_records()
+    html = client.get(f"/leaderboard/{query}").content.decode()
+    method = re.search(r'<details class="lb-details lb-method" id="lb-method">.*?</details>', html, re.S).group(0)
+    assert "Bradley-Terry" in method and ("bootstrap" in method or "Laplace" in method)
+    outside = re.sub(r"<details\b.*?</details>", "", html, flags=re.S)
+    for word in ("Bradley-Terry", "bootstrap", "Laplace", "prior"):
+        assert not re.search(rf"\b{word}\b", outside, re.I), word
+    if not query:  # the Elo columns are there, hidden until the reader ticks "Show online Elo"
+        assert '<input type="checkbox" class="lb-elo-toggle" id="lb-elo-toggle">' in html
+        assert html.count('class="num lb-c1 lb-elo"') == html.count('class="num lb-c2 lb-elo"') == 3

@@ -34,6 +34,7 @@ from analysis.leaderboard.contextual import ContextRow
 from analysis.leaderboard.gea import GEA_FIELDS, GeaSums
 from analysis.leaderboard.selectors.filters import Filters, filtered_cache_s
 from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, fit_options
+from analysis.leaderboard.summary import board_summary
 from analysis.models import (
     BattleContext,
     Competitor,
@@ -283,6 +284,8 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         **board,
         "ladders": {lad: {k: v for k, v in data.items() if k != "fit_key"} for lad, data in board["ladders"].items()},
         "side_by_side": [row | {"model": models.get(row["name"])} for row in board.get("side_by_side", [])],
+        # a snapshot or cached board from before the summary existed gets one here
+        "summary": board.get("summary") or board_summary(board),
     }
     return {
         "computed_at": computed_at.isoformat() if computed_at else None,

@@ -12,6 +12,7 @@ from analysis.leaderboard.selectors.boards import board_inputs_from_tables
 from analysis.leaderboard.selectors.filters import filters_parse
 from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, prior_scale, provisional_battles
 from analysis.leaderboard.selectors.records import battle_records
+from analysis.leaderboard.summary import SUMMARY_KEYS
 
 
 class Command(BaseCommand):
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             board = board_style_view(board)
             if board is None:  # a scan always gives the contexts: only a board without battles lacks them
                 raise CommandError("No style control: the battles' answer lengths and markdown counts are unknown.")
-        board = {"source": source, "filters": filters.as_dict(), **board}
+        board = {"summary": board["summary"], "source": source, "filters": filters.as_dict(), **board}
         if options["format"] == "json":
             self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
         else:
@@ -145,6 +146,7 @@ def _pct(x) -> str:
 
 
 def render_table(board: dict) -> str:
+    """The board as text: its summary in plain words first, then the ladders, energy and switches."""
     lines = [
         f"Leaderboard ({board['kind']}) from {board['source']}",
         f"{board['ladders']['blind']['battles']} blind votes, {board['ladders']['energy']['battles']} votes after "
@@ -165,6 +167,7 @@ def render_table(board: dict) -> str:
             f"{board['ladders']['blind']['battles']} blind votes, {board['ladders']['energy']['battles']} votes "
             "after the energy reveal",
         ]
+    lines[:0] = [board["summary"][key] for key in SUMMARY_KEYS] + [""]
     width = max([len("contender")] + [len(r["name"]) for r in board["side_by_side"]])
     header = (
         f"{'contender':<{width}}  {'blind':>4} {'rating':>6} {'95% CI':>13} {'elo':>6} {'n':>7}"

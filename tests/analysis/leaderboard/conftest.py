@@ -71,3 +71,30 @@ def _dated_votes(contenders, make_battle, n, seed, days):
         battles.append(battle)
     aggregates_fold()
     return battles
+
+
+@pytest.fixture
+def style_records():
+    """``style_records(n, seed=7)``: n battles of a log with style counts: "Long" writes longer answers
+    and uses more energy; random votes; the first battle lacks a bold count."""
+    return _style_records
+
+
+def _style_records(n: int, seed: int = 7) -> list:
+    from analysis.leaderboard.battle_log import BattleRecord
+
+    rng = random.Random(seed)
+    names = {"Long": "Fam A", "Short": "Fam A", "Other": "Fam B"}
+    out = []
+    for i in range(n):
+        a, b = rng.sample(sorted(names), 2)
+        length = {name: rng.randint(100, 300) * (3 if name == "Long" else 1) for name in (a, b)}
+        out.append(BattleRecord(
+            key=str(i), kind="chat", model_a=a, model_b=b, family_a=names[a], family_b=names[b],
+            winner=rng.choice(["a", "b", "tie", "bothbad"]), tstamp=1e9 + i,
+            winner_after=rng.choice(["a", "b", None]), energy_a_j=length[a] / 50, energy_b_j=length[b] / 40,
+            output_tokens_a=length[a], output_tokens_b=length[b],
+            headers_a=rng.randint(0, 3), headers_b=rng.randint(0, 3), lists_a=rng.randint(0, 5),
+            lists_b=rng.randint(0, 5), bold_a=rng.randint(0, 2), bold_b=None if i == 0 else rng.randint(0, 2),
+        ))
+    return out

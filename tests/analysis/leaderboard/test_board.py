@@ -2,12 +2,10 @@
 
 import json
 import math
-import random
 import statistics
 
 import pytest
 
-from analysis.leaderboard.battle_log import BattleRecord
 from analysis.leaderboard.board import (
     BoardInputs,
     board_compute,
@@ -88,27 +86,8 @@ def test_an_energy_interval_never_goes_below_zero(values):
         assert (lower, upper) == pytest.approx((mean - half, mean + half), rel=1e-3)
 
 
-def _records(n: int, seed: int = 7) -> list:
-    """Battles from a log: "Long" writes longer answers and uses more energy; random votes."""
-    rng = random.Random(seed)
-    names = {"Long": "Fam A", "Short": "Fam A", "Other": "Fam B"}
-    out = []
-    for i in range(n):
-        a, b = rng.sample(sorted(names), 2)
-        length = {name: rng.randint(100, 300) * (3 if name == "Long" else 1) for name in (a, b)}
-        out.append(BattleRecord(
-            key=str(i), kind="chat", model_a=a, model_b=b, family_a=names[a], family_b=names[b],
-            winner=rng.choice(["a", "b", "tie", "bothbad"]), tstamp=1e9 + i,
-            winner_after=rng.choice(["a", "b", None]), energy_a_j=length[a] / 50, energy_b_j=length[b] / 40,
-            output_tokens_a=length[a], output_tokens_b=length[b],
-            headers_a=rng.randint(0, 3), headers_b=rng.randint(0, 3), lists_a=rng.randint(0, 5),
-            lists_b=rng.randint(0, 5), bold_a=rng.randint(0, 2), bold_b=None if i == 0 else rng.randint(0, 2),
-        ))
-    return out
-
-
-def test_board_with_contexts_has_style_control_and_the_price_of_energy():
-    inputs = board_inputs_from_records(_records(300))["chat"]
+def test_board_with_contexts_has_style_control_and_the_price_of_energy(style_records):
+    inputs = board_inputs_from_records(style_records(300))["chat"]
     assert len(inputs.contexts) == 300
     board = board_compute(inputs, rounds=2, figures=False, prior=400, provisional=20)
     json.dumps(board, allow_nan=False)  # JSON-safe
@@ -125,15 +104,15 @@ def test_board_with_contexts_has_style_control_and_the_price_of_energy():
     assert set(price["by_family"]) == {"Fam A"}  # the only family with two contenders
 
 
-def test_board_without_contexts_has_no_contextual_sections():
-    inputs = board_inputs_from_records(_records(20))["chat"]
+def test_board_without_contexts_has_no_contextual_sections(style_records):
+    inputs = board_inputs_from_records(style_records(20))["chat"]
     plain = BoardInputs(inputs.kind, inputs.families, inputs.pairs, inputs.elo, inputs.energy, inputs.gea)
     board = board_compute(plain, rounds=1, figures=False)
     assert "style_control" not in board and "energy_price" not in board
 
 
-def test_style_view_replaces_both_ladders():
-    board = board_compute(board_inputs_from_records(_records(200))["chat"], rounds=1, figures=False, prior=400)
+def test_style_view_replaces_both_ladders(style_records):
+    board = board_compute(board_inputs_from_records(style_records(200))["chat"], rounds=1, figures=False, prior=400)
     view = board_style_view(board)
     assert view["view"] == "style" and view["energy"] == board["energy"] and view["gea"] == board["gea"]
     for ladder in ("blind", "energy"):
