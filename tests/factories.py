@@ -52,6 +52,16 @@ def in_db_thread(query):
         return pool.submit(query).result()
 
 
+def wait_until(page, expression: str, timeout: float = 20_000) -> None:
+    """Poll a JavaScript expression until it is true. Playwright's own wait_for_function evaluates its
+    predicate with eval inside the page, which the site's Content-Security-Policy forbids; evaluate()
+    runs through the DevTools protocol instead."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => Boolean({expression})"):
+        assert time.monotonic() < deadline, f"still false after {timeout / 1000:.0f} s: {expression}"
+        page.wait_for_timeout(50)
+
+
 def wait_for_stage(page, stage: str, timeout_ms: int = 240_000) -> None:
     """The arena page reached a stage of the battle protocol (its #arena[data-stage])."""
     page.wait_for_selector(f"#arena[data-stage='{stage}']", state="attached", timeout=timeout_ms)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.factories import wait_for_stage
+from tests.factories import wait_for_stage, wait_until
 
 
 def _battle(page, base: str, prompt: str, blind: str, final: str) -> None:  # noqa: F811
@@ -28,7 +28,7 @@ def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings,
     _battle(page, arena_server, "Name two colours.", "a", "b")
     # the open leaderboard page replaces its tables when the refit lands (websocket, then a fetch)
     # (a refit follows each vote, so the blind vote may show up first, then the second one)
-    board.wait_for_function(
+    wait_until(board,
         "document.querySelector('#lb-announce').textContent.includes('updated') && "
         "document.querySelector('.lb-status').textContent.includes('1 vote after the energy reveal')",
         timeout=60_000,
@@ -37,7 +37,7 @@ def test_votes_in_the_browser_reach_the_live_leaderboard(arena_server, settings,
     assert "1 blind vote," in board.text_content(".lb-status")
 
     _battle(page, arena_server, "Say hello in French.", "b", "b")
-    board.wait_for_function(
+    wait_until(board,
         "document.querySelector('.lb-status').textContent.includes('2 votes after the energy reveal')",
         timeout=60_000,
     )
@@ -185,7 +185,7 @@ def test_the_summary_updates_live(voting_on, browser_page):
     browser_page.goto(f"{base}/leaderboard/")
     assert browser_page.text_content("#lb-summary-leader") == "Only 1 blind vote so far: too few to say who leads."
     in_db_thread(another)
-    browser_page.wait_for_function(
+    wait_until(browser_page,
         "document.querySelector('#lb-summary-leader').textContent"
         " === 'Only 2 blind votes so far: too few to say who leads.'", timeout=30_000,
     )

@@ -10,7 +10,7 @@ import pytest
 
 from arena.models import Battle, Vote
 from modelhub.models import Contender
-from tests.factories import in_db_thread, wait_for_stage
+from tests.factories import in_db_thread, wait_for_stage, wait_until
 
 
 def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, page):
@@ -21,7 +21,7 @@ def test_full_battle_vote_energy_switch_and_names(arena_server, artifacts_dir, p
     started = time.monotonic()
     page.click("#send")
     wait_for_stage(page, "generating", 20_000)
-    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
+    wait_until(page, "document.querySelector('#answer-a').textContent.length > 0 && "
                            "document.querySelector('#answer-b').textContent.length > 0", timeout=240_000)
     first_text = time.monotonic() - started
     assert page.is_disabled("#vote-bar button[data-choice='a']")  # no vote before both answers are done
@@ -104,10 +104,10 @@ def test_reload_during_generation_shows_what_arrived(arena_server, page):
     page.goto(f"{arena_server}/arena/")
     page.fill("#prompt", "Write a short poem about the sea.")
     page.click("#send")
-    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0", timeout=240_000)
+    wait_until(page, "document.querySelector('#answer-a').textContent.length > 0", timeout=240_000)
     page.reload()
     assert "battle=" in page.url
-    page.wait_for_function("document.querySelector('#sent-prompt').textContent.length > 0")
+    wait_until(page, "document.querySelector('#sent-prompt').textContent.length > 0")
     assert page.text_content("#sent-prompt") == "Write a short poem about the sea."
     wait_for_stage(page, "blind_vote")
     texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
@@ -214,7 +214,7 @@ def test_an_answer_is_rendered_as_markdown_and_sanitized(asgi_server, browser_pa
     assert not [url for url in requests if "example.org" in url]  # the image was not fetched
 
     page.click("#answer-a .copy-code")
-    page.wait_for_function("document.querySelector('#answer-a .copy-code').dataset.label === 'Copied'")
+    wait_until(page, "document.querySelector('#answer-a .copy-code').dataset.label === 'Copied'")
     assert page.evaluate("navigator.clipboard.readText()").strip() == 'print("copied")'
     assert "Copy" not in answer.locator("pre").text_content()  # the label is not part of the answer
 
@@ -232,7 +232,7 @@ def test_the_same_family_pair_streams_reveals_energy_and_names(qwen_pair, live_a
     page.goto(f"{live_arena}/arena/")
     page.fill("#prompt", "What is the capital of France? Answer in one sentence.")
     page.click("#send")
-    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
+    wait_until(page, "document.querySelector('#answer-a').textContent.length > 0 && "
                            "document.querySelector('#answer-b').textContent.length > 0", timeout=240_000)
     wait_for_stage(page, "blind_vote")
     assert "Qwen" not in page.text_content("#battle")

@@ -14,7 +14,7 @@ from django.test import Client
 
 from arena.models import Battle, Response, Vote
 from modelhub.models import Contender
-from tests.factories import in_db_thread, wait_for_stage
+from tests.factories import in_db_thread, wait_for_stage, wait_until
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_a_killed_worker_fails_its_panes_and_a_new_worker_serves_the_next_battle
     page.fill("#prompt", "Write a long story about a lighthouse keeper and a storm.")
     page.click("#send")
     wait_for_stage(page, "generating", 20_000)
-    page.wait_for_function("document.querySelector('#answer-a').textContent.length > 0 && "
+    wait_until(page, "document.querySelector('#answer-a').textContent.length > 0 && "
                            "document.querySelector('#answer-b').textContent.length > 0", timeout=120_000)
     first.kill()
     killed_at = time.monotonic()

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from modelhub.models import Model
-from tests.factories import wait_for_status
+from tests.factories import wait_for_status, wait_until
 
 
 @pytest.fixture
@@ -133,10 +133,10 @@ def test_the_model_list_updates_its_status_live(staff_client, asgi_server, brows
     assert page.text_content(badge) == "preparing"
     in_db_thread(lambda: Model.objects.filter(id=model.id).update(progress=0.6, progress_text="Smoke test"))
     bar = f".model-progress[data-model-id='{model.id}'] progress"
-    page.wait_for_function(f"document.querySelector(\"{bar}\").value == 60", timeout=10_000)
+    wait_until(page, f"document.querySelector(\"{bar}\").value == 60", timeout=10_000)
     ready = {"status": Model.Status.READY, "progress": 1.0, "progress_text": ""}
     in_db_thread(lambda: Model.objects.filter(id=model.id).update(**ready))
-    page.wait_for_function(f"document.querySelector(\"{badge}\").textContent === 'ready'", timeout=10_000)
+    wait_until(page, f"document.querySelector(\"{badge}\").textContent === 'ready'", timeout=10_000)
 
 
 def test_the_add_form_offers_the_catalogue_keys(admin_client):

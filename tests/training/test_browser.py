@@ -3,7 +3,7 @@ before/after table appears when it ends."""
 
 import pytest
 
-from tests.factories import in_db_thread
+from tests.factories import in_db_thread, wait_until
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def test_the_page_follows_a_run_live(asgi_server, running_run, artifacts_dir, br
             energy_source="estimate", energy_method="estimated from 100 s of CPU time × 15 W per core")
 
     in_db_thread(progress)
-    page.wait_for_function("document.querySelector('#training-progress').value === 50", timeout=15_000)
+    wait_until(page, "document.querySelector('#training-progress').value === 50", timeout=15_000)
     assert "Step 10/20" in page.text_content("#training-progress-text")
     assert "Training cost 1.50 kJ" in page.text_content("#training-energy")
     # the plane now holds the three evaluation points (one text label each)
-    page.wait_for_function(
+    wait_until(page,
         "document.querySelectorAll('#training-plane .textpoint').length === 3", timeout=15_000)
     page.screenshot(path=str(artifacts_dir / "training-live.png"), full_page=True)
 
@@ -53,6 +53,6 @@ def test_the_page_follows_a_run_live(asgi_server, running_run, artifacts_dir, br
                                                      diagnostics_before=before, diagnostics_after=after)
 
     in_db_thread(finish)
-    page.wait_for_function("document.querySelector('#training-comparison').textContent.includes('83.070')",
+    wait_until(page, "document.querySelector('#training-comparison').textContent.includes('83.070')",
                            timeout=15_000)
     assert "done" in page.text_content("#training-status")
