@@ -56,8 +56,16 @@ def wait_until(page, expression: str, timeout: float = 20_000) -> None:
     """Poll a JavaScript expression until it is true. Playwright's own wait_for_function evaluates its
     predicate with eval inside the page, which the site's Content-Security-Policy forbids; evaluate()
     runs through the DevTools protocol instead."""
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + timeout / 1000
-    while not page.evaluate(f"() => Boolean({expression})"):
+    while True:
+        try:
+            if page.evaluate(f"() => Boolean({expression})"):
+                return
+        except Error as error:  # the page navigated while the expression ran: try again on the new one
+            if "context was destroyed" not in str(error) and "navigat" not in str(error):
+                raise
         assert time.monotonic() < deadline, f"still false after {timeout / 1000:.0f} s: {expression}"
         page.wait_for_timeout(50)
 
