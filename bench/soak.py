@@ -105,6 +105,8 @@ class Processes:
         self.started: dict[str, float] = {}
         self.memory: list[tuple[str, int, float, float | None]] = []  # name, pid, warm MiB, end MiB
         self.worker_number = 0
+        self.stopping: set[str] = set()  # processes stopped on purpose (a fault), not to be restarted
+        self.exits: list[tuple[str, int | None, float]] = []  # unplanned exits: name, exit code, time
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115 - lives as long as the process
@@ -162,8 +164,25 @@ class Processes:
         self.memory.append((name, process.pid, value, None) if when == "warm" else (name, process.pid, None, value))
 
     def stop_all(self) -> None:
+        self.stopping.update({"web", "worker", "redis"})
         for process in (self.web, self.worker, self.redis):
             self.stop(process)
+
+    async def supervise(self, t0: float) -> None:
+        """Restart a process that exits unasked, 1 s later, as systemd's Restart=on-failure and the
+        launcher (`make run`) do; each such exit is reported."""
+        starts = {"redis": self.start_redis, "worker": self.start_worker, "web": self.start_web}
+        while True:
+            await asyncio.sleep(1)
+            for name, start in starts.items():
+                process = getattr(self, name)
+                if name in self.stopping or process is None or process.poll() is None:
+                    continue
+                self.exits.append((name, process.returncode, time.monotonic() - t0))
+                print(f"{time.monotonic() - t0:6.0f} s  the {name} exited ({process.returncode})", flush=True)
+                self.record_memory(name, process, "end")
+                await asyncio.sleep(1)
+                start()
 
 
 @dataclass
@@ -330,21 +349,26 @@ async def soak(args, processes: Processes, base: str, env: dict) -> dict:
         processes.record_memory("web", processes.web, "warm")
 
     asyncio.create_task(warm_memory())
+    supervisor = asyncio.create_task(processes.supervise(t0))
     now = await at(0.15)
     print(f"{now:6.0f} s  fault: the worker is killed", flush=True)
     processes.record_memory("worker", processes.worker, "end")
+    processes.stopping.add("worker")
     processes.stop(processes.worker, signal.SIGKILL)
     faults.append(("worker killed, a new one 5 s later", now))
     await asyncio.sleep(5)
     processes.start_worker()
+    processes.stopping.discard("worker")
     asyncio.create_task(warm_memory())
 
     now = await at(0.35)
     print(f"{now:6.0f} s  fault: Redis restarts", flush=True)
+    processes.stopping.add("redis")
     processes.stop(processes.redis, signal.SIGTERM)
     faults.append(("Redis stopped, started 5 s later", now))
     await asyncio.sleep(5)
     processes.start_redis()
+    processes.stopping.discard("redis")
 
     now = await at(0.55)
     print(f"{now:6.0f} s  fault: PostgreSQL restarts", flush=True)
@@ -357,12 +381,15 @@ async def soak(args, processes: Processes, base: str, env: dict) -> dict:
     print(f"{now:6.0f} s  fault: the web process restarts", flush=True)
     processes.record_memory("web", processes.web, "end")
     faults.append(("web process stopped (SIGTERM) and started again", now))
+    processes.stopping.add("web")
     await asyncio.to_thread(processes.stop, processes.web)
     processes.start_web()
+    processes.stopping.discard("web")
     await asyncio.to_thread(wait_port, processes.web_port)
     asyncio.create_task(warm_memory())
 
     await asyncio.gather(*tasks)
+    supervisor.cancel()
     processes.record_memory("worker", processes.worker, "end")
     processes.record_memory("web", processes.web, "end")
     return {"ledger": ledger, "faults": faults, "t0": t0}
@@ -471,6 +498,8 @@ def report(args, result: dict, outcome: Counter, stored: dict, processes: Proces
     for name, at, back in windows:
         lines.append(f"fault at {at:5.0f} s: {name}; a battle served again after "
                      f"{'never' if back is None else f'{back:.1f} s'}")
+    for name, code, at in processes.exits:
+        lines.append(f"unplanned exit at {at:5.0f} s: the {name} (exit code {code}), restarted 1 s later")
     for name, pid, warm, end in processes.memory:
         growth = f"{(end / warm - 1) * 100:+.0f} %" if warm and end else "-"
         lines.append(f"memory {name} (pid {pid}): warm {warm or 0:.0f} MiB, end {end or 0:.0f} MiB ({growth})")
