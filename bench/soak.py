@@ -196,11 +196,14 @@ class Ledger:
     blind_acked: dict[int, str] = field(default_factory=dict)
     final_acked: dict[int, str] = field(default_factory=dict)
     created_at: list[float] = field(default_factory=list)  # times of battles created (201)
+    served_at: list[float] = field(default_factory=list)  # times of 2xx answers
     sides_done_at: list[float] = field(default_factory=list)
     socket_opens: Counter = field(default_factory=Counter)
 
     def answer(self, t0: float, status: int, path: str) -> None:
         self.statuses[status] += 1
+        if 200 <= status < 300:
+            self.served_at.append(time.monotonic() - t0)
         if status >= 500:
             self.errors_5xx.append((time.monotonic() - t0, status, path))
 
@@ -315,12 +318,13 @@ def wait_port(port: int, timeout_s: float = 120) -> None:
 
 
 def recovery(fault_at: float, ledger: Ledger) -> float | None:
-    """Seconds from a fault to the first battle created after it whose side then finished."""
-    created = [t for t in ledger.created_at if t > fault_at]
+    """Seconds from a fault until the arena works again: a request answered 2xx and a side of a battle
+    finished (its page saw it), both after the fault."""
+    served = [t for t in ledger.served_at if t > fault_at]
     done = [t for t in ledger.sides_done_at if t > fault_at]
-    if not created or not done:
+    if not served or not done:
         return None
-    return max(min(created), min(done)) - fault_at
+    return max(min(served), min(done)) - fault_at
 
 
 async def soak(args, processes: Processes, base: str, env: dict) -> dict:
@@ -380,9 +384,11 @@ async def soak(args, processes: Processes, base: str, env: dict) -> dict:
     now = await at(0.75)
     print(f"{now:6.0f} s  fault: the web process restarts", flush=True)
     processes.record_memory("web", processes.web, "end")
-    faults.append(("web process stopped (SIGTERM) and started again", now))
     processes.stopping.add("web")
+    stopping = time.monotonic()
     await asyncio.to_thread(processes.stop, processes.web)
+    faults.append((f"web process stopped (SIGTERM, it exited in {time.monotonic() - stopping:.1f} s) and started "
+                   "again", now))
     processes.start_web()
     processes.stopping.discard("web")
     await asyncio.to_thread(wait_port, processes.web_port)
@@ -471,6 +477,8 @@ def report(args, result: dict, outcome: Counter, stored: dict, processes: Proces
     final_lost = [b for b, c in ledger.final_acked.items() if b not in votes or votes[b][1] != c]
     blind_changed = [b for b, c in ledger.blind_acked.items() if b in votes and votes[b][0] != c]
     windows = []
+    faults = sorted([*faults, *((f"the {name} exited unasked (exit code {code}), restarted 1 s later", at)
+                                for name, code, at in processes.exits)], key=lambda fault: fault[1])
     for name, at in faults:
         back = recovery(at, ledger)
         windows.append((name, at, back))
@@ -496,10 +504,8 @@ def report(args, result: dict, outcome: Counter, stored: dict, processes: Proces
         f"training run at the end: {stored['training']}",
     ]
     for name, at, back in windows:
-        lines.append(f"fault at {at:5.0f} s: {name}; a battle served again after "
+        lines.append(f"fault at {at:5.0f} s: {name}; working again (a 2xx answer and a finished side) after "
                      f"{'never' if back is None else f'{back:.1f} s'}")
-    for name, code, at in processes.exits:
-        lines.append(f"unplanned exit at {at:5.0f} s: the {name} (exit code {code}), restarted 1 s later")
     for name, pid, warm, end in processes.memory:
         growth = f"{(end / warm - 1) * 100:+.0f} %" if warm and end else "-"
         lines.append(f"memory {name} (pid {pid}): warm {warm or 0:.0f} MiB, end {end or 0:.0f} MiB ({growth})")

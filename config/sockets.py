@@ -1,7 +1,8 @@
 """The websocket budget of one web process (ASGI middleware): how many sockets one address and the
 whole process may hold open. A socket over the budget is accepted, told why in one JSON message
-(``{"type": "error", "error": ...}``) and closed with 1013 ("try again later"); the page reconnects
-later by itself. Sockets within the budget never notice a burst: the Redis commands the consumers
+(``{"type": "error", "error": ...}``) and closed with 4429 (the application's range of close codes:
+daphne's websocket library refuses to send 1013, "try again later"); the page reconnects later by
+itself, with its backoff. Sockets within the budget never notice a burst: the Redis commands the consumers
 make while joining (``arena.consumers.SendOnlyJsonConsumer.group_join``) wait their turn instead
 of exhausting the channel layer's connection pool.
 
@@ -14,7 +15,7 @@ from collections import Counter
 
 from django.conf import settings
 
-TRY_AGAIN_LATER = 1013  # RFC 6455 7.4.1 (IANA registry): the server is overloaded, try again later
+CLOSE_TOO_MANY = 4429  # like HTTP 429 (4000-4999 are the application's: arena.consumers.CLOSE_FORBIDDEN is 4403)
 
 
 class SocketBudget:
@@ -57,4 +58,4 @@ async def _refuse(receive, send, message: str) -> None:
         return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.send", "text": json.dumps({"type": "error", "error": message})})
-    await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+    await send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
