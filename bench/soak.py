@@ -43,7 +43,7 @@ from pathlib import Path
 
 import psutil
 from capacity import ROOT, bench_folder, page_headers
-from generation_overhead import FINISHED
+from generation_overhead import FINISHED, free_port
 
 PROMPTS = [
     "Name three fruits.", "Say hello in French.", "What is 2 + 2?", "Give me a word that rhymes with cat.",
@@ -74,12 +74,6 @@ run = TrainingRun.objects.order_by("-id").first()
 print(json.dumps({"votes": votes, "battles": Battle.objects.count(),
                   "training": run and [run.status, run.step, run.total_steps, run.error[:200]]}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pg_cluster() -> tuple[str, str]:
@@ -167,6 +161,18 @@ class Processes:
         self.stopping.update({"web", "worker", "redis"})
         for process in (self.web, self.worker, self.redis):
             self.stop(process)
+
+    async def restart(self, name: str, sig: int, pause_s: float = 0.0) -> float:
+        """A fault: stop the process with `sig`, wait `pause_s`, start it again (the supervisor keeps off it
+        meanwhile). Returns how long it took to exit."""
+        self.stopping.add(name)
+        stopping = time.monotonic()
+        await asyncio.to_thread(self.stop, getattr(self, name), sig)
+        exited = time.monotonic() - stopping
+        await asyncio.sleep(pause_s)
+        {"redis": self.start_redis, "worker": self.start_worker, "web": self.start_web}[name]()
+        self.stopping.discard(name)
+        return exited
 
     async def supervise(self, t0: float) -> None:
         """Restart a process that exits unasked, 1 s later, as systemd's Restart=on-failure and the
@@ -357,22 +363,14 @@ async def soak(args, processes: Processes, base: str, env: dict) -> dict:
     now = await at(0.15)
     print(f"{now:6.0f} s  fault: the worker is killed", flush=True)
     processes.record_memory("worker", processes.worker, "end")
-    processes.stopping.add("worker")
-    processes.stop(processes.worker, signal.SIGKILL)
     faults.append(("worker killed, a new one 5 s later", now))
-    await asyncio.sleep(5)
-    processes.start_worker()
-    processes.stopping.discard("worker")
+    await processes.restart("worker", signal.SIGKILL, pause_s=5)
     asyncio.create_task(warm_memory())
 
     now = await at(0.35)
     print(f"{now:6.0f} s  fault: Redis restarts", flush=True)
-    processes.stopping.add("redis")
-    processes.stop(processes.redis, signal.SIGTERM)
     faults.append(("Redis stopped, started 5 s later", now))
-    await asyncio.sleep(5)
-    processes.start_redis()
-    processes.stopping.discard("redis")
+    await processes.restart("redis", signal.SIGTERM, pause_s=5)
 
     now = await at(0.55)
     print(f"{now:6.0f} s  fault: PostgreSQL restarts", flush=True)
@@ -384,13 +382,8 @@ async def soak(args, processes: Processes, base: str, env: dict) -> dict:
     now = await at(0.75)
     print(f"{now:6.0f} s  fault: the web process restarts", flush=True)
     processes.record_memory("web", processes.web, "end")
-    processes.stopping.add("web")
-    stopping = time.monotonic()
-    await asyncio.to_thread(processes.stop, processes.web)
-    faults.append((f"web process stopped (SIGTERM, it exited in {time.monotonic() - stopping:.1f} s) and started "
-                   "again", now))
-    processes.start_web()
-    processes.stopping.discard("web")
+    exited = await processes.restart("web", signal.SIGTERM)
+    faults.append((f"web process stopped (SIGTERM, it exited in {exited:.1f} s) and started again", now))
     await asyncio.to_thread(wait_port, processes.web_port)
     asyncio.create_task(warm_memory())
 
