@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from arena.broadcast import sender
 from arena.formatting import identity_terms, mentions_identity
-from arena.models import Battle, Response
+from arena.models import UNMEASURED, Battle, Response
 from arena.selectors import (
     OVERDUE_ERROR,
     WORKER_LOST_ERROR,
@@ -116,12 +116,20 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
         return None
     stream = _Stream(response)
     contender = response.contender
+    unmeasured = ""
     try:
-        result, reading = runtime.generate(
-            path=contender.model.prepared_path, precision=contender.precision, decoding=contender.decoding_config(),
-            prompt=response.battle.prompt, on_token=stream, on_queue=_QueueReport(response),
-        )
-    except runtime.VISITOR_ERRORS as error:  # a prompt too long, a request the batch failed: said in the pane
+        if contender.model.is_engine_served:
+            result, reading, unmeasured = runtime.endpoint_generate(
+                endpoint=contender.model.endpoint(), meter=contender.model.meter, prompt=response.battle.prompt,
+                decoding=contender.decoding_config(), on_token=stream, should_stop=_given_up(response_id),
+            )
+        else:
+            result, reading = runtime.generate(
+                path=contender.model.prepared_path, precision=contender.precision,
+                decoding=contender.decoding_config(), prompt=response.battle.prompt, on_token=stream,
+                on_queue=_QueueReport(response),
+            )
+    except runtime.VISITOR_ERRORS as error:  # a prompt too long, a failed batch, an engine's failure: in the pane
         logger.warning("Generation refused or failed for response %s: %s", response_id, error)
         return response_fail(response_id=response_id, error=str(error))
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
@@ -144,10 +152,13 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
         response.time_to_first_token_s = result.time_to_first_token_s
         response.duration_s = result.duration_s
         response.finish_reason = result.finish_reason
-        response.joules = reading.joules
-        response.energy_source = reading.source
-        response.energy_method = reading.method[:300]
-        response.device = reading.device
+        if reading is not None:
+            response.joules = reading.joules
+            response.energy_source = reading.source
+            response.energy_method = reading.method[:500]
+            response.device = reading.device
+        else:  # an engine without a meter: no figure is invented (arena.selectors shows "not measured")
+            response.energy_source, response.energy_method = UNMEASURED, unmeasured[:500]
         response.finished_at = timezone.now()
         response.save()
         battle = response.battle
@@ -159,6 +170,21 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
             )
     _announce_finished(response)
     return response
+
+
+def _given_up(response_id: int, every_s: float = 1.0):
+    """should_stop for a side: true once the web side has given it up (timed out, failed), checked at
+    most every `every_s` (a database read)."""
+    checked = [time.monotonic()]
+
+    def given_up() -> bool:
+        now = time.monotonic()
+        if now - checked[0] < every_s:
+            return False
+        checked[0] = now
+        return not Response.objects.filter(id=response_id, status=Response.Status.RUNNING).exists()
+
+    return given_up
 
 
 def _results_text(results: list[dict]) -> str:

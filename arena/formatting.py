@@ -16,6 +16,12 @@ def energy_about_the_same(joules_a: float, joules_b: float) -> bool:
     return max(joules_a, joules_b) / min(joules_a, joules_b) < ABOUT_THE_SAME_RATIO
 
 
+def energy_shown(joules_a: float | None, joules_b: float | None) -> bool:
+    """Whether the reveal showed both answers' energy: the rule for a second vote to count as energy-aware
+    (the energy-aware ladder). An answer an engine served without a meter has none ("not measured")."""
+    return all(joules is not None and math.isfinite(joules) for joules in (joules_a, joules_b))
+
+
 def energy_ratio(joules_a: float | None, joules_b: float | None) -> tuple[str, float | None]:
     """("A used 2.4× the energy of B", 2.4): the larger side over the smaller one."""
     if joules_a is None or joules_b is None:

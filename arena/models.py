@@ -139,6 +139,11 @@ class Battle(models.Model):
         return battle_group(self.pk)
 
 
+# The energy source of an answer whose energy was not measured (an engine served without a meter): it
+# has no joules, the reveal says "not measured", and its battle stays out of the energy-aware ladder.
+UNMEASURED = "none"
+
+
 class Response(Job):
     """One side of a battle: an answer generated (or documents retrieved) in a worker, a background job."""
 
@@ -170,7 +175,7 @@ class Response(Job):
     duration_s = models.FloatField(null=True, blank=True)
     finish_reason = models.CharField(max_length=20, blank=True)
     joules = models.FloatField(null=True, blank=True)
-    energy_source = models.CharField(max_length=20, blank=True)  # nvml | rapl | estimate
+    energy_source = models.CharField(max_length=20, blank=True)  # nvml | rapl | estimate | none (UNMEASURED)
     energy_method = models.CharField(max_length=500, blank=True)
     device = models.CharField(max_length=50, blank=True)
 

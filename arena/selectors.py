@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from arena import choices, hooks
 from arena.formatting import energy_everyday, energy_ratio, passage_snippet
-from arena.models import Battle, CorpusEmbedding, Response, Vote
+from arena.models import UNMEASURED, Battle, CorpusEmbedding, Response, Vote
 from arena.sampling import PairStats, pair_key
 from workers.jobs import jobs_lost
 
@@ -119,6 +119,14 @@ def response_answer(response: Response) -> dict:
 
 
 def _energy(response: Response, per_thousand_documents: float | None = None) -> dict | None:
+    """One side's energy as the reveal shows it; an answer not measured (source "none") has no figure,
+    only its method sentence (why)."""
+    if response.energy_source == UNMEASURED:
+        return {
+            "joules": None, "joules_per_token": None, "joules_per_1000_documents": None,
+            "duration_s": round(response.duration_s, 2) if response.duration_s is not None else None,
+            "device": "", "source": UNMEASURED, "method": response.energy_method, "everyday": "",
+        }
     if response.joules is None:
         return None
     per_token = response.joules_per_token
@@ -209,6 +217,13 @@ def battle_state(*, battle: Battle) -> dict:
     energy_summary = None
     if show_energy and len(responses) == 2:
         text, ratio = energy_ratio(responses["a"].joules, responses["b"].joules)
+        unmeasured = [side.upper() for side in "ab" if responses[side].energy_source == UNMEASURED]
+        if unmeasured:
+            text = (
+                "Neither answer's energy was measured (their engines have no meter), so they cannot be compared."
+                if len(unmeasured) == 2 else
+                f"{unmeasured[0]}'s energy was not measured (its engine has no meter), so the two cannot be compared."
+            )
         energy_summary = {"ratio_text": text, "ratio": ratio}
     return {
         "id": battle.id,

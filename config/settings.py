@@ -252,6 +252,11 @@ ARENA_MODEL_CACHE_BYTES = env_int(
 ARENA_CPU_WATTS_PER_CORE = env_float("ARENA_CPU_WATTS_PER_CORE", 15.0)
 ARENA_GENERATION_TIMEOUT_S = env_int("ARENA_GENERATION_TIMEOUT_S", 120)
 ARENA_PREPARE_TIMEOUT_S = env_int("ARENA_PREPARE_TIMEOUT_S", 900)
+# Models served by an inference engine (docs/deploy.md, "Engine-served models"): the engine's meter is
+# read this often while arena requests are in flight to it; preparation's check waits this long for an
+# 8-token answer (an engine's first request may pay a batch set-up).
+ARENA_ENGINE_METER_INTERVAL_S = env_float("ARENA_ENGINE_METER_INTERVAL_S", 0.5)
+ARENA_ENGINE_CHECK_TIMEOUT_S = env_int("ARENA_ENGINE_CHECK_TIMEOUT_S", 120)
 ARENA_MODELS_DIR = ARENA_DATA_DIR / "models"
 # Workers write a heartbeat this often; one silent for ARENA_WORKER_LOST_S is lost, and answers it was
 # writing are shown as failed.

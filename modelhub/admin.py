@@ -31,8 +31,19 @@ def catalogue_help() -> SafeString:
     keys = format_html_join(", ", "<code>{}</code> ({})", ((key, entry.name) for key, entry in CATALOGUE.items()))
     return format_html(
         "Bundled package: a catalogue key, one of {}. Local Hugging Face folder or .gguf file: its absolute "
-        "path on the worker machine. Hub id: a model id already in the local Hugging Face cache.", keys,
+        "path on the worker machine. Hub id: a model id already in the local Hugging Face cache. "
+        "OpenAI-compatible endpoint: the engine's base URL, e.g. http://gpu-1:8000/v1.", keys,
     )
+
+
+# What an engine-served model adds to its source (source type "endpoint"; source is the base URL).
+ENGINE_FIELDS = ["served_model_id", "api_key_env", "context_length", "meter"]
+ENGINE_FIELDSET = ("Inference engine (source type: OpenAI-compatible endpoint)", {
+    "fields": ENGINE_FIELDS,
+    "description": "For a model an inference engine serves (vLLM, SGLang, TGI, llama.cpp, transformers serve). "
+                   "The worker that serves it must run on the engine's host, so that the meter reads the "
+                   "engine's hardware (docs/deploy.md). Leave empty for other source types.",
+})
 
 
 class ModelForm(forms.ModelForm):
@@ -44,7 +55,7 @@ class ModelForm(forms.ModelForm):
 
     class Meta:
         model = Model
-        fields = ["name", "family", "maker", "kind", "source_type", "source"]
+        fields = ["name", "family", "maker", "kind", "source_type", "source", *ENGINE_FIELDS]
         widgets = {
             "source": SuggestingInput({key: f"{entry.name} ({entry.kind})" for key, entry in CATALOGUE.items()},
                                       attrs={"size": 60}),
@@ -69,8 +80,9 @@ class ModelForm(forms.ModelForm):
 class ModelAdmin(DescribedAdmin):
     form = ModelForm
     description = ("A model is the weights and where they come from (a catalogue key, a folder, a .gguf file, a hub "
-                   "id). It battles through its contenders (a model plus how it is run). A new or changed source is "
-                   "prepared in a worker: located, converted, loaded and smoke-tested.")
+                   "id) or the inference engine that serves it. It battles through its contenders (a model plus how "
+                   "it is run). A new or changed source is prepared in a worker: located, converted, loaded and "
+                   "smoke-tested; an engine is asked for its models and a short streamed answer.")
     list_display = ["name", "kind", "family", "status_badge", "progress_display", "parameters", "embedding_dim"]
     list_filter = ["status", "kind", "family"]
     search_fields = ["name", "family", "source"]
@@ -89,9 +101,10 @@ class ModelAdmin(DescribedAdmin):
     def get_fieldsets(self, request, obj=None):
         source = ["name", "family", "maker", "kind", "source_type", "source"]
         if obj is None:
-            return [(None, {"fields": [*source, "create_contender"]})]
+            return [(None, {"fields": [*source, "create_contender"]}), ENGINE_FIELDSET]
         return [
             (None, {"fields": source}),
+            ENGINE_FIELDSET,
             ("Preparation status", {
                 "fields": ["status_badge", "progress_display", "error_display"],
                 "description": "Updates live while a worker prepares the model.",
@@ -153,7 +166,7 @@ class ModelAdmin(DescribedAdmin):
         return measured(obj.load_seconds, "s")
 
     def save_model(self, request, obj: Model, form, change: bool) -> None:
-        source_changed = not change or {"source", "source_type", "kind"} & set(form.changed_data)
+        source_changed = not change or {"source", "source_type", "kind", *ENGINE_FIELDS} & set(form.changed_data)
         super().save_model(request, obj, form, change)
         if source_changed:
             model_prepare_queue(model=obj)
@@ -181,13 +194,6 @@ class ContenderForm(forms.ModelForm):
             "model", "name", "decoding", "temperature", "top_p", "top_k", "contrastive_k", "penalty_alpha",
             "precision", "max_new_tokens", "enabled", "sampling_weight",
         ]
-
-    def clean(self):
-        cleaned = super().clean()
-        model, decoding = cleaned.get("model"), cleaned.get("decoding")
-        if model and model.kind == Model.Kind.ENCODER and decoding != Contender.Decoding.GREEDY:
-            self.add_error("decoding", "Encoders do not decode: leave decoding at 'greedy'.")
-        return cleaned
 
 
 @admin.register(Contender)

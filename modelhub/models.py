@@ -1,4 +1,5 @@
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 from modelhub.slugs import slug_unique
@@ -21,6 +22,7 @@ class Model(Job):
         HF_FOLDER = "hf_folder", "Local Hugging Face folder"
         GGUF_FILE = "gguf_file", "Local .gguf file"
         HUB_ID = "hub_id", "Hub id already in the local HF cache"
+        ENDPOINT = "endpoint", "OpenAI-compatible endpoint (an inference engine)"
 
     class Status(models.TextChoices):
         REGISTERED = "registered"
@@ -37,7 +39,26 @@ class Model(Job):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     source_type = models.CharField(max_length=20, choices=SourceType.choices)
     source = models.CharField(
-        max_length=500, help_text="Catalogue key, absolute path of a folder or .gguf file, or a hub id."
+        max_length=500,
+        help_text="Catalogue key, absolute path of a folder or .gguf file, a hub id, or an engine's base URL.",
+    )
+    # An engine-served model (source type "endpoint"; source is the engine's base URL, e.g. http://gpu-1:8000/v1).
+    served_model_id = models.CharField(
+        max_length=200, blank=True, help_text="Engine: the model id it lists under GET /v1/models."
+    )
+    api_key_env = models.CharField(
+        max_length=100, blank=True, validators=[RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", "A variable name: letters, "
+                                                                "digits and _, not starting with a digit.")],
+        help_text="Engine: the NAME of the environment variable that holds its API key on the worker (the key "
+                  "itself is never stored here). Empty: no key.",
+    )
+    context_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Engine: the most tokens (prompt and answer) the engine takes per request."
+    )
+    meter = models.CharField(
+        max_length=300, blank=True,
+        help_text="Engine: how its energy is measured on its host: nvml:0,1 (those GPUs), rapl, "
+                  "process:/path/engine.pid (CPU-time estimate), or none (the arena then shows 'not measured').",
     )
     parameter_count = models.BigIntegerField(null=True, blank=True, editable=False)
     embedding_dim = models.PositiveIntegerField(
@@ -64,6 +85,34 @@ class Model(Job):
             self.slug = slug_unique(model_class=Model, name=self.name, instance_pk=self.pk)
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        """An engine-served model: a chat model at an http(s) base URL, with the id the engine serves
+        and a meter that can be read (workers.engine_meter)."""
+        if self.source_type != Model.SourceType.ENDPOINT:
+            return
+        from workers.engine_meter import MeterSpecError, meter_spec_parse
+
+        errors = {}
+        if self.kind != Model.Kind.CHAT:
+            errors["kind"] = "An engine-served model is a chat model: the arena asks it for chat completions."
+        self.source = (self.source or "").strip().rstrip("/")
+        try:
+            URLValidator(schemes=["http", "https"])(self.source)
+        except ValidationError:
+            errors["source"] = "Give the engine's base URL, e.g. http://gpu-1:8000/v1 (http or https)."
+        self.served_model_id = (self.served_model_id or "").strip()
+        if not self.served_model_id:
+            errors["served_model_id"] = "Give the id the engine serves the model under (listed by GET /v1/models)."
+        try:
+            self.meter = str(meter_spec_parse(self.meter))
+        except MeterSpecError as error:
+            errors["meter"] = str(error) if (self.meter or "").strip() else (
+                "Say how the engine's energy is measured on its host: nvml:0,1, rapl, process:/path/engine.pid, "
+                "or none (then the arena shows 'not measured')."
+            )
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def queue_name(self) -> str:
         """Celery queue of this model: a worker that holds it keeps serving it."""
@@ -72,6 +121,17 @@ class Model(Job):
     @property
     def is_language_model(self) -> bool:
         return self.kind in LANGUAGE_KINDS
+
+    @property
+    def is_engine_served(self) -> bool:
+        """Served by an inference engine over its OpenAI-compatible API, not loaded by the arena's workers."""
+        return self.source_type == Model.SourceType.ENDPOINT
+
+    def endpoint(self):
+        """Where its engine serves it (a plain value: workers.engine_client.Endpoint)."""
+        from workers.engine_client import Endpoint
+
+        return Endpoint(base_url=self.source, served_model=self.served_model_id, api_key_env=self.api_key_env)
 
     @property
     def parameters_text(self) -> str:
@@ -138,6 +198,20 @@ class Contender(models.Model):
         if not self.slug:
             self.slug = slug_unique(model_class=Contender, name=self.name, instance_pk=self.pk)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """What the contender's model can run: an encoder does not decode; an engine decodes greedily or by
+        sampling (the OpenAI API has no contrastive search)."""
+        model = self.model if self.model_id else None
+        if model is None:
+            return
+        if model.kind == Model.Kind.ENCODER and self.decoding != Contender.Decoding.GREEDY:
+            raise ValidationError({"decoding": "Encoders do not decode: leave decoding at 'greedy'."})
+        if model.is_engine_served and self.decoding == Contender.Decoding.CONTRASTIVE:
+            raise ValidationError({"decoding": (
+                f"{model.name} is served by an inference engine, which cannot run contrastive search through the "
+                "OpenAI API: choose greedy or sampling."
+            )})
 
     @property
     def kind(self) -> str:

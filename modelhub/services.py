@@ -51,14 +51,49 @@ def contender_create_default(*, model: Model) -> Contender:
 
 
 @transaction.atomic
+def model_register(
+    *,
+    name: str,
+    family: str,
+    kind: str,
+    source_type: str,
+    source: str,
+    maker: str = "",
+    served_model_id: str = "",
+    api_key_env: str = "",
+    context_length: int | None = None,
+    meter: str = "",
+    create_contender: bool = True,
+) -> Model:
+    """Register a model (and, by default, its contender) and queue its preparation. Raises
+    ValidationError naming each field that is wrong; nothing is stored then."""
+    model = Model(
+        name=name.strip(), family=family.strip(), maker=maker.strip(), kind=kind, source_type=source_type,
+        source=source.strip(), served_model_id=served_model_id, api_key_env=api_key_env.strip(),
+        context_length=context_length, meter=meter,
+    )
+    model.full_clean(exclude=["slug"])
+    model.save()
+    if create_contender:
+        contender_create_default(model=model)
+    model_prepare_queue(model=model)
+    return model
+
+
+@transaction.atomic
 def model_prepare_queue(*, model: Model) -> None:
-    """Mark the model as waiting for preparation and queue the prepare task after commit."""
+    """Mark the model as waiting for preparation and queue the prepare task after commit.
+
+    An engine-served model is checked where it will be served: on its own queue when a live worker
+    consumes it (the worker on the engine's host), else by any worker (which then serves it)."""
     from modelhub.tasks import prepare_model
+    from workers.selectors import queues_served
 
     Model.objects.filter(id=model.id).update(
         status=Model.Status.REGISTERED, error="", progress=0.0, progress_text="Waiting for a worker"
     )
-    job_enqueue(job_class=Model, job_id=model.id, task=prepare_model, on_refused=_prepare_refused)
+    queue = model.queue_name if model.is_engine_served and model.queue_name in (queues_served() or ()) else None
+    job_enqueue(job_class=Model, job_id=model.id, task=prepare_model, queue=queue, on_refused=_prepare_refused)
 
 
 def _prepare_refused(model_id: int) -> None:
@@ -107,6 +142,8 @@ def model_prepare(
     report = job_progress_writer(job_class=Model, job_id=model_id, callback=progress)
     model = Model.objects.get(id=model_id)
     started = time.monotonic()
+    if model.is_engine_served:
+        return _engine_check(model, report, started)
     try:
         report(0.02, "Locating weights")
         folder = _prepared_folder(model, report)
@@ -142,6 +179,39 @@ def model_prepare(
         smoke_test_output=smoke_output[:500],
     )
     return Model.objects.get(id=model_id)
+
+
+def _engine_check(model: Model, report: ProgressCallback, started: float) -> Model:
+    """An engine-served model is ready when this worker can read its meter and the engine lists the
+    model, streams a short answer and reports its token counts."""
+    from workers import engine_client, engine_meter, runtime
+
+    try:
+        report(0.1, f"Opening the meter ({model.meter}) on this worker")
+        runtime.engine_attribution(model.meter)
+        report(0.3, "Asking the engine for its models, then for an 8-token streamed answer")
+        check = engine_client.endpoint_check(model.endpoint(), timeout_s=settings.ARENA_ENGINE_CHECK_TIMEOUT_S)
+    except (engine_client.EngineError, engine_meter.MeterSpecError) as error:
+        return _model_failed(model.id, str(error), started)
+    except Exception as error:  # noqa: BLE001 - any failure must end in 'failed', with its text
+        logger.exception("Checking the engine of model %s failed", model.id)
+        message = f"Checking the engine failed unexpectedly: {type(error).__name__}: {error}"
+        return _model_failed(model.id, message, started)
+    job_finish(
+        job_class=Model,
+        job_id=model.id,
+        progress_text="Ready",
+        prepared_path="",
+        parameter_count=None,
+        embedding_dim=None,
+        load_seconds=None,
+        prepare_seconds=time.monotonic() - started,
+        smoke_test_output=(
+            f"{check.text} ({check.prompt_tokens} prompt and {check.output_tokens} output tokens in "
+            f"{check.seconds:.1f} s; the engine lists {len(check.listed)} model(s))"
+        )[:500],
+    )
+    return Model.objects.get(id=model.id)
 
 
 def _prepared_folder(model: Model, report: ProgressCallback) -> Path:

@@ -42,9 +42,9 @@ CHROMIUM_ARGS = [
 # (Redis for Celery/Channels, a worker, an ASGI server, `manage.py runarena`). `--fast` (`make test-fast`)
 # leaves all three out; `make test` runs everything.
 LANE_FIXTURES = {
-    "models": {"bundled_ready", "smollm2_gguf", "minilm_folder"},
+    "models": {"bundled_ready", "smollm2_gguf", "minilm_folder", "engine_server"},
     "browser": {"chromium_path"},
-    "live": {"redis_services", "launcher_env"},
+    "live": {"redis_services", "launcher_env", "engine_server"},
 }
 
 
@@ -360,3 +360,61 @@ def page(live_arena, browser_page):
     # Request `page` last in a test: while Playwright's sync API runs, this thread hosts an event
     # loop, so fixtures that use the ORM must be set up before it (and tests use in_db_thread()).
     return browser_page
+
+
+class Engine:
+    """A running inference engine: its base URL, the id it serves, its process and the pid file of the
+    `process:` meter."""
+
+    def __init__(self, url: str, served: str, process: subprocess.Popen, pidfile: Path) -> None:
+        self.url, self.served, self.process, self.pidfile = url, served, process, pidfile
+
+
+@pytest.fixture(scope="session")
+def engine_server(tmp_path_factory):
+    """A real inference engine: transformers' own OpenAI-compatible server (`transformers serve
+    --continuous-batching`) serving the bundled SmolLM2 (converted once, as preparation does), on a free
+    port, warmed with one request (its first pays ~25 s of batch set-up), its pid in a pid file."""
+    import httpx2
+    from django.conf import settings
+
+    from modelhub.catalogue import locate_bundled
+    from workers import loading
+
+    weights = loading.find_weights(locate_bundled("smollm2-135m-instruct", settings.ARENA_DATA_DIR))
+    folder = loading.convert_gguf(
+        weights.folder / weights.gguf_file, settings.ARENA_MODELS_DIR / "smollm2-135m-instruct"
+    )
+    port = free_port()
+    log = (tmp_path_factory.mktemp("engine") / "engine.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "transformers"), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--continuous-batching", str(folder)],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    pidfile = tmp_path_factory.mktemp("engine-pid") / "engine.pid"
+    pidfile.write_text(f"{process.pid}\n")
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, f"the engine exited: {Path(log.name).read_text()[-2000:]}"
+            try:
+                if httpx2.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the engine did not start within 120 s"
+            time.sleep(0.5)
+        warm = httpx2.post(f"{url}/chat/completions", timeout=180, json={
+            "model": str(folder), "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1,
+        })
+        assert warm.status_code == 200, warm.text
+        yield Engine(url, str(folder), process, pidfile)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from django.conf import settings
 
-from workers import batching, contrastive_batch, embedding, generation, loading
+from workers import batching, contrastive_batch, embedding, engine_client, engine_meter, generation, loading
 from workers.energy import CpuTimeEstimateMeter, EnergyReading, select_meter
 from workers.model_cache import ModelCache
 
@@ -61,7 +61,9 @@ _process_step_lock = threading.Lock()
 
 
 # Failures whose message is written for the visitor (the page shows it in the side's pane).
-VISITOR_ERRORS: tuple[type[Exception], ...] = (batching.PromptTooLong, batching.BatchRequestFailed)
+VISITOR_ERRORS: tuple[type[Exception], ...] = (
+    batching.PromptTooLong, batching.BatchRequestFailed, engine_client.EngineError,
+)
 
 
 def current_device() -> str:
@@ -284,3 +286,64 @@ def _measured(device: str):
 def loaded_model_paths() -> list[str]:
     """Prepared paths of the models this process holds warm."""
     return sorted({key.split("|")[1] for key in model_cache.keys()})
+
+
+# Requests to engines (models served by an inference engine): one attribution per meter spec in this
+# process, so that the requests of every model metered by the same counter share its intervals.
+_attributions: dict[str, engine_meter.IntervalAttribution] = {}
+_attributions_lock = threading.Lock()
+
+
+def engine_attribution(meter: str) -> engine_meter.IntervalAttribution | None:
+    """The interval attribution of a meter spec on this host (None for `none`). Raises MeterSpecError."""
+    spec = engine_meter.meter_spec_parse(meter)
+    with _attributions_lock:
+        attribution = _attributions.get(str(spec))
+        if attribution is None:
+            counter = engine_meter.counter_open(spec, watts_per_core=settings.ARENA_CPU_WATTS_PER_CORE)
+            if counter is None:
+                return None
+            attribution = _attributions[str(spec)] = engine_meter.IntervalAttribution(
+                counter, interval_s=settings.ARENA_ENGINE_METER_INTERVAL_S
+            )
+    return attribution
+
+
+def endpoint_generate(
+    *,
+    endpoint: engine_client.Endpoint,
+    meter: str,
+    prompt: str,
+    decoding: generation.DecodingConfig,
+    on_token: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    timeout_s: float | None = None,
+) -> tuple[generation.GenerationResult, EnergyReading | None, str]:
+    """One chat answer from an engine, streamed to on_token, with its share of the meter's energy.
+
+    Returns (result, reading, why): reading is None when the energy is not measured, and `why` then
+    says so. Raises engine_client.EngineError (a sentence for the visitor) when the engine fails."""
+    timeout_s = settings.ARENA_GENERATION_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        attribution = engine_attribution(meter)
+        why = "" if attribution is not None else "not measured: this contender's engine has no meter (meter 'none')"
+    except engine_meter.MeterSpecError as error:
+        attribution, why = None, f"not measured: {error}"
+    request_id = f"{threading.get_ident()}-{time.monotonic_ns()}"
+    counted = on_token
+    if attribution is not None:
+        attribution.start(request_id)
+
+        def counted(delta: str) -> None:
+            attribution.add_tokens(request_id)
+            if on_token is not None:
+                on_token(delta)
+
+    try:
+        result = engine_client.endpoint_stream(
+            endpoint, [{"role": "user", "content": prompt}], decoding,
+            deadline=time.monotonic() + timeout_s, on_token=counted, should_stop=should_stop,
+        )
+    finally:
+        reading = attribution.finish(request_id) if attribution is not None else None
+    return result, reading, why

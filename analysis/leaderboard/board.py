@@ -38,6 +38,7 @@ from analysis.leaderboard.ratings import (
 )
 from analysis.leaderboard.summary import board_summary
 from arena.choices import BLIND, ENERGY, LADDERS
+from arena.formatting import energy_shown
 
 if TYPE_CHECKING:
     from analysis.leaderboard.battle_log import BattleRecord
@@ -129,7 +130,7 @@ def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | No
         for name, joules, tokens in sides:
             if EnergySums.deltas(joules, tokens) is not None:
                 inp.energy.setdefault(name, EnergySums()).add(joules, tokens)
-        if r.winner_after:
+        if r.winner_after and energy_shown(r.energy_a_j, r.energy_b_j):
             tally[(ENERGY, r.model_a, r.model_b, r.winner_after)] += 1
             when = r.tstamp_after if r.tstamp_after is not None else r.tstamp
             seq[ENERGY].append((when, i, r.model_a, r.model_b, r.winner_after))

@@ -37,6 +37,7 @@ from scipy.special import expit
 from analysis.jsonsafe import json_float
 from analysis.leaderboard.ratings import Z95, PairCounts, leaderboard_rows, outcome_code, prior_reg
 from arena.choices import ENERGY, SCORE_OF_A
+from arena.formatting import energy_shown
 
 SCALE, INIT = 400.0, 1000.0  # rating = SCALE·θ + INIT, as ratings.fit_bradley_terry
 ALPHA = math.log(10.0)  # logit per unit of θ
@@ -228,7 +229,11 @@ def _battles(rows: Sequence[ContextRow], names: Sequence[str], field: str) -> _B
 
 
 def _ladder_rows(rows: Sequence[ContextRow], ladder: str) -> list[ContextRow]:
-    return [r for r in rows if r.winner_after is not None] if ladder == ENERGY else list(rows)
+    """The battles a ladder counts: the energy-aware one, those whose second vote followed a reveal of
+    both energies (arena.formatting.energy_shown)."""
+    if ladder != ENERGY:
+        return list(rows)
+    return [r for r in rows if r.winner_after is not None and energy_shown(r.energy_a_j, r.energy_b_j)]
 
 
 def style_diffs(rows: Sequence[ContextRow]) -> tuple[np.ndarray, np.ndarray]:

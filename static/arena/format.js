@@ -7,6 +7,7 @@ export const SOURCE_LABELS = Object.freeze({
   nvml: "measured on the GPU (NVML)",
   rapl: "measured on the CPU (RAPL)",
   estimate: "estimate",
+  none: "not measured",
 });
 
 /** The value when it is a finite number, else null. */

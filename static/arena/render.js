@@ -295,7 +295,8 @@ function renderEnergySide(view, side, energy, chosen) {
     const el = box.querySelector(selector);
     if (el) el.textContent = text;
   };
-  set(".energy-joules", fmtJoules(e.joules));
+  // An engine without a meter: "not measured", never a figure (arena.selectors._energy).
+  set(".energy-joules", e.source === "none" ? "not measured" : fmtJoules(e.joules));
   const perUnit = view.mode === "retrieval" ? e.joules_per_1000_documents : e.joules_per_token;
   set(".energy-per-unit", num(perUnit) === null ? "—" : fmtJoules(perUnit) + " " + view.words.per_unit);
   set(".energy-duration", fmtSeconds(e.duration_s));

@@ -102,3 +102,66 @@ def test_sides_of_a_lost_or_restarted_worker_fail_and_others_run_on(two_chat, mo
     status = dict(Response.objects.filter(id__in=responses.values()).values_list("worker", "status"))
     assert status == {"silent@h": "failed", "restarted@h": "failed", "alive@h": "running"}
     assert "worker writing this answer stopped" in Response.objects.get(id=responses["silent@h"]).error
+
+
+@pytest.fixture
+def engine_contender(smollm2_contenders, engine_server):
+    """SmolLM2 served by a real engine (transformers serve), registered as an operator would, checked
+    (preparation) in this process, metered with `process:`; beside the local greedy SmolLM2 only."""
+    from modelhub.models import Contender, Model
+    from modelhub.services import model_prepare, model_register
+
+    model = model_register(
+        name="SmolLM2 on an engine", family="SmolLM2", kind=Model.Kind.CHAT, source_type=Model.SourceType.ENDPOINT,
+        source=engine_server.url, served_model_id=engine_server.served, meter=f"process:{engine_server.pidfile}",
+    )
+    model = model_prepare(model_id=model.id)
+    assert model.status == Model.Status.READY, model.error
+    Contender.objects.exclude(name__in=["SmolLM2-135M greedy", "SmolLM2 on an engine"]).update(enabled=False)
+    Contender.objects.update(max_new_tokens=24)
+    return Contender.objects.get(model=model)
+
+
+def test_an_engine_served_contender_battles_a_local_one_with_its_energy_measured_where_it_runs(
+    engine_contender, live_arena
+):
+    from django.test import Client
+
+    from tests.arena.test_faults import _ws_messages
+
+    client = Client(enforce_csrf_checks=True)
+    client.get("/arena/")
+    csrf = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    answer = client.post("/arena/battles/", {"prompt": "Name three colours."}, **csrf)
+    assert answer.status_code == 201, answer.content
+    battle_id = answer.json()["battle"]["id"]
+    messages = _ws_messages(live_arena, battle_id, client.session.session_key)
+    streamed = {message["side"] for message in messages if message["type"] == "tokens"}
+    assert streamed == {"a", "b"}  # both sides streamed live over the socket
+    responses = {response.contender_id: response for response in Response.objects.filter(battle_id=battle_id)}
+    engine_side = responses.pop(engine_contender.id)
+    (local_side,) = responses.values()
+    assert engine_side.status == local_side.status == Response.Status.DONE
+    assert engine_side.output_tokens > 0 and engine_side.text
+    assert engine_side.joules > 0 and engine_side.energy_source == "estimate"
+    assert "engine's process tree" in engine_side.energy_method and "other traffic" in engine_side.energy_method
+
+    voted = client.post(f"/arena/battles/{battle_id}/vote/", {"stage": "blind", "choice": "a"}, **csrf)
+    assert voted.status_code == 200
+    state = client.get(f"/arena/battles/{battle_id}/").json()["battle"]
+    energies = {side: state["sides"][side]["energy"] for side in "ab"}
+    assert all(energy["joules"] > 0 for energy in energies.values())
+    assert state["energy_summary"]["ratio"] is not None
+
+    # Without a meter: the answer is served, its energy is "not measured", and no figure is invented.
+    engine_contender.model.__class__.objects.filter(id=engine_contender.model_id).update(meter="none")
+    answer = client.post("/arena/battles/", {"prompt": "Name a fruit."}, **csrf)
+    battle_id = answer.json()["battle"]["id"]
+    _ws_messages(live_arena, battle_id, client.session.session_key)
+    voted = client.post(f"/arena/battles/{battle_id}/vote/", {"stage": "blind", "choice": "b"}, **csrf)
+    assert voted.status_code == 200
+    state = client.get(f"/arena/battles/{battle_id}/").json()["battle"]
+    side = next(s for s in "ab" if state["sides"][s]["energy"]["source"] == "none")
+    assert state["sides"][side]["energy"]["joules"] is None
+    assert "not measured" in state["sides"][side]["energy"]["method"]
+    assert "not measured" in state["energy_summary"]["ratio_text"] and state["energy_summary"]["ratio"] is None

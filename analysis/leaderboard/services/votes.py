@@ -37,6 +37,7 @@ from analysis.models import (
     PendingVote,
 )
 from arena.choices import BLIND, CHOICES, ENERGY, LADDERS
+from arena.formatting import energy_shown
 
 
 def _increment(model, key: dict, deltas: dict) -> None:
@@ -174,13 +175,14 @@ def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> 
         a, b = competitors[battle.contender_a_id], competitors[battle.contender_b_id]
         blind, blind_at = blind_votes.get(battle.id, (None, battle.created_at))
         day = utc_day(blind_at)
-        _sum_into(sums.pairs, (vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
-        ra = sums.elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
-        rb = sums.elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
-        step = elo_step(ra[0], rb[0], vote.choice)
-        ra[0], ra[1], rb[0], rb[1] = ra[0] + step, ra[1] + 1, rb[0] - step, rb[1] + 1
         ja, ta, ha, la, ba = answers.get((battle.id, "a"), unknown)
         jb, tb, hb, lb, bb = answers.get((battle.id, "b"), unknown)
+        if vote.ladder == BLIND or energy_shown(ja, jb):  # a second vote without both energies is no energy-aware one
+            _sum_into(sums.pairs, (vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
+            ra = sums.elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
+            rb = sums.elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
+            step = elo_step(ra[0], rb[0], vote.choice)
+            ra[0], ra[1], rb[0], rb[1] = ra[0] + step, ra[1] + 1, rb[0] - step, rb[1] + 1
         if vote.ladder == BLIND:
             _sum_into(sums.energy, (a.id, day), EnergySums.deltas(ja, ta))
             _sum_into(sums.energy, (b.id, day), EnergySums.deltas(jb, tb))

@@ -10,13 +10,19 @@ class Command(BaseCommand):
     help = "Prepare models in this process (convert, load, smoke-test), with a progress bar."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("slugs", nargs="*", help="Models to prepare (default: every model not ready).")
+        parser.add_argument(
+            "slugs", nargs="*",
+            help="Models to prepare (default: every model not ready, but engine-served ones: a worker on the "
+                 "engine's host checks those).",
+        )
         parser.add_argument("--force", action="store_true", help="Prepare ready models again too.")
 
     def handle(self, *args, **options) -> None:
         models = Model.objects.all()
         if options["slugs"]:
             models = models.filter(slug__in=options["slugs"])
+        else:
+            models = models.exclude(source_type=Model.SourceType.ENDPOINT)
         if not options["force"]:
             models = models.exclude(status=Model.Status.READY)
         failed = 0
@@ -35,8 +41,7 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(self.style.ERROR(f"{model.name}: {result.error}"))
             else:
-                self.stdout.write(
-                    f"{model.name}: ready in {result.prepare_seconds:.1f} s (load {result.load_seconds:.1f} s)"
-                )
+                loaded = f" (load {result.load_seconds:.1f} s)" if result.load_seconds is not None else ""
+                self.stdout.write(f"{model.name}: ready in {result.prepare_seconds:.1f} s{loaded}")
         if failed:
             self.stderr.write(self.style.WARNING(f"{failed} model(s) failed; see the admin for details."))

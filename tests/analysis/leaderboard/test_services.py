@@ -545,3 +545,19 @@ def test_an_import_that_mixes_kinds_imports_nothing(make_contender, tmp_path):
     assert not ImportedBattle.objects.exists() and list(Competitor.objects.values_list("name", flat=True)) == ["Enc"]
     with pytest.raises(BattleLogError, match="kind 'completion' is not ranked"):
         battles_import(path=write_log(tmp_path / "log.jsonl", GOOD), kind="completion")
+
+
+def test_a_second_vote_without_both_energies_stays_out_of_the_energy_aware_ladder(trio, make_battle, vote):
+    """An engine served without a meter: its side has no joules (source "none"), the reveal says "not
+    measured", and the second vote is no energy-aware vote; the blind vote still counts."""
+    alpha, beta, _ = trio
+    vote(make_battle(alpha, beta), "a", "b")
+    unmeasured = make_battle(alpha, beta, joules=(None, 1.0))
+    unmeasured.responses.filter(side="a").update(energy_source="none", energy_method="not measured: meter 'none'")
+    vote(unmeasured, "a", "b")
+    assert Vote.objects.get(battle=unmeasured).final_choice == "b"  # stored, only not counted there
+    ladders: dict[str, int] = {}
+    for row in PairCount.objects.all():
+        ladders[row.ladder] = ladders.get(row.ladder, 0) + row.count
+    assert ladders == {"blind": 2, "energy": 1}
+    assert sum(row.battles for row in EloRating.objects.filter(ladder="energy")) == 2  # one battle, two sides
