@@ -266,6 +266,25 @@ def competitor_models() -> dict[str, dict]:
     }
 
 
+UNMEASURED_REASON = (
+    "an answer's energy was not measured (its engine has no meter), so the second vote did not follow an energy "
+    "reveal: such battles count on the blind ladder only, not on the energy-aware ladder or in the switch rate"
+)
+
+
+def battles_unmeasured(*, kind: str) -> dict:
+    """How many battles with a second vote had an answer whose energy was not measured, and why they are
+    left out of the energy-aware ladder and the switch rate (arena.formatting.energy_shown)."""
+    from arena.models import UNMEASURED, Vote
+
+    count = (
+        Vote.objects.filter(battle__contender_a__model__kind=kind, battle__responses__energy_source=UNMEASURED)
+        .exclude(final_choice="").exclude(final_choice__isnull=True)
+        .values("battle_id").distinct().count()
+    )
+    return {"battles": count, "reason": UNMEASURED_REASON}
+
+
 def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
     """The board a page or the API shows: from the snapshot, or from the daily sums when dates are set
     (then without Elo: ``elo_note`` says why)."""
@@ -294,4 +313,5 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         "filters": filters.as_dict(),
         "kinds": kinds or [filters.kind],
         **board,
+        "unmeasured": battles_unmeasured(kind=filters.kind),
     }

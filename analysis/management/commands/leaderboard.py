@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
 from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records, board_style_view
 from analysis.leaderboard.ratings import prior_reg
-from analysis.leaderboard.selectors.boards import board_inputs_from_tables
+from analysis.leaderboard.selectors.boards import battles_unmeasured, board_inputs_from_tables
 from analysis.leaderboard.selectors.filters import filters_parse
 from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, prior_scale, provisional_battles
 from analysis.leaderboard.selectors.records import battle_records
@@ -77,6 +77,8 @@ class Command(BaseCommand):
             if board is None:  # a scan always gives the contexts: only a board without battles lacks them
                 raise CommandError("No style control: the battles' answer lengths and markdown counts are unknown.")
         board = {"summary": board["summary"], "source": source, "filters": filters.as_dict(), **board}
+        if not options["battles"]:
+            board["unmeasured"] = battles_unmeasured(kind=filters.kind)
         if options["format"] == "json":
             self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
         else:
@@ -217,6 +219,9 @@ def render_table(board: dict) -> str:
             ok=g["opposite_n_switched"], on=g["opposite_n_eligible"], orate=_pct(g["opposite_rate"]),
         ),
     ]
+    unmeasured = board.get("unmeasured") or {}
+    if unmeasured.get("battles"):
+        lines.append(f"Left out: {unmeasured['battles']} battle(s) where {unmeasured['reason']}.")
     return "\n".join(lines)
 
 

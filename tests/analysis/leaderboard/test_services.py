@@ -561,3 +561,8 @@ def test_a_second_vote_without_both_energies_stays_out_of_the_energy_aware_ladde
         ladders[row.ladder] = ladders.get(row.ladder, 0) + row.count
     assert ladders == {"blind": 2, "energy": 1}
     assert sum(row.battles for row in EloRating.objects.filter(ladder="energy")) == 2  # one battle, two sides
+    # The leaderboard says how many were left out, and why (page, JSON and the command read this).
+    from analysis.leaderboard.selectors.boards import battles_unmeasured
+
+    left_out = battles_unmeasured(kind="chat")
+    assert left_out["battles"] == 1 and "not measured" in left_out["reason"]
