@@ -65,15 +65,7 @@ class ModelForm(forms.ModelForm):
             "source": catalogue_help(),
         }
 
-    def clean(self):
-        cleaned = super().clean()
-        source_type, source = cleaned.get("source_type"), (cleaned.get("source") or "").strip()
-        if source_type == Model.SourceType.PACKAGE and source not in CATALOGUE:
-            self.add_error("source", f"Not a bundled package. Known: {', '.join(sorted(CATALOGUE))}.")
-        if source_type in (Model.SourceType.HF_FOLDER, Model.SourceType.GGUF_FILE) and not source.startswith("/"):
-            self.add_error("source", "Give an absolute path on the worker machine, e.g. /data/models/my-model.")
-        cleaned["source"] = source
-        return cleaned
+    # What a source must be is the model's own rule (Model.clean), which the form runs.
 
 
 @admin.register(Model)

@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from modelhub.slugs import slug_unique
@@ -86,20 +86,28 @@ class Model(Job):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        """An engine-served model: a chat model at an http(s) base URL, with the id the engine serves
-        and a meter that can be read (workers.engine_meter)."""
+        """A source that can be found: a catalogue key, an absolute path, or (an engine-served model) a chat
+        model at an http(s) base URL, with the id the engine serves and a meter spec (workers.engine_meter)."""
+        from modelhub.catalogue import CATALOGUE
+
+        self.source = (self.source or "").strip()
+        if self.source_type == Model.SourceType.PACKAGE and self.source not in CATALOGUE:
+            raise ValidationError({"source": f"Not a bundled package. Known: {', '.join(sorted(CATALOGUE))}."})
+        local = self.source_type in (Model.SourceType.HF_FOLDER, Model.SourceType.GGUF_FILE)
+        if local and not self.source.startswith("/"):
+            raise ValidationError({"source": "Give an absolute path on the worker machine, e.g. /data/models/x."})
         if self.source_type != Model.SourceType.ENDPOINT:
             return
+        from workers.engine_client import EngineError, base_url_normalise
         from workers.engine_meter import MeterSpecError, meter_spec_parse
 
         errors = {}
         if self.kind != Model.Kind.CHAT:
             errors["kind"] = "An engine-served model is a chat model: the arena asks it for chat completions."
-        self.source = (self.source or "").strip().rstrip("/")
         try:
-            URLValidator(schemes=["http", "https"])(self.source)
-        except ValidationError:
-            errors["source"] = "Give the engine's base URL, e.g. http://gpu-1:8000/v1 (http or https)."
+            self.source = base_url_normalise(self.source or "")
+        except EngineError as error:
+            errors["source"] = f"{error} Give the engine's base URL, e.g. http://gpu-1:8000/v1."
         self.served_model_id = (self.served_model_id or "").strip()
         if not self.served_model_id:
             errors["served_model_id"] = "Give the id the engine serves the model under (listed by GET /v1/models)."

@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx2
 import openai
 
-from workers.generation import DecodingConfig, GenerationResult
+if TYPE_CHECKING:  # the web process validates base URLs here without loading torch (workers.generation)
+    from workers.generation import DecodingConfig, GenerationResult
 
 # Connecting to an engine on its own host takes milliseconds; a longer wait means it is not there.
 CONNECT_TIMEOUT_S = 5.0
@@ -128,6 +130,8 @@ def endpoint_stream(
     passes ("timeout") or `should_stop()` is true ("cancelled"); the engine then stops generating.
     Raises EngineError when the engine refuses, fails, sends what is not a chat-completion stream or
     breaks off (text already passed to `on_token` stays with the caller)."""
+    from workers.generation import GenerationResult
+
     started = time.monotonic()
     remaining = deadline - started
     if remaining <= 0:
@@ -205,6 +209,8 @@ def endpoint_check(endpoint: Endpoint, *, timeout_s: float = 120.0) -> EndpointC
         raise EngineError(
             f"The engine at {endpoint.base_url} does not serve '{endpoint.served_model}': it lists {shown}."
         )
+    from workers.generation import DecodingConfig
+
     deltas: list[str] = []
     result = endpoint_stream(
         endpoint, SMOKE_MESSAGES, DecodingConfig(method="greedy", max_new_tokens=8),
