@@ -46,6 +46,14 @@ def wait_for_status(model_id: int, statuses: set[str], timeout_s: float = 120) -
     raise AssertionError(f"model {model_id} stayed {model.status}")
 
 
+def wait_until_true(predicate, timeout_s: float = 60) -> None:
+    """Poll `predicate()` (a database read, say) until it is true."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s"
+        time.sleep(0.2)
+
+
 def in_db_thread(query):
     """Playwright's sync API runs an event loop in this thread, so the ORM runs in another one."""
     with ThreadPoolExecutor(1) as pool:

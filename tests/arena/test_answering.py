@@ -165,3 +165,60 @@ def test_an_engine_served_contender_battles_a_local_one_with_its_energy_measured
     assert state["sides"][side]["energy"]["joules"] is None
     assert "not measured" in state["sides"][side]["energy"]["method"]
     assert "not measured" in state["energy_summary"]["ratio_text"] and state["energy_summary"]["ratio"] is None
+
+
+@pytest.fixture
+def scripted_engine_contender(smollm2_contenders, settings):
+    """A ready engine-served contender on a scripted engine (tests/workers/scripted_engine.py) that
+    misbehaves on demand, beside the local greedy SmolLM2."""
+    from modelhub.models import Contender, Model
+    from modelhub.services import model_register
+    from tests.workers.scripted_engine import ScriptedEngine
+
+    engine = ScriptedEngine(tokens=30)
+    model = model_register(
+        name="Scripted engine", family="SmolLM2", kind=Model.Kind.CHAT, source_type=Model.SourceType.ENDPOINT,
+        source=engine.url, served_model_id=engine.served, meter="none",
+    )
+    Model.objects.filter(id=model.id).update(status=Model.Status.READY)
+    Contender.objects.exclude(name__in=["SmolLM2-135M greedy", "Scripted engine"]).update(enabled=False)
+    Contender.objects.update(max_new_tokens=30)
+    yield engine, Contender.objects.get(model=model)
+    engine.close()
+
+
+@pytest.mark.parametrize(("behaviour", "said"), [
+    ("down", "cannot be reached"),
+    ("break", "broke off the answer"),
+    ("status:500", "failed the request (500)"),
+    ("garbage", "not OpenAI-compatible JSON"),
+    ("slow", "did not finish within 3 s"),
+])
+def test_an_engine_fault_ends_its_side_with_the_reason_and_leaves_the_other_side_alone(
+    scripted_engine_contender, live_arena, settings, behaviour, said
+):
+    from django.test import Client
+
+    from tests.factories import wait_until_true
+
+    engine, contender = scripted_engine_contender
+    settings.ARENA_GENERATION_TIMEOUT_S = 3
+    if behaviour == "down":
+        engine.close()
+    else:
+        engine.behaviour = behaviour
+    client = Client(enforce_csrf_checks=True)
+    client.get("/arena/")
+    answer = client.post("/arena/battles/", {"prompt": "Name a colour."},
+                         HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    battle_id = answer.json()["battle"]["id"]
+    finished = (Response.Status.DONE, Response.Status.FAILED, Response.Status.TIMEOUT)
+    wait_until_true(lambda: Response.objects.filter(battle_id=battle_id, status__in=finished).count() == 2, 120)
+    engine_side = Response.objects.get(battle_id=battle_id, contender=contender)
+    local_side = Response.objects.get(battle_id=battle_id, side="b" if engine_side.side == "a" else "a")
+    assert local_side.status == Response.Status.DONE and local_side.text
+    state = client.get(f"/arena/battles/{battle_id}/").json()["battle"]
+    pane = state["sides"][engine_side.side]
+    assert pane["status"] in ("failed", "timeout") and said in pane["error"], pane
+    if behaviour == "slow":  # what arrived before the deadline stays
+        assert engine_side.status == Response.Status.TIMEOUT and engine_side.text.startswith("tok0")
