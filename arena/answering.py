@@ -130,7 +130,7 @@ def response_generate(*, response_id: int, worker: str = "") -> Response | None:
                 on_queue=_QueueReport(response),
             )
     except runtime.VISITOR_ERRORS as error:  # a prompt too long, a failed batch, an engine's failure: in the pane
-        logger.warning("Generation refused or failed for response %s: %s", response_id, error)
+        logger.warning("Generation refused or failed for response %s: %s", response_id, getattr(error, "detail", error))
         return response_fail(response_id=response_id, error=str(error))
     except Exception as error:  # noqa: BLE001 - a failed side is shown in its pane, never a crash
         logger.exception("Generation failed for response %s", response_id)

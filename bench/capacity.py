@@ -35,6 +35,14 @@ Figures per N (all times from sending the POST, on this client's clock):
 Targets at N = 8 (issue 12): p95 TTFT <= 3 s; tok/s >= 3x the batched path's N = 1; J/token below
 the per-request path's. It prints whether each is met; it asserts nothing. On a shared machine the
 figures are noisy: each row gives the machine's 1-minute load average before the round.
+
+An engine contender (issue 24): ``--engine URL --served-model ID [--meter SPEC]`` registers a model
+served by that engine (family SmolLM2) and leaves only it and the local greedy SmolLM2 enabled, so
+every battle is engine against local; ``--engine local`` starts `transformers serve
+--continuous-batching` on the converted SmolLM2 itself, metered with ``process:`` (its pid file).
+Each battle then also casts the final vote (which names the contenders), and the rows add the engine
+sides' first token (p50, p95) and failures. Target at N = 8: every side finishes, the engine side's
+first token p95 <= 5 s. Only the batched path is run with an engine.
 """
 
 from __future__ import annotations
@@ -64,7 +72,20 @@ sys.path.insert(0, str(ROOT))
 from arena.examples import EXAMPLE_PROMPTS  # noqa: E402 - plain Python, no Django
 
 PATHS = {"batched": "1", "per-request": "0"}
-TARGET_TTFT_P95_S, TARGET_SPEED_UP = 3.0, 3.0
+TARGET_TTFT_P95_S, TARGET_SPEED_UP, TARGET_ENGINE_TTFT_P95_S = 3.0, 3.0, 5.0
+ENGINE_CONTENDER = "SmolLM2 on an engine"
+ENGINE_PREPARE = """
+from modelhub.models import Contender, Model
+from modelhub.services import model_prepare, model_register
+model = model_register(name="{name}", family="SmolLM2", kind="chat", source_type="endpoint", source="{url}",
+                       served_model_id="{served}", meter="{meter}")
+model = model_prepare(model_id=model.id)
+assert model.status == "ready", model.error
+Contender.objects.exclude(name__in=["SmolLM2-135M greedy", "{name}"]).update(enabled=False)
+if {max_new_tokens}:
+    Contender.objects.update(max_new_tokens={max_new_tokens})
+print(model.smoke_test_output)
+"""
 PREPARE = """
 import django
 django.setup()
@@ -119,6 +140,58 @@ def data_dir_prepare(tmp: Path, max_new_tokens: int) -> None:
                           env=arena_env(tmp, "1"), capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"SmolLM2 could not be prepared:\n{done.stdout}{done.stderr}")
+
+
+def engine_register(tmp: Path, engine: tuple[str, str, str], max_new_tokens: int) -> None:
+    """The engine-served contender, checked as preparation checks it; the only other one enabled is the
+    local greedy SmolLM2."""
+    url, served, meter = engine
+    script = "import django\ndjango.setup()\n" + ENGINE_PREPARE.format(
+        name=ENGINE_CONTENDER, url=url, served=served, meter=meter, max_new_tokens=max_new_tokens
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=arena_env(tmp, "1"), capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise SystemExit(f"The engine contender could not be registered:\n{done.stdout}{done.stderr}")
+    print("Engine contender ready:", done.stdout.strip()[-200:], flush=True)
+
+
+@contextlib.contextmanager
+def local_engine(tmp: Path) -> Iterator[tuple[str, str, str]]:
+    """`transformers serve --continuous-batching` on the converted SmolLM2, its pid in a file: (base URL,
+    served id, meter spec). Warmed with one request (its first pays the batch set-up)."""
+    import httpx2
+    from django.conf import settings
+
+    folder = settings.ARENA_MODELS_DIR / "smollm2-135m-instruct"
+    port, pidfile = free_port(), tmp / "engine.pid"
+    with (tmp / "engine.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "transformers"), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--continuous-batching", "--cb-block-size", "32", "--cb-num-blocks", "256", str(folder)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            # one torch thread and a bounded KV cache, as the tests' engine (tests/conftest.py, ENGINE_CACHE)
+            env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+        )
+    pidfile.write_text(str(process.pid))
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                if httpx2.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                if process.poll() is not None or time.monotonic() - started > 180:
+                    raise SystemExit(f"The engine did not start: see {tmp / 'engine.log'}") from None
+            time.sleep(0.5)
+        httpx2.post(f"{url}/chat/completions", timeout=300, json={
+            "model": str(folder), "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1})
+        print(f"Engine (transformers serve) up after {time.monotonic() - started:.1f} s on {url}", flush=True)
+        yield url, str(folder), f"process:{pidfile}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 class Arena:
@@ -178,11 +251,12 @@ class Played:
     status: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     joules: float | None = None  # both sides, revealed by the blind vote
+    contenders: dict[str, str] = field(default_factory=dict)  # side -> name, after the final vote (--engine)
     places: list[int] = field(default_factory=list)  # places in line the sides were told
     queued_sides: set[str] = field(default_factory=set)
 
 
-async def person(base: str, prompt: str, go: asyncio.Event, timeout_s: float) -> Played:
+async def person(base: str, prompt: str, go: asyncio.Event, timeout_s: float, final: bool = False) -> Played:
     import aiohttp
 
     played = Played()
@@ -204,6 +278,12 @@ async def person(base: str, prompt: str, go: asyncio.Event, timeout_s: float) ->
             energies = [side.get("energy") or {} for side in state["sides"].values()]
             if all(energy.get("joules") is not None for energy in energies):
                 played.joules = sum(energy["joules"] for energy in energies)
+            if final:  # the final vote names the contenders
+                async with http.post(url, data={"stage": "final", "choice": "tie"}, headers=headers) as reply:
+                    state = (await reply.json())["battle"]
+                played.contenders = {
+                    side: (data.get("contender") or {}).get("name", "") for side, data in state["sides"].items()
+                }
     return played
 
 
@@ -273,11 +353,13 @@ async def follow(http, base: str, battle: dict, played: Played, timeout_s: float
             retry += 1
 
 
-async def crowd(base: str, n: int, timeout_s: float, first_prompt: int = 0) -> tuple[list[Played], float]:
+async def crowd(
+    base: str, n: int, timeout_s: float, first_prompt: int = 0, final: bool = False
+) -> tuple[list[Played], float]:
     """N people sending at the same moment; returns their battles and the round's wall time."""
     go = asyncio.Event()
     prompts = [EXAMPLE_PROMPTS[(first_prompt + i) % len(EXAMPLE_PROMPTS)] for i in range(n)]
-    tasks = [asyncio.create_task(person(base, prompt, go, timeout_s)) for prompt in prompts]
+    tasks = [asyncio.create_task(person(base, prompt, go, timeout_s, final)) for prompt in prompts]
     await asyncio.sleep(1.0)  # every person has loaded the page
     started = time.perf_counter()
     go.set()
@@ -302,6 +384,8 @@ class Row:
     furthest: int
     failed: int
     refused: int
+    engine_ttft: list[float] = field(default_factory=list)  # the engine sides' first token (--engine)
+    engine_failed: int = 0
 
 
 def row_of(path: str, n: int, load: float, played: list[Played], one_after_another: bool = False) -> Row:
@@ -324,6 +408,10 @@ def row_of(path: str, n: int, load: float, played: list[Played], one_after_anoth
                                                                       default=0),
         failed=sum(1 for p in played for status in p.status.values() if status != "done"),
         refused=sum(1 for p in played if p.refused),
+        engine_ttft=sorted(p.first_text[side] for p in played for side, name in p.contenders.items()
+                           if name == ENGINE_CONTENDER and side in p.first_text),
+        engine_failed=sum(1 for p in played for side, name in p.contenders.items()
+                          if name == ENGINE_CONTENDER and p.status.get(side) != "done"),
     )
 
 
@@ -337,6 +425,12 @@ HEADER = (f"{'path':12} {'N':>3} {'load':>5} | {'TTFT p50':>8} {'p95':>6} {'max'
 
 def line(row: Row) -> str:
     jpt = f"{row.joules_per_token:7.4f}" if row.joules_per_token is not None else "      -"
+    engine = (f" | engine sides {len(row.engine_ttft)}: TTFT p50 {_s(percentile(row.engine_ttft, 50))} p95 "
+              f"{_s(percentile(row.engine_ttft, 95))}, failed {row.engine_failed}") if row.engine_ttft else ""
+    return line_plain(row, jpt) + engine
+
+
+def line_plain(row: Row, jpt: str) -> str:
     return (f"{row.path:12} {row.n:3d} {row.load:5.2f} | {_s(percentile(row.ttft, 50)):>8} "
             f"{_s(percentile(row.ttft, 95))} {_s(row.ttft[-1] if row.ttft else float('nan'))} | "
             f"{_s(percentile(row.both, 50)):>8} "
@@ -348,6 +442,12 @@ def verdict(rows: list[Row]) -> list[str]:
     found = {(row.path, row.n): row for row in rows}
     batched8, batched1, single8 = found.get(("batched", 8)), found.get(("batched", 1)), found.get(("per-request", 8))
     out = []
+    if batched8 and batched8.engine_ttft:
+        p95 = percentile(batched8.engine_ttft, 95)
+        finished = batched8.failed == 0 and batched8.refused == 0
+        out.append(f"engine side's p95 TTFT at N=8: {p95:.2f} s (target <= {TARGET_ENGINE_TTFT_P95_S:.0f} s): "
+                   f"{'met' if p95 <= TARGET_ENGINE_TTFT_P95_S else 'NOT met'}; every side finished: "
+                   f"{'yes' if finished else 'NO'}")
     if batched8:
         p95 = percentile(batched8.ttft, 95)
         out.append(f"p95 TTFT at N=8, batched: {p95:.2f} s (target <= {TARGET_TTFT_P95_S:.0f} s): "
@@ -373,29 +473,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--singles", type=int, default=4,
                         help="battles played one after another for N = 1 (its figures pool them)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
+    parser.add_argument("--engine", help="an engine's base URL for an engine contender, or 'local' to start one")
+    parser.add_argument("--served-model", default="", help="the id the engine serves (with --engine URL)")
+    parser.add_argument("--meter", default="none", help="the engine's meter spec (with --engine URL)")
     args = parser.parse_args(argv)
+    if args.engine:
+        args.paths = "batched"
     sizes = [int(size) for size in args.sizes.split(",")]
     paths = [path.strip() for path in args.paths.split(",")]
     for path in paths:
         if path not in PATHS:
             parser.error(f"--paths: {path!r} is neither batched nor per-request")
     rows: list[Row] = []
-    with bench_folder("capacity-", args.keep) as tmp:
+    with bench_folder("capacity-", args.keep) as tmp, contextlib.ExitStack() as stack:
         data_dir_prepare(tmp, args.max_new_tokens)
+        engine = None
+        if args.engine == "local":
+            engine = stack.enter_context(local_engine(tmp))
+        elif args.engine:
+            engine = (args.engine, args.served_model, args.meter)
+        if engine is not None:
+            engine_register(tmp, engine, args.max_new_tokens)
+        final = engine is not None
         for path in paths:
             arena = Arena(tmp, path)
             try:
                 up_s = arena.wait_up()
                 print(f"\n{path}: the arena was up after {up_s:.1f} s (worker 1: {arena.threads()})", flush=True)
-                asyncio.run(crowd(arena.base, 1, args.timeout))  # not counted: one-time set-up
+                asyncio.run(crowd(arena.base, 1, args.timeout, final=final))  # not counted: one-time set-up
                 print(HEADER, flush=True)
                 for n in sizes:
                     load = os.getloadavg()[0]
                     if n == 1:  # one battle at a time, several: a single draw of a pair is too noisy a baseline
-                        played = [p for i in range(args.singles)
-                                  for p in asyncio.run(crowd(arena.base, 1, args.timeout, first_prompt=i))[0]]
+                        played = [p for i in range(args.singles) for p in
+                                  asyncio.run(crowd(arena.base, 1, args.timeout, first_prompt=i, final=final))[0]]
                     else:
-                        played, _ = asyncio.run(crowd(arena.base, n, args.timeout))
+                        played, _ = asyncio.run(crowd(arena.base, n, args.timeout, final=final))
                     rows.append(row_of(path, n, load, played, one_after_another=n == 1))
                     print(line(rows[-1]), flush=True)
                     time.sleep(3)  # the last answers' writes; a quieter start for the next round

@@ -191,7 +191,9 @@ def _engine_check(model: Model, report: ProgressCallback, started: float) -> Mod
         runtime.engine_attribution(model.meter)
         report(0.3, "Asking the engine for its models, then for an 8-token streamed answer")
         check = engine_client.endpoint_check(model.endpoint(), timeout_s=settings.ARENA_ENGINE_CHECK_TIMEOUT_S)
-    except (engine_client.EngineError, engine_meter.MeterSpecError) as error:
+    except engine_client.EngineError as error:
+        return _model_failed(model.id, error.detail, started)  # for the admin: with the engine's address
+    except engine_meter.MeterSpecError as error:
         return _model_failed(model.id, str(error), started)
     except Exception as error:  # noqa: BLE001 - any failure must end in 'failed', with its text
         logger.exception("Checking the engine of model %s failed", model.id)

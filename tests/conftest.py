@@ -362,6 +362,13 @@ def page(live_arena, browser_page):
     return browser_page
 
 
+# transformers serve sizes its paged KV cache from the free memory (14 GB resident here, and a first
+# request that waits ~25 s for the allocation): 256 blocks of 32 tokens (8,192 tokens, ~0.4 GB for
+# SmolLM2) hold every test's requests. One torch thread: on 2 cores beside the arena's own worker, two
+# processes of 2 threads each slowed the engine's first token from ~1 s to 3-10 s.
+ENGINE_CACHE = ["--cb-block-size", "32", "--cb-num-blocks", "256"]
+
+
 class Engine:
     """A running inference engine: its base URL, the id it serves, its process and the pid file of the
     `process:` meter."""
@@ -389,8 +396,8 @@ def engine_server(tmp_path_factory):
     log = (tmp_path_factory.mktemp("engine") / "engine.log").open("w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "transformers"), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--continuous-batching", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+         "--continuous-batching", *ENGINE_CACHE, str(folder)],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
     )
     pidfile = tmp_path_factory.mktemp("engine-pid") / "engine.pid"
     pidfile.write_text(f"{process.pid}\n")

@@ -26,7 +26,18 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class EngineError(Exception):
-    """An engine refused or failed a request; the message says why in words a person can act on."""
+    """An engine refused or failed a request. The message is for the visitor (the side's pane): it names
+    neither the engine's address nor the served model, which would tell who answered before the vote.
+    `detail` is for the operator (the log, a preparation's error): with the address and what the engine said."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
+
+
+def _failed(endpoint: Endpoint, what: str, extra: str = "") -> EngineError:
+    """"The engine serving this model <what>." for the visitor; the operator's sentence names the engine."""
+    return EngineError(f"The engine serving this model {what}.", f"The engine at {endpoint.base_url} {what}{extra}.")
 
 
 @dataclass(frozen=True)
@@ -78,30 +89,28 @@ def _client(endpoint: Endpoint, read_timeout_s: float) -> openai.OpenAI:
 
 
 def engine_error(error: Exception, endpoint: Endpoint, timeout_s: float | None = None) -> EngineError:
-    """The sentence for a failure of the SDK, the transport or the stream's content."""
-    where = endpoint.base_url
+    """The sentences for a failure of the SDK, the transport or the stream's content."""
     if isinstance(error, EngineError):
         return error
     if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
-        waited = f" within {timeout_s:.0f} s" if timeout_s is not None else ""
-        return EngineError(f"The engine at {where} did not answer{waited}.")
+        return _failed(endpoint, "did not answer" + (f" within {timeout_s:.0f} s" if timeout_s is not None else ""))
     if isinstance(error, openai.APIConnectionError):
-        return EngineError(f"The engine at {where} cannot be reached (is it running, and is the address right?).")
+        return _failed(endpoint, "cannot be reached", " (is it running, and is the address right?)")
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         key = f"the key in {endpoint.api_key_env}" if endpoint.api_key_env else "no API key (none is configured)"
-        return EngineError(f"The engine at {where} refused the request ({error.status_code}): it was sent {key}.")
+        return _failed(endpoint, f"refused the request ({error.status_code})", f": it was sent {key}")
     if isinstance(error, openai.NotFoundError):
-        return EngineError(f"The engine at {where} does not serve '{endpoint.served_model}' (404).")
+        return _failed(endpoint, "does not serve it (404)", f": the served model id is '{endpoint.served_model}'")
     if isinstance(error, openai.BadRequestError):
         said = " ".join(str(getattr(error, "message", "") or "").split())[:200]
-        return EngineError(f"The engine at {where} refused the request (400){': ' + said if said else ''}.")
+        return _failed(endpoint, "refused the request (400)", f": {said}" if said else "")
     if isinstance(error, openai.APIStatusError):
-        return EngineError(f"The engine at {where} failed the request ({error.status_code}).")
+        return _failed(endpoint, f"failed the request ({error.status_code})")
     if isinstance(error, json.JSONDecodeError | ValueError | KeyError | TypeError | AttributeError | IndexError):
-        return EngineError(f"The engine at {where} sent a stream that is not OpenAI-compatible JSON.")
+        return _failed(endpoint, "sent a stream that is not OpenAI-compatible JSON")
     if isinstance(error, openai.APIError | httpx2.HTTPError):
-        return EngineError(f"The engine at {where} broke off the answer ({type(error).__name__}).")
-    return EngineError(f"The engine at {where} failed ({type(error).__name__}).")
+        return _failed(endpoint, "broke off the answer", f" ({type(error).__name__})")
+    return _failed(endpoint, "failed", f" ({type(error).__name__}: {error})")
 
 
 def _sampling_arguments(decoding: DecodingConfig) -> dict:
@@ -168,9 +177,7 @@ def endpoint_stream(
         failure = engine_error(error, endpoint, remaining)
         timed_out = isinstance(error, openai.APITimeoutError | httpx2.TimeoutException)
         if stream is not None and not timed_out and isinstance(error, openai.APIConnectionError | httpx2.HTTPError):
-            failure = EngineError(
-                f"The engine at {endpoint.base_url} broke off the answer (the connection closed mid-stream)."
-            )
+            failure = _failed(endpoint, "broke off the answer", " (the connection closed mid-stream)")
         if timed_out and text:
             finish = "timeout"  # the read timeout is the deadline: what arrived stands
         elif time.monotonic() >= deadline:
@@ -181,7 +188,7 @@ def endpoint_stream(
         if stream is not None:
             stream.close()  # closing the connection makes the engine drop the request
     if finish is None:  # every OpenAI stream ends with a finish_reason: this one was cut
-        raise EngineError(f"The engine at {endpoint.base_url} broke off the answer (its stream ended early).")
+        raise _failed(endpoint, "broke off the answer", " (its stream ended without a finish_reason)")
     return GenerationResult(
         text=text,
         prompt_tokens=int(prompt_tokens or 0),
@@ -206,9 +213,7 @@ def endpoint_check(endpoint: Endpoint, *, timeout_s: float = 120.0) -> EndpointC
         raise engine_error(error, endpoint, min(timeout_s, 30.0)) from error
     if endpoint.served_model not in listed:
         shown = ", ".join(listed[:5]) + (" …" if len(listed) > 5 else "") if listed else "nothing"
-        raise EngineError(
-            f"The engine at {endpoint.base_url} does not serve '{endpoint.served_model}': it lists {shown}."
-        )
+        raise _failed(endpoint, "does not serve it", f": it lists {shown}, not '{endpoint.served_model}'")
     from workers.generation import DecodingConfig
 
     deltas: list[str] = []

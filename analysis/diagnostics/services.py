@@ -99,6 +99,11 @@ def _contender_metrics(run: DiagnosticsRun, report: ProgressCallback) -> dict:
         raise ValueError("Diagnostics need at least two texts.")
     contender = run.contender
     model = contender.model
+    if model.is_engine_served:
+        raise ValueError(
+            f"{model.name} is served by an inference engine, whose API gives text, not the hidden states the "
+            "diagnostics read: they are not available for it."
+        )
     reading = None
     if model.kind == Model.Kind.ENCODER:
         loaded = runtime.encoder_get(path=model.prepared_path, precision=contender.precision)

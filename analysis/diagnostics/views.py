@@ -50,6 +50,9 @@ def diagnostics_start(request: HttpRequest) -> HttpResponse:
     contender = Contender.objects.filter(slug=request.POST.get("contender", "")).select_related("model").first()
     if contender is None or contender not in contenders_ready():
         messages.error(request, "That contender is not ready for diagnostics.")
+    elif contender.model.is_engine_served:
+        messages.error(request, f"{contender.name} is served by an inference engine, whose API gives text, not the "
+                                "hidden states the diagnostics read.")
     else:
         run = diagnostics_run_queue(contender=contender)
         run.refresh_from_db()

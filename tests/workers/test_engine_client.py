@@ -74,14 +74,19 @@ def test_each_fault_is_a_sentence(engine, behaviour, said):
     engine.behaviour = behaviour
     with pytest.raises(EngineError, match=said) as raised:
         stream(endpoint_of(engine))
-    assert engine.url in str(raised.value)
+    # The visitor's sentence names neither the engine nor the model (that would tell who answered);
+    # the operator's names the engine.
+    assert engine.url not in str(raised.value) and engine.served not in str(raised.value)
+    assert engine.url in raised.value.detail and said.replace("\\", "")[:12] in raised.value.detail
 
 
 def test_a_model_the_engine_does_not_serve(engine):
-    with pytest.raises(EngineError, match="does not serve 'other-model'"):
+    with pytest.raises(EngineError, match="does not serve it \\(404\\)") as raised:
         stream(endpoint_of(engine, served="other-model"))
-    with pytest.raises(EngineError, match="does not serve 'other-model': it lists scripted-model"):
+    assert "other-model" not in str(raised.value) and "'other-model'" in raised.value.detail
+    with pytest.raises(EngineError) as raised:
         endpoint_check(endpoint_of(engine, served="other-model"), timeout_s=5)
+    assert "does not serve it: it lists scripted-model, not 'other-model'" in raised.value.detail
 
 
 def test_an_engine_that_is_not_there():
