@@ -38,6 +38,7 @@ from django.db import models
 
 from arena import choices
 from arena.models import Choice
+from arena.reveal import JOULES
 from modelhub.models import Contender
 
 
@@ -171,6 +172,7 @@ class BattleContext(StyleCounts):
     tokens_b = models.PositiveIntegerField(null=True, blank=True)
     energy_a_j = models.FloatField(null=True, blank=True)
     energy_b_j = models.FloatField(null=True, blank=True)
+    reveal = models.CharField(max_length=10, default=JOULES)  # the battle's reveal condition (arena.reveal)
 
     def __str__(self) -> str:
         return f"Context of {self.competitor_a_id} v {self.competitor_b_id} at {self.tstamp:%Y-%m-%d %H:%M}"
@@ -189,6 +191,7 @@ class ImportedBattle(StyleCounts):
     tstamp_after = models.DateTimeField(null=True, blank=True)
     energy_a_j = models.FloatField(null=True, blank=True)
     energy_b_j = models.FloatField(null=True, blank=True)
+    reveal = models.CharField(max_length=10, default=JOULES)  # the log's reveal condition (arena.reveal)
     output_tokens_a = models.PositiveIntegerField(null=True, blank=True)
     output_tokens_b = models.PositiveIntegerField(null=True, blank=True)
     energy_source_a = models.CharField(max_length=20, blank=True)

@@ -116,13 +116,13 @@ class BattleAdmin(DescribedAdmin):
                    "sampling policy, counted on the leaderboard unless a flag excludes it) or named (never counted).")
     list_display = ["id", "created_at", "mode", "policy", "contender_a", "contender_b", "energies", "has_error",
                     "identity_leak", "repeated_prompt", "vote_summary"]
-    list_filter = ["mode", "policy", "has_error", "identity_leak", "repeated_prompt"]
+    list_filter = ["mode", "policy", "reveal", "has_error", "identity_leak", "repeated_prompt"]
     list_select_related = ["contender_a", "contender_b", "vote"]
     search_fields = ["prompt"]
-    readonly_fields = ["prompt", "kind", "corpus", "contender_a", "contender_b", "policy", "mode", "created_at",
-                       "session_key", "client_ip", "prompt_hash"]
+    readonly_fields = ["prompt", "kind", "corpus", "contender_a", "contender_b", "policy", "mode", "reveal",
+                       "created_at", "session_key", "client_ip", "prompt_hash"]
     fieldsets = [
-        (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "contender_a", "contender_b",
+        (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "reveal", "contender_a", "contender_b",
                            "created_at"]}),
         ("Exclusion flags", {"fields": ["has_error", "identity_leak", "repeated_prompt"],
                              "description": "Any ticked flag keeps the battle out of the leaderboard."}),

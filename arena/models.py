@@ -1,6 +1,7 @@
 from django.db import models
 
 from arena import choices
+from arena.reveal import CONDITIONS, JOULES
 from modelhub.models import Contender
 from modelhub.slugs import slug_unique
 from workers.jobs import Job
@@ -106,6 +107,8 @@ class Battle(models.Model):
     policy = models.CharField(max_length=30)
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.ANONYMOUS)
     session_key = models.CharField(max_length=64, db_index=True)
+    # What its reveal shows (arena.reveal): drawn for the session's first battle, kept for the session.
+    reveal = models.CharField(max_length=10, choices=[(name, name) for name in CONDITIONS], default=JOULES)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Exclusion flags (FastChat filters the same): any of them keeps the battle out of rankings.

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arena import choices, hooks
-from arena.formatting import energy_everyday, energy_ratio, passage_snippet
+from arena.formatting import energy_about_the_same, energy_everyday, energy_ratio, passage_snippet
 from arena.models import UNMEASURED, Battle, CorpusEmbedding, Response, Vote
+from arena.reveal import CARBON, CONTROL, JOULES, RELATIVE, co2e_grams, shows_energy, times_less
 from arena.sampling import PairStats, pair_key
 from workers.jobs import jobs_lost
 
@@ -196,35 +197,88 @@ def _contender(response: Response) -> dict:
     }
 
 
+# How an answer's energy was obtained, in words without figures (the relative reveal shows no number).
+SOURCE_WORDS = {
+    "nvml": "Measured by the GPU's energy counter (NVML).",
+    "rapl": "Measured by the CPU's energy counter (RAPL).",
+    "estimate": "Estimated from the CPU time the answer took.",
+    UNMEASURED: "Not measured: its engine has no meter.",
+}
+
+
+def _energy_relative(response: Response, other: Response) -> dict:
+    """One side's energy in the relative reveal: whether it used less, never a figure."""
+    known = response.joules is not None and other.joules is not None
+    same = known and energy_about_the_same(response.joules, other.joules)
+    less = None if not known or same else response.joules < other.joules
+    relative = (
+        "Not measured" if response.energy_source == UNMEASURED else "Unknown" if not known
+        else "About the same energy" if same else "Used less energy" if less else "Used more energy"
+    )
+    return {
+        "joules": None, "joules_per_token": None, "joules_per_1000_documents": None, "duration_s": None,
+        "device": "", "source": response.energy_source, "method": SOURCE_WORDS.get(response.energy_source, ""),
+        "everyday": "", "relative": relative, "less": less,
+    }
+
+
+def _energy_summary(view: str, responses: dict[str, Response]) -> dict:
+    """The sentence above both sides: the ratio, or (relative) which used less and roughly how many times."""
+    a, b = responses["a"].joules, responses["b"].joules
+    unmeasured = [side.upper() for side in "ab" if responses[side].energy_source == UNMEASURED]
+    if unmeasured:
+        text = (
+            "Neither answer's energy was measured (their engines have no meter), so they cannot be compared."
+            if len(unmeasured) == 2 else
+            f"{unmeasured[0]}'s energy was not measured (its engine has no meter), so the two cannot be compared."
+        )
+        return {"ratio_text": text, "ratio": None}
+    text, ratio = energy_ratio(a, b)
+    if view != RELATIVE:
+        return {"ratio_text": text, "ratio": ratio}
+    if ratio is None or energy_about_the_same(a, b):
+        return {"ratio_text": text, "ratio": None}
+    less, more = ("A", "B") if a < b else ("B", "A")
+    return {"ratio_text": f"{less} used less energy than {more}: {times_less(ratio)} less.", "ratio": None}
+
+
+def _energy_shown(view: str, response: Response, other: Response, per_thousand_documents: float | None) -> dict | None:
+    if view == RELATIVE:
+        return _energy_relative(response, other)
+    energy = _energy(response, per_thousand_documents)
+    if view == CARBON and energy is not None and response.joules is not None:
+        intensity = settings.ARENA_GRID_INTENSITY_G_PER_KWH
+        grams = co2e_grams(response.joules, intensity)
+        energy["co2e_g"] = round(grams, 6)
+        energy["carbon"] = f"{grams:.2g} g CO2e at {intensity:g} g CO2e per kWh (the grid intensity the arena assumes)"
+    return energy
+
+
 def battle_state(*, battle: Battle) -> dict:
-    """The battle as the browser may see it now: energy only after the blind vote, names only
-    after the final vote (or at once in named mode, where the user picked them)."""
+    """The battle as the browser may see it now: energy only after the blind vote (in the control
+    condition only after the final vote), shown as the battle's reveal condition says (arena.reveal);
+    names only after the final vote (or at once in named mode, where the user picked them)."""
     responses = battle_responses(battle=battle)
     stage = battle_stage(battle=battle, responses=responses)
     vote = getattr(battle, "vote", None)
-    show_energy = vote is not None or stage == Stage.CLOSED
-    show_names = stage in (Stage.REVEALED, Stage.CLOSED) or battle.mode == Battle.Mode.NAMED
+    finished = stage in (Stage.REVEALED, Stage.CLOSED)
+    show_energy = finished or (vote is not None and shows_energy(battle.reveal))
+    view = JOULES if battle.reveal == CONTROL else battle.reveal  # control: the figures, once shown
+    show_names = finished or battle.mode == Battle.Mode.NAMED
     indexing = _indexing_energy(battle) if show_energy and battle.kind == Battle.Kind.RETRIEVAL else {}
     sides = {}
     for side, response in sorted(responses.items()):
+        other = responses.get("b" if side == "a" else "a", response)
         sides[side] = {
             **response_answer(response),
             "results": _results(response),
             "waiting": _waiting(response, battle.kind),
-            "energy": _energy(response, indexing.get(response.contender_id)) if show_energy else None,
+            "energy": (
+                _energy_shown(view, response, other, indexing.get(response.contender_id)) if show_energy else None
+            ),
             "contender": _contender(response) if show_names else None,
         }
-    energy_summary = None
-    if show_energy and len(responses) == 2:
-        text, ratio = energy_ratio(responses["a"].joules, responses["b"].joules)
-        unmeasured = [side.upper() for side in "ab" if responses[side].energy_source == UNMEASURED]
-        if unmeasured:
-            text = (
-                "Neither answer's energy was measured (their engines have no meter), so they cannot be compared."
-                if len(unmeasured) == 2 else
-                f"{unmeasured[0]}'s energy was not measured (its engine has no meter), so the two cannot be compared."
-            )
-        energy_summary = {"ratio_text": text, "ratio": ratio}
+    energy_summary = _energy_summary(view, responses) if show_energy and len(responses) == 2 else None
     return {
         "id": battle.id,
         "kind": battle.kind,
@@ -240,6 +294,7 @@ def battle_state(*, battle: Battle) -> dict:
             else None
         ),
         "energy_summary": energy_summary,
+        "reveal": battle.reveal if vote is not None or stage == Stage.CLOSED else None,
     }
 
 

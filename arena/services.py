@@ -14,6 +14,7 @@ from arena.choices import BLIND, ENERGY, MEMBERS
 from arena.errors import InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.formatting import prompt_fingerprint
 from arena.models import Battle, Choice, Corpus, CorpusEmbedding, Response, Vote
+from arena.reveal import JOULES, condition_draw, conditions_parse
 from arena.sampling import Candidate, SamplingError, policy_label, sample_pair
 from arena.selectors import (
     Stage,
@@ -163,6 +164,7 @@ def battle_create(
     task = retrieve_response if chosen_corpus else generate_response
     fingerprint = prompt_fingerprint(prompt)
     battle = Battle.objects.create(
+        reveal=JOULES if named else reveal_condition_of_session(session_key=session_key, rng=rng),
         kind=Battle.Kind.RETRIEVAL if chosen_corpus else Battle.Kind.CHAT,
         corpus=chosen_corpus,
         prompt=prompt,
@@ -185,6 +187,17 @@ def battle_create(
             on_refused=_response_refused,
         )
     return battle
+
+
+def reveal_condition_of_session(*, session_key: str, rng: random.Random | None = None) -> str:
+    """The session's reveal condition: the one of its latest anonymous battle while the mix still holds
+    it (no one sees two conditions), else one drawn with ARENA_REVEAL_CONDITIONS' weights."""
+    mix = conditions_parse(settings.ARENA_REVEAL_CONDITIONS)  # checked at start (arena/checks.py)
+    kept = (
+        Battle.objects.filter(session_key=session_key, mode=Battle.Mode.ANONYMOUS)
+        .order_by("-id").values_list("reveal", flat=True).first()
+    )
+    return kept if kept in mix else condition_draw(mix, rng)
 
 
 def _response_refused(response_id: int) -> None:

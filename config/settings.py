@@ -288,6 +288,11 @@ WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps: no c
 # uniform | weighted | same-family | active. The default is the GEA setting: both answers from one family
 # (the bundled Qwen2.5-Coder 0.5B and 1.5B, or two of SmolLM2's decodings).
 ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "same-family")
+# What the reveal after the blind vote shows, drawn per session with these weights (arena/reveal.py:
+# joules, relative, carbon, control); a malformed mix is a system check error (arena/checks.py). carbon
+# needs the grid's intensity in grams of CO2e per kWh.
+ARENA_REVEAL_CONDITIONS = os.environ.get("ARENA_REVEAL_CONDITIONS", "joules=1")
+ARENA_GRID_INTENSITY_G_PER_KWH = env_float("ARENA_GRID_INTENSITY_G_PER_KWH", 0.0)
 # active: pairs whose next vote most lowers the expected number of misordered pairs, from the leaderboard's
 # ratings (the Chatbot Arena rule while there are none; docs/sampling.md). Its floor is the share of draws
 # spread uniformly over all pairs (no pair starved); the pair counts it reads are cached this long.

@@ -17,6 +17,7 @@ from pathlib import Path
 from analysis.leaderboard import gea
 from analysis.leaderboard.ratings import FASTCHAT_WINNER
 from arena.choices import RANKED_KINDS
+from arena.reveal import CONDITIONS, JOULES
 
 # our choice codes <-> FastChat's clean-battle "winner" spelling
 TO_FASTCHAT = FASTCHAT_WINNER
@@ -54,6 +55,7 @@ class BattleRecord:
     lists_b: int | None = None
     bold_a: int | None = None
     bold_b: int | None = None
+    reveal: str = JOULES  # what the reveal before the final vote showed (arena.reveal)
 
     def gea_vote(self) -> gea.GeaVote:
         return gea.GeaVote(
@@ -82,6 +84,7 @@ class BattleRecord:
             "output_tokens_b": self.output_tokens_b,
             "energy_source_a": self.energy_source_a,
             "energy_source_b": self.energy_source_b,
+            "reveal": self.reveal,
             **({"conv_metadata": meta} if (meta := self.conv_metadata()) else {}),
         }
 
@@ -233,6 +236,7 @@ def record_from_json(obj: object, *, default_kind: str = DEFAULT_KIND) -> Battle
         lists_b=style["lists_b"],
         bold_a=style["bold_a"],
         bold_b=style["bold_b"],
+        reveal=_reveal(obj),
     )
 
 
@@ -315,3 +319,13 @@ def _array_item_line(text: str, index: int) -> int:
         _, pos = decoder.raw_decode(text, pos)
     return 1
 
+
+
+def _reveal(obj: dict) -> str:
+    """The battle's reveal condition: absent in logs from before conditions (and FastChat's), "joules"."""
+    value = obj.get("reveal")
+    if value is None or value == "":
+        return JOULES
+    if value not in CONDITIONS:
+        raise ValueError(f'"reveal" must be one of {", ".join(CONDITIONS)}, not {value!r}')
+    return value

@@ -36,9 +36,11 @@ from analysis.leaderboard.ratings import (
     prior_reg,
     win_rate_matrix,
 )
+from analysis.leaderboard.reveal import RevealVote, reveal_analysis
 from analysis.leaderboard.summary import board_summary
 from arena.choices import BLIND, ENERGY, LADDERS
 from arena.formatting import energy_shown
+from arena.reveal import shows_energy
 
 if TYPE_CHECKING:
     from analysis.leaderboard.battle_log import BattleRecord
@@ -121,7 +123,7 @@ def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | No
                 inp.families[name] = family or ""
         inp.contexts.append(ContextRow(
             r.model_a, r.model_b, r.winner, r.winner_after, r.output_tokens_a, r.output_tokens_b,
-            r.headers_a, r.headers_b, r.lists_a, r.lists_b, r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j,
+            r.headers_a, r.headers_b, r.lists_a, r.lists_b, r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j, r.reveal,
         ))
         tally, seq = tallies[r.kind], sequences[r.kind]
         tally[(BLIND, r.model_a, r.model_b, r.winner)] += 1
@@ -130,7 +132,7 @@ def board_inputs_from_records(records: Iterable[BattleRecord], *, kind: str | No
         for name, joules, tokens in sides:
             if EnergySums.deltas(joules, tokens) is not None:
                 inp.energy.setdefault(name, EnergySums()).add(joules, tokens)
-        if r.winner_after and energy_shown(r.energy_a_j, r.energy_b_j):
+        if r.winner_after and energy_shown(r.energy_a_j, r.energy_b_j) and shows_energy(r.reveal):
             tally[(ENERGY, r.model_a, r.model_b, r.winner_after)] += 1
             when = r.tstamp_after if r.tstamp_after is not None else r.tstamp
             seq[ENERGY].append((when, i, r.model_a, r.model_b, r.winner_after))
@@ -270,7 +272,7 @@ def board_compute(
     if inputs.contexts is not None:
         started = time.perf_counter()
         key = _contexts_key(inputs.contexts, prior, provisional)
-        if (previous.get("contextual") or {}).get("key") == key:
+        if (previous.get("contextual") or {}).get("key") == key and all(k in previous for k in CONTEXTUAL_KEYS):
             board |= {k: previous[k] for k in CONTEXTUAL_KEYS if k in previous}
         else:
             board |= _contextual(inputs.contexts, names, families, prior=prior, provisional=provisional)
@@ -285,7 +287,8 @@ def board_compute(
     return board
 
 
-CONTEXTUAL_KEYS = ("style_control", "energy_price", "contextual")  # the per-battle sections of a board
+# the per-battle sections of a board
+CONTEXTUAL_KEYS = ("style_control", "energy_price", "reveal_conditions", "contextual")
 
 
 def _contexts_key(contexts: list[ContextRow], prior: float, provisional: int) -> str:
@@ -310,7 +313,13 @@ def _contextual(
         for row in style[ladder]["rows"]:
             row["family"] = families.get(row["name"], "")
             row["elo"] = None  # online Elo has no style control
-    return {"style_control": style, "energy_price": energy_price(contexts, names, families, prior=prior)}
+    reveal = reveal_analysis(
+        RevealVote(r.reveal, r.winner, r.winner_after, r.energy_a_j, r.energy_b_j) for r in contexts
+    )
+    return {
+        "style_control": style, "energy_price": energy_price(contexts, names, families, prior=prior),
+        "reveal_conditions": reveal,
+    }
 
 
 def board_style_view(board: dict) -> dict | None:

@@ -38,6 +38,7 @@ from analysis.jsonsafe import json_float
 from analysis.leaderboard.ratings import Z95, PairCounts, leaderboard_rows, outcome_code, prior_reg
 from arena.choices import ENERGY, SCORE_OF_A
 from arena.formatting import energy_shown
+from arena.reveal import JOULES, shows_energy
 
 SCALE, INIT = 400.0, 1000.0  # rating = SCALE·θ + INIT, as ratings.fit_bradley_terry
 ALPHA = math.log(10.0)  # logit per unit of θ
@@ -63,6 +64,7 @@ class ContextRow(NamedTuple):
     bold_b: int | None
     energy_a_j: float | None
     energy_b_j: float | None
+    reveal: str = JOULES  # what the reveal before the final vote showed (arena.reveal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +235,10 @@ def _ladder_rows(rows: Sequence[ContextRow], ladder: str) -> list[ContextRow]:
     both energies (arena.formatting.energy_shown)."""
     if ladder != ENERGY:
         return list(rows)
-    return [r for r in rows if r.winner_after is not None and energy_shown(r.energy_a_j, r.energy_b_j)]
+    return [
+        r for r in rows
+        if r.winner_after is not None and energy_shown(r.energy_a_j, r.energy_b_j) and shows_energy(r.reveal)
+    ]
 
 
 def style_diffs(rows: Sequence[ContextRow]) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,9 @@ export function findView(root) {
     energyHeading: $("energy-heading"),
     energyRatio: $("energy-ratio"),
     blindChoiceText: $("blind-choice-text"),
+    energySides: $("energy-sides"),
     finalVote: $("final-vote"),
+    finalVoteQuestion: $("final-vote-question"),
     finalVoteBar: $("final-vote-bar"),
     reveal: $("reveal"),
     revealHeading: $("reveal-heading"),
@@ -297,6 +299,15 @@ function renderEnergySide(view, side, energy, chosen) {
   };
   // An engine without a meter: "not measured", never a figure (arena.selectors._energy).
   set(".energy-joules", e.source === "none" ? "not measured" : fmtJoules(e.joules));
+  // The relative reveal (arena.reveal): which used less, no figure; carbon: grams of CO2e besides.
+  const relative = typeof e.relative === "string" ? e.relative : "";
+  setHidden(box.querySelector(".energy-figures"), Boolean(relative));
+  const relativeEl = box.querySelector(".energy-relative");
+  if (relativeEl) relativeEl.textContent = relative;
+  setHidden(relativeEl, !relative);
+  const carbonEl = box.querySelector(".energy-carbon");
+  if (carbonEl) carbonEl.textContent = typeof e.carbon === "string" ? e.carbon : "";
+  setHidden(carbonEl, typeof e.carbon !== "string");
   const perUnit = view.mode === "retrieval" ? e.joules_per_1000_documents : e.joules_per_token;
   set(".energy-per-unit", num(perUnit) === null ? "—" : fmtJoules(perUnit) + " " + view.words.per_unit);
   set(".energy-duration", fmtSeconds(e.duration_s));
@@ -363,6 +374,8 @@ export function statusLine(battle, streams, words) {
     case "blind_vote":
       return words.both_done + " (Keys 1 to 4 vote.)";
     case "final_vote":
+      if (battle.reveal === "control") return "Would you like to change your vote? (Keys 1 to 4 vote.)";
+      if (battle.reveal === "relative") return "Here is which answer used less energy. Knowing it, which do you prefer now? (Keys 1 to 4 vote.)";
       return words.energy_each + " Knowing it, which do you prefer now? (Keys 1 to 4 vote.)";
     case "revealed":
       return "Thanks for voting! The names are revealed below.";
@@ -435,12 +448,27 @@ export function renderStage(view, battle, streams, busy) {
     if (panes[side].pane) panes[side].pane.classList.toggle("is-chosen", chosen);
   }
 
-  // Energy: shown once the blind vote is in (the server sends it only then).
+  // Energy: shown once the blind vote is in (the server sends it only then); in the control condition
+  // the panel first holds only the second vote ("a second look"), and the energy after it.
   const sides = battle.sides || {};
   const hasEnergy = SIDES.some((side) => sides[side] && sides[side].energy);
-  const showEnergy = (stage === "final_vote" || stage === "revealed" || stage === "closed") && hasEnergy;
+  const secondLook = stage === "final_vote" && battle.reveal === "control" && !hasEnergy;
+  const showEnergy = (stage === "final_vote" || stage === "revealed" || stage === "closed") && (hasEnergy || secondLook);
   setHidden(els.energyPanel, !showEnergy);
-  if (showEnergy) {
+  setHidden(els.energySides, secondLook);
+  if (els.energyHeading) els.energyHeading.textContent = secondLook ? "A second look" : "Energy used";
+  if (els.finalVoteQuestion) {
+    els.finalVoteQuestion.textContent = secondLook
+      ? "Would you like to change your vote?"
+      : battle.reveal === "relative"
+        ? "Knowing which used less energy, which do you prefer now?"
+        : "Knowing the energy, which do you prefer now?";
+  }
+  if (secondLook) {
+    if (els.energyRatio) els.energyRatio.textContent = "";
+    if (els.blindChoiceText) els.blindChoiceText.textContent = blind ? "Your vote: " + choiceLabel(blind) + "." : "";
+  }
+  if (showEnergy && !secondLook) {
     const summary = battle.energy_summary && typeof battle.energy_summary === "object" ? battle.energy_summary : null;
     if (els.energyRatio) els.energyRatio.textContent = summary && summary.ratio_text ? String(summary.ratio_text) : "";
     if (els.blindChoiceText) els.blindChoiceText.textContent = blind ? "Your blind vote: " + choiceLabel(blind) + "." : "";
@@ -455,11 +483,12 @@ export function renderStage(view, battle, streams, busy) {
   setHidden(els.reveal, !revealed);
   for (const side of SIDES) renderRevealName(view, side, revealed && sides[side] ? sides[side].contender : null);
   if (revealed && els.voteChanged) {
+    const when = battle.reveal === "control" ? "on a second look" : "after seeing the energy";
     if (vote && vote.changed) {
       els.voteChanged.textContent =
-        "You changed your vote after seeing the energy: from “" + choiceLabel(blind) + "” to “" + choiceLabel(final) + "”.";
+        "You changed your vote " + when + ": from “" + choiceLabel(blind) + "” to “" + choiceLabel(final) + "”.";
     } else if (vote) {
-      els.voteChanged.textContent = "You kept your vote after seeing the energy: “" + choiceLabel(final || blind) + "”.";
+      els.voteChanged.textContent = "You kept your vote " + when + ": “" + choiceLabel(final || blind) + "”.";
     } else {
       els.voteChanged.textContent = "";
     }

@@ -468,3 +468,62 @@ def test_a_side_waiting_for_its_models_batch_shows_its_place_in_line(smollm2_con
     texts = in_db_thread(lambda: dict(Battle.objects.get().responses.values_list("side", "text")))
     for side in ("a", "b"):  # each pane shows exactly the stored answer, rendered
         assert page.text_content(f"#answer-{side}") == rendered_text(page, texts[side])
+
+
+@pytest.fixture
+def fam_pair(transactional_db, make_contender):
+    return make_contender(family="Fam"), make_contender(family="Fam")
+
+
+@pytest.mark.parametrize("condition", ["joules", "relative", "carbon", "control"])
+def test_each_reveal_condition_shows_exactly_its_reveal(
+    fam_pair, settings, asgi_server, artifacts_dir, browser_page, condition
+):
+    """A battle of each condition, answered (stored without a worker), voted in the page: the panel after
+    the blind vote shows the condition's reveal and nothing more; after the final vote, the names (and in
+    control, the energy)."""
+    from arena.models import Response
+    from tests.factories import finish
+
+    settings.ARENA_GRID_INTENSITY_G_PER_KWH = 400
+    a, b = fam_pair
+    page = browser_page
+    page.goto(f"{asgi_server}/arena/")
+    session_key = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+
+    def battle_stored() -> int:
+        battle = Battle.objects.create(prompt="Which is greener?", contender_a=a, contender_b=b, policy="uniform",
+                                       session_key=session_key, reveal=condition)
+        for side, contender in (("a", a), ("b", b)):
+            Response.objects.create(battle=battle, side=side, contender=contender)
+        finish(battle, joules=(7777.77, 3333.33))
+        return battle.id
+
+    battle_id = in_db_thread(battle_stored)
+    page.goto(f"{asgi_server}/arena/?battle={battle_id}")
+    wait_for_stage(page, "blind_vote", 20_000)
+    page.click("#vote-bar button[data-choice='a']")
+    wait_for_stage(page, "final_vote", 20_000)
+    panel = page.text_content("#energy-panel")
+    question = page.text_content("#final-vote-question")
+    page.screenshot(path=str(artifacts_dir / f"arena-reveal-{condition}.png"), full_page=True)
+    if condition == "control":
+        assert page.locator("#energy-sides").is_hidden() and "A second look" in panel
+        assert question == "Would you like to change your vote?" and "7" not in page.text_content("#energy-ratio")
+    elif condition == "relative":
+        assert "Used less energy" in panel and "Used more energy" in panel and "about 2× less" in panel
+        assert " J" not in panel and "7,777" not in panel and "Wh" not in panel
+        assert page.locator("#energy-a .energy-figures").is_hidden()
+    else:
+        assert "7,778 J" in panel, panel
+        assert ("g CO2e" in panel) == (condition == "carbon")
+    assert "Fam-model" not in page.text_content("#battle")  # names stay hidden until the final vote
+
+    page.click("#final-vote-bar button[data-choice='b']")
+    wait_for_stage(page, "revealed", 20_000)
+    assert a.name in page.text_content("#reveal") and b.name in page.text_content("#reveal")
+    shown = page.text_content("#energy-panel")
+    if condition == "control":  # no one leaves without the energy
+        assert page.locator("#energy-sides").is_visible() and "Energy used" in shown
+        assert "on a second look" in page.text_content("#vote-changed")
+    page.screenshot(path=str(artifacts_dir / f"arena-reveal-{condition}-revealed.png"), full_page=True)

@@ -32,6 +32,7 @@ from analysis.leaderboard.board import (
 )
 from analysis.leaderboard.contextual import ContextRow
 from analysis.leaderboard.gea import GEA_FIELDS, GeaSums
+from analysis.leaderboard.reveal import reveal_analysis
 from analysis.leaderboard.selectors.filters import Filters, filtered_cache_s
 from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, fit_options
 from analysis.leaderboard.summary import board_summary
@@ -148,7 +149,7 @@ def _contexts(*, kind: str, both_sides: bool, since: dt.date | None, until: dt.d
     competitor = Competitor._meta.db_table
     sql = (
         "SELECT a.name, b.name, c.winner, NULLIF(c.winner_after, ''), c.tokens_a, c.tokens_b, c.headers_a, "
-        "c.headers_b, c.lists_a, c.lists_b, c.bold_a, c.bold_b, c.energy_a_j, c.energy_b_j "
+        "c.headers_b, c.lists_a, c.lists_b, c.bold_a, c.bold_b, c.energy_a_j, c.energy_b_j, c.reveal "
         f"FROM {BattleContext._meta.db_table} c JOIN {competitor} a ON a.id = c.competitor_a_id "
         f"JOIN {competitor} b ON b.id = c.competitor_b_id WHERE {' AND '.join(where)} ORDER BY c.tstamp, c.id"
     )
@@ -305,6 +306,8 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         "side_by_side": [row | {"model": models.get(row["name"])} for row in board.get("side_by_side", [])],
         # a snapshot or cached board from before the summary existed gets one here
         "summary": board.get("summary") or board_summary(board),
+        # per reveal condition (analysis.leaderboard.reveal); a board without its battles read yet has none
+        "reveal_conditions": board.get("reveal_conditions") or reveal_analysis([]),
     }
     return {
         "computed_at": computed_at.isoformat() if computed_at else None,

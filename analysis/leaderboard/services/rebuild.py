@@ -131,7 +131,7 @@ _ENERGY_FIELDS = tuple(vars(EnergySums()))
 
 _CONTEXT_FIELDS = (
     "kind", "tstamp", "competitor_a", "competitor_b", "winner", "winner_after", "tokens_a", "tokens_b", "headers_a",
-    "headers_b", "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j", "energy_b_j",
+    "headers_b", "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j", "energy_b_j", "reveal",
 )
 
 
@@ -175,7 +175,7 @@ def _context_of(r: BattleRecord, competitors: dict[str, int]) -> tuple:
     return (
         r.kind, datetime.fromtimestamp(r.tstamp, tz=UTC), competitors[r.model_a], competitors[r.model_b], r.winner,
         r.winner_after or "", r.output_tokens_a, r.output_tokens_b, r.headers_a, r.headers_b, r.lists_a, r.lists_b,
-        r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j,
+        r.bold_a, r.bold_b, r.energy_a_j, r.energy_b_j, r.reveal,
     )
 
 
@@ -257,6 +257,7 @@ def _imported_battle(record: BattleRecord, a: Competitor, b: Competitor) -> Impo
         output_tokens_b=record.output_tokens_b,
         energy_source_a=record.energy_source_a,
         energy_source_b=record.energy_source_b,
+        reveal=record.reveal,
         headers_a=record.headers_a,
         headers_b=record.headers_b,
         lists_a=record.lists_a,

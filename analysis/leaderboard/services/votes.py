@@ -38,6 +38,7 @@ from analysis.models import (
 )
 from arena.choices import BLIND, CHOICES, ENERGY, LADDERS
 from arena.formatting import energy_shown
+from arena.reveal import shows_energy
 
 
 def _increment(model, key: dict, deltas: dict) -> None:
@@ -177,7 +178,9 @@ def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> 
         day = utc_day(blind_at)
         ja, ta, ha, la, ba = answers.get((battle.id, "a"), unknown)
         jb, tb, hb, lb, bb = answers.get((battle.id, "b"), unknown)
-        if vote.ladder == BLIND or energy_shown(ja, jb):  # a second vote without both energies is no energy-aware one
+        # a second vote is energy-aware only after a reveal of both energies (a control group's is a second look)
+        energy_aware = energy_shown(ja, jb) and shows_energy(battle.reveal)
+        if vote.ladder == BLIND or energy_aware:
             _sum_into(sums.pairs, (vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
             ra = sums.elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
             rb = sums.elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
@@ -189,14 +192,14 @@ def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> 
             sums.contexts[battle.id] = BattleContext(
                 kind=a.kind, tstamp=blind_at, battle_id=battle.id, competitor_a_id=a.id, competitor_b_id=b.id,
                 winner=vote.choice, tokens_a=ta, tokens_b=tb, headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb,
-                bold_a=ba, bold_b=bb, energy_a_j=ja, energy_b_j=jb,
+                bold_a=ba, bold_b=bb, energy_a_j=ja, energy_b_j=jb, reveal=battle.reveal,
             )
             continue
         if battle.id in sums.contexts:
             sums.contexts[battle.id].winner_after = vote.choice
         else:
             sums.after[battle.id] = vote.choice
-        if blind is not None:
+        if blind is not None and energy_aware:
             gea_vote = GeaVote(a.name, b.name, a.family or None, b.family or None, ja, jb, blind, vote.choice)
             _sum_into(sums.gea, (*sorted((a.id, b.id)), day), vote_counts(gea_vote))
     return sums

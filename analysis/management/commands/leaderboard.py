@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.leaderboard.battle_log import BattleLogError, BattleLogReader
 from analysis.leaderboard.board import BoardInputs, board_compute, board_inputs_from_records, board_style_view
 from analysis.leaderboard.ratings import prior_reg
+from analysis.leaderboard.reveal import reveal_analysis
 from analysis.leaderboard.selectors.boards import battles_unmeasured, board_inputs_from_tables
 from analysis.leaderboard.selectors.filters import filters_parse
 from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, prior_scale, provisional_battles
@@ -79,6 +80,7 @@ class Command(BaseCommand):
         board = {"summary": board["summary"], "source": source, "filters": filters.as_dict(), **board}
         if not options["battles"]:
             board["unmeasured"] = battles_unmeasured(kind=filters.kind)
+        board.setdefault("reveal_conditions", reveal_analysis([]))
         if options["format"] == "json":
             self.stdout.write(json.dumps(board, indent=2, ensure_ascii=False))
         else:
@@ -219,6 +221,18 @@ def render_table(board: dict) -> str:
             ok=g["opposite_n_switched"], on=g["opposite_n_eligible"], orate=_pct(g["opposite_rate"]),
         ),
     ]
+    for name, c in ((board.get("reveal_conditions") or {}).get("conditions") or {}).items():
+        if not c["battles"]:
+            continue
+        t, vs = c["toward_cheaper"], c["vs_control"]
+        beyond = (
+            f"; beyond control {_pct(vs['difference'])} ({_pct(vs['lower'])} to {_pct(vs['upper'])})"
+            if vs and vs["difference"] is not None else f"; beyond control: {vs['reason']}" if vs else " (the baseline)"
+        )
+        lines.append(
+            f"Reveal {name}: {c['battles']} battles with both votes; to the cheaper answer {t['count']}/{t['n']}: "
+            f"{_pct(t['rate'])} (95% Wilson {_pct(t['lower'])}-{_pct(t['upper'])}){beyond}"
+        )
     unmeasured = board.get("unmeasured") or {}
     if unmeasured.get("battles"):
         lines.append(f"Left out: {unmeasured['battles']} battle(s) where {unmeasured['reason']}.")
