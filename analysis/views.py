@@ -13,15 +13,18 @@ from analysis.leaderboard.battle_log import battle_log_lines
 from analysis.leaderboard.board import board_style_view
 from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
 from analysis.leaderboard.selectors.filters import Filters, filters_parse, ranked_kind_choices
+from analysis.leaderboard.selectors.own_ladder import own_ladder
 from analysis.leaderboard.selectors.records import battle_records
 from analysis.leaderboard.services.refit import leaderboard_refit
+from arena.choices import BLIND, ENERGY
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
 def _filters(request: HttpRequest) -> Filters:
     return filters_parse(
-        kind=request.GET.get("kind"), since=request.GET.get("since"), until=request.GET.get("until")
+        kind=request.GET.get("kind"), since=request.GET.get("since"), until=request.GET.get("until"),
+        retired=request.GET.get("retired"),
     )
 
 
@@ -100,6 +103,19 @@ def _context(request: HttpRequest) -> tuple[dict, int]:
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     context, status = _context(request)
     return render(request, "analysis/leaderboard.html", context, status=status)
+
+
+@require_GET
+def own_ladder_page(request: HttpRequest) -> HttpResponse:
+    """The session's own ladder once it has enough counted votes; before that (and to anyone else, who
+    has no such session) a 404 that says how many votes it takes."""
+    own = own_ladder(session_key=request.session.session_key)
+    sections = [
+        (ladder, title, own["ladders"][ladder])
+        for ladder, title in ((BLIND, "Your blind votes"), (ENERGY, "Your votes after the energy reveal"))
+    ] if own["ladders"] else []
+    return render(request, "analysis/own_ladder.html", {"own": own, "sections": sections},
+                  status=200 if own["ladders"] else 404)
 
 
 @require_GET

@@ -295,7 +295,14 @@ def battle_state(*, battle: Battle) -> dict:
         ),
         "energy_summary": energy_summary,
         "reveal": battle.reveal if vote is not None or stage == Stage.CLOSED else None,
+        "own_ladder_url": _own_ladder_url(battle) if stage == Stage.REVEALED else None,
     }
+
+
+def _own_ladder_url(battle: Battle) -> str | None:
+    """The session's own ladder, once the battle's session has cast enough counted votes for one."""
+    counted = Vote.objects.filter(battles_counted_q("battle__"), battle__session_key=battle.session_key).count()
+    return reverse("leaderboard-mine") if counted >= settings.ANALYSIS_OWN_LADDER_VOTES else None
 
 
 def side_timeout_cutoff() -> datetime:

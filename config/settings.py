@@ -341,6 +341,8 @@ ANALYSIS_BOOTSTRAP_ROUNDS = env_int("ANALYSIS_BOOTSTRAP_ROUNDS", 100)
 ANALYSIS_PRIOR_SCALE = env_float("ANALYSIS_PRIOR_SCALE", 400.0)
 # contenders with fewer battles than this in a ladder are provisional there (marked, ranked after the others)
 ANALYSIS_PROVISIONAL_BATTLES = env_int("ANALYSIS_PROVISIONAL_BATTLES", 20)
+# a session sees its own ladder (/leaderboard/mine/) from this many counted votes on
+ANALYSIS_OWN_LADDER_VOTES = env_int("ANALYSIS_OWN_LADDER_VOTES", 20)
 # a date-filtered leaderboard is kept this long in the cache (keyed by the latest snapshot too); 0: never cached
 ANALYSIS_FILTERED_CACHE_S = env_int("ANALYSIS_FILTERED_CACHE_S", 3600)
 # style control and the price of energy (one row per battle) are refitted only when the time since the last

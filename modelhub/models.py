@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from modelhub.slugs import slug_unique
 from workers.jobs import Job
@@ -194,6 +195,8 @@ class Contender(models.Model):
     sampling_weight = models.FloatField(
         default=1.0, validators=[MinValueValidator(0)], help_text="Relative chance of being drawn."
     )
+    # When it was disabled: it is no longer drawn, and the leaderboard marks its rows retired.
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -205,6 +208,12 @@ class Contender(models.Model):
     def save(self, *args, **kwargs):
         if not self.slug:
             self.slug = slug_unique(model_class=Contender, name=self.name, instance_pk=self.pk)
+        if self.enabled:
+            self.retired_at = None
+        elif self.retired_at is None:
+            self.retired_at = timezone.now()
+        if kwargs.get("update_fields") is not None and "enabled" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "retired_at"}
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

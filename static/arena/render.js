@@ -70,6 +70,8 @@ export function findView(root) {
     revealNames: { a: $("reveal-name-a"), b: $("reveal-name-b") },
     revealDetails: { a: $("reveal-details-a"), b: $("reveal-details-b") },
     voteChanged: $("vote-changed"),
+    ownLadder: $("own-ladder"),
+    ownLadderLink: $("own-ladder-link"),
     newBattle: $("new-battle"),
   };
   const panes = {};
@@ -493,6 +495,15 @@ export function renderStage(view, battle, streams, busy) {
       els.voteChanged.textContent = "";
     }
   }
+
+  // After enough votes in this session, a link to its own ladder (the server sends the address then).
+  const ownUrl = revealed && typeof battle.own_ladder_url === "string" && battle.own_ladder_url.startsWith("/")
+    ? battle.own_ladder_url : "";
+  if (els.ownLadderLink) {
+    if (ownUrl) els.ownLadderLink.setAttribute("href", ownUrl);
+    else els.ownLadderLink.removeAttribute("href");
+  }
+  setHidden(els.ownLadder, !ownUrl);
 
   root.classList.toggle("is-failed", stage === "failed");
   renderControls(view, battle, busy);

@@ -358,3 +358,36 @@ def test_jargon_and_elo_sit_behind_disclosures(client, db, query):
     if not query:  # the Elo columns are there, hidden until the reader ticks "Show online Elo"
         assert '<input type="checkbox" class="lb-elo-toggle" id="lb-elo-toggle">' in html
         assert html.count('class="num lb-c1 lb-elo"') == html.count('class="num lb-c2 lb-elo"') == 3
+
+
+def test_a_retired_contender_keeps_its_rows_marked_and_can_be_hidden(client, voted):
+    """Disabling a contender (as the admin saves it) retires it: no longer drawn, still ranked, marked with
+    the day; ?retired=hide leaves its rows out; another value is a 400 naming the choices."""
+    from django.utils import timezone
+
+    from modelhub.models import Contender
+    from modelhub.selectors import contenders_ready
+
+    leaderboard_refit(push=False, rounds=3)
+    retired = Contender.objects.order_by("id").first()
+    retired.enabled = False
+    retired.save()
+    assert retired.retired_at is not None and retired not in contenders_ready()
+    day = timezone.now().date().isoformat()
+    board = client.get("/api/leaderboard.json").json()
+    rows = {row["name"]: row for row in board["ladders"]["blind"]["rows"]}
+    assert rows[retired.name]["retired"] == day
+    assert all(row["retired"] is None for name, row in rows.items() if name != retired.name)
+    assert {row["name"]: row["retired"] for row in board["side_by_side"]}[retired.name] == day
+    page = client.get("/leaderboard/").content.decode()
+    assert f"retired {day}" in page
+    hidden = client.get("/api/leaderboard.json?retired=hide").json()
+    assert retired.name not in {row["name"] for row in hidden["ladders"]["blind"]["rows"]}
+    assert retired.name not in {row["name"] for row in hidden["side_by_side"]}
+    assert retired.name not in {row["name"] for row in hidden["energy"]}
+    assert len(hidden["ladders"]["blind"]["rows"]) == len(rows) - 1
+    refused = client.get("/api/leaderboard.json?retired=maybe")
+    assert refused.status_code == 400 and "retired must be show or hide" in refused.json()["error"]
+    retired.enabled = True
+    retired.save()
+    assert retired.retired_at is None

@@ -262,9 +262,22 @@ def competitor_models() -> dict[str, dict]:
     competitors = Competitor.objects.filter(contender__isnull=False).select_related("contender__model")
     return {
         c.name: {"slug": c.contender.slug, "name": c.contender.model.name,
-                 "parameters": c.contender.model.parameters_text}
+                 "parameters": c.contender.model.parameters_text, "retired": _retired(c.contender)}
         for c in competitors
     }
+
+
+def _retired(contender) -> str | None:
+    """The day a disabled contender was retired ("2026-12-08"; "" when the day is unknown), None while enabled."""
+    if contender.enabled:
+        return None
+    return contender.retired_at.date().isoformat() if contender.retired_at else ""
+
+
+def _rows_marked(rows: list[dict], models: dict[str, dict], hide: bool) -> list[dict]:
+    """Rows with their contender's ``retired`` day (None: in the ring); without the retired ones with ``hide``."""
+    marked = [row | {"retired": (models.get(row["name"]) or {}).get("retired")} for row in rows]
+    return [row for row in marked if row["retired"] is None] if hide else marked
 
 
 UNMEASURED_REASON = (
@@ -300,10 +313,18 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         if not figures:
             board = {k: v for k, v in board.items() if k != "figures"}
     models = competitor_models()
+    hide = filters.retired == "hide"
     board = {
         **board,
-        "ladders": {lad: {k: v for k, v in data.items() if k != "fit_key"} for lad, data in board["ladders"].items()},
-        "side_by_side": [row | {"model": models.get(row["name"])} for row in board.get("side_by_side", [])],
+        "ladders": {
+            lad: {k: (_rows_marked(v, models, hide) if k == "rows" else v) for k, v in data.items() if k != "fit_key"}
+            for lad, data in board["ladders"].items()
+        },
+        "side_by_side": [
+            row | {"model": models.get(row["name"])}
+            for row in _rows_marked(board.get("side_by_side", []), models, hide)
+        ],
+        "energy": _rows_marked(board.get("energy", []), models, hide),
         # a snapshot or cached board from before the summary existed gets one here
         "summary": board.get("summary") or board_summary(board),
         # per reveal condition (analysis.leaderboard.reveal); a board without its battles read yet has none

@@ -16,6 +16,7 @@ class Filters:
     kind: str = DEFAULT_KIND
     since: dt.date | None = None
     until: dt.date | None = None
+    retired: str = "show"  # "hide": leave out the rows of retired (disabled) contenders
 
     @property
     def has_dates(self) -> bool:
@@ -36,6 +37,7 @@ class Filters:
             "kind": self.kind,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            "retired": self.retired,
         }
 
 
@@ -47,7 +49,12 @@ def ranked_kind_choices() -> list[tuple[str, str]]:
     return [(kind, labels.get(kind, kind)) for kind in RANKED_KINDS]
 
 
-def filters_parse(*, kind: str | None = None, since: str | None = None, until: str | None = None) -> Filters:
+RETIRED_CHOICES = ("show", "hide")
+
+
+def filters_parse(
+    *, kind: str | None = None, since: str | None = None, until: str | None = None, retired: str | None = None
+) -> Filters:
     """Filters from query strings; ValueError with a message for a person."""
     from modelhub.models import Model
 
@@ -72,7 +79,10 @@ def filters_parse(*, kind: str | None = None, since: str | None = None, until: s
             raise ValueError(f"{label} must be a date like 2025-01-31, not {value!r}.") from None
     if dates[0] and dates[1] and dates[0] > dates[1]:
         raise ValueError("The start date is after the end date.")
-    return Filters(kind, dates[0], dates[1])
+    retired = (retired or "show").strip()
+    if retired not in RETIRED_CHOICES:
+        raise ValueError(f"retired must be show or hide, not {retired!r}.")
+    return Filters(kind, dates[0], dates[1], retired)
 
 
 def filtered_cache_s() -> int:
