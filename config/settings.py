@@ -257,6 +257,9 @@ ARENA_PREPARE_TIMEOUT_S = env_int("ARENA_PREPARE_TIMEOUT_S", 900)
 # 8-token answer (an engine's first request may pay a batch set-up).
 ARENA_ENGINE_METER_INTERVAL_S = env_float("ARENA_ENGINE_METER_INTERVAL_S", 0.5)
 ARENA_ENGINE_CHECK_TIMEOUT_S = env_int("ARENA_ENGINE_CHECK_TIMEOUT_S", 120)
+# `make run`'s workers also serve the engine-served models' queues (right when the engines run on this host);
+# 0 leaves them to workers started on the engines' hosts.
+ARENA_LAUNCHER_ENGINE_QUEUES = env_bool("ARENA_LAUNCHER_ENGINE_QUEUES", True)
 ARENA_MODELS_DIR = ARENA_DATA_DIR / "models"
 # Workers write a heartbeat this often; one silent for ARENA_WORKER_LOST_S is lost, and answers it was
 # writing are shown as failed.

@@ -499,6 +499,16 @@ def test_each_reveal_condition_shows_exactly_its_reveal(
         finish(battle, joules=(7777.77, 3333.33))
         return battle.id
 
+    if condition == "joules":  # 19 earlier votes of this session: this battle's is the 20th (its own ladder)
+        from arena.services import vote_cast
+
+        def earlier_votes() -> None:
+            for _ in range(19):
+                earlier = battle_stored()
+                vote_cast(battle_id=earlier, session_key=session_key, stage="blind", choice="a")
+                vote_cast(battle_id=earlier, session_key=session_key, stage="final", choice="a")
+
+        in_db_thread(earlier_votes)
     battle_id = in_db_thread(battle_stored)
     page.goto(f"{asgi_server}/arena/?battle={battle_id}")
     wait_for_stage(page, "blind_vote", 20_000)
@@ -526,4 +536,10 @@ def test_each_reveal_condition_shows_exactly_its_reveal(
     if condition == "control":  # no one leaves without the energy
         assert page.locator("#energy-sides").is_visible() and "Energy used" in shown
         assert "on a second look" in page.text_content("#vote-changed")
+    own = page.locator("#own-ladder-link")
+    assert own.is_visible() == (condition == "joules")  # after the session's 20th counted vote
+    if condition == "joules":
+        own.click()
+        page.wait_for_url("**/leaderboard/mine/")
+        assert "20 counted votes" in page.text_content("main")
     page.screenshot(path=str(artifacts_dir / f"arena-reveal-{condition}-revealed.png"), full_page=True)

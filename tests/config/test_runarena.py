@@ -247,3 +247,15 @@ def test_runarena_says_up_only_once_the_worker_holds_its_models_warm(launcher_en
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_launcher_leaves_engine_queues_to_the_engines_hosts_when_told(db, settings):
+    from config.management.commands.runarena import models_served_here
+    from modelhub.models import Model
+
+    local = Model.objects.create(name="Local", family="F", kind="chat", source_type="hf_folder", source="/m")
+    engine = Model.objects.create(name="Engine", family="F", kind="chat", source_type="endpoint",
+                                  source="http://gpu-1:8000/v1", served_model_id="m", meter="nvml:0")
+    assert set(models_served_here()) == {local, engine}
+    settings.ARENA_LAUNCHER_ENGINE_QUEUES = False
+    assert list(models_served_here()) == [local]

@@ -37,6 +37,14 @@ def worker_queue_plan(model_queues: list[str], workers: int) -> list[list[str]]:
     return plan
 
 
+def models_served_here():
+    """The models whose queues the launcher's workers serve, in kind order: every model, but engine-served
+    ones only with ARENA_LAUNCHER_ENGINE_QUEUES (a worker on the engine's host serves those otherwise:
+    its meter must read the engine's hardware, docs/deploy.md section 10)."""
+    models = Model.objects.order_by("kind", "name")
+    return models if settings.ARENA_LAUNCHER_ENGINE_QUEUES else models.exclude(source_type=Model.SourceType.ENDPOINT)
+
+
 def worker_concurrency(model_kinds: list[str]) -> int:
     """Threads of a worker that holds models of these kinds. A side holds a thread while it waits for
     its model's batch or runs in it, so with batching the pool admits a full batch (ARENA_BATCH_MAX_REQUESTS)
@@ -147,7 +155,7 @@ class Command(BaseCommand):
         env["REDIS_URL"] = settings.REDIS_URL
         # Dealt out in kind order, so the chat models spread over the workers (a battle between two
         # models then runs its sides in different processes; the contenders of one model share one).
-        models = Model.objects.order_by("kind", "name")
+        models = models_served_here()
         plan = worker_queue_plan([model.queue_name for model in models], options["workers"])
         self.plan = plan
         for number, queues in enumerate(plan, start=1):
