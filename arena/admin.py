@@ -120,10 +120,10 @@ class BattleAdmin(DescribedAdmin):
     list_select_related = ["contender_a", "contender_b", "vote"]
     search_fields = ["prompt"]
     readonly_fields = ["prompt", "kind", "corpus", "contender_a", "contender_b", "policy", "mode", "reveal",
-                       "created_at", "session_key", "client_ip", "prompt_hash"]
+                       "categories", "created_at", "session_key", "client_ip", "prompt_hash"]
     fieldsets = [
-        (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "reveal", "contender_a", "contender_b",
-                           "created_at"]}),
+        (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "reveal", "categories", "contender_a",
+                           "contender_b", "created_at"]}),
         ("Exclusion flags", {"fields": ["has_error", "identity_leak", "repeated_prompt"],
                              "description": "Any ticked flag keeps the battle out of the leaderboard."}),
         ("Who asked", {"fields": ["session_key", "client_ip", "prompt_hash"], "classes": ["collapse"],

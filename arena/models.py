@@ -109,6 +109,8 @@ class Battle(models.Model):
     session_key = models.CharField(max_length=64, db_index=True)
     # What its reveal shows (arena.reveal): drawn for the session's first battle, kept for the session.
     reveal = models.CharField(max_length=10, choices=[(name, name) for name in CONDITIONS], default=JOULES)
+    # What its prompts are about (arena.categories: coding, math, long_query, multi_turn, a language code)
+    categories = models.JSONField(default=list, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Exclusion flags (FastChat filters the same): any of them keeps the battle out of rankings.

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from arena import hooks
 from arena.answering import response_fail
+from arena.categories import categories_of
 from arena.choices import BLIND, ENERGY, MEMBERS
 from arena.errors import InvalidInput, NotFound, NotNow, NotYours, TooMany, Unavailable
 from arena.formatting import prompt_fingerprint
@@ -165,6 +166,7 @@ def battle_create(
     fingerprint = prompt_fingerprint(prompt)
     battle = Battle.objects.create(
         reveal=JOULES if named else reveal_condition_of_session(session_key=session_key, rng=rng),
+        categories=categories_of([prompt]),
         kind=Battle.Kind.RETRIEVAL if chosen_corpus else Battle.Kind.CHAT,
         corpus=chosen_corpus,
         prompt=prompt,
