@@ -83,6 +83,31 @@ class PairCount(models.Model):
         return f"{self.ladder} {self.day}: {self.competitor_a_id} v {self.competitor_b_id} {self.outcome} ×{self.count}"
 
 
+class CategoryPairCount(models.Model):
+    """``PairCount`` per category of the battle (``arena.categories``: a battle counts in each of its
+    categories): the daily sums a category's ladder is fitted from, without a scan of the votes."""
+
+    category = models.CharField(max_length=20)
+    ladder = models.CharField(max_length=10, choices=Ladder.choices)
+    competitor_a = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    competitor_b = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Choice.choices)
+    day = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "ladder", "competitor_a", "competitor_b", "outcome", "day"],
+                name="one_category_pair_count_per_day",
+            )
+        ]
+        indexes = [models.Index(fields=["category", "day"], name="category_pair_day")]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.ladder} {self.day}: {self.competitor_a_id} v {self.competitor_b_id}"
+
+
 class EloRating(models.Model):
     ladder = models.CharField(max_length=10, choices=Ladder.choices)
     competitor = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="+")
@@ -192,6 +217,7 @@ class ImportedBattle(StyleCounts):
     energy_a_j = models.FloatField(null=True, blank=True)
     energy_b_j = models.FloatField(null=True, blank=True)
     reveal = models.CharField(max_length=10, default=JOULES)  # the log's reveal condition (arena.reveal)
+    categories = models.JSONField(default=list, blank=True)  # the log's categories (arena.categories)
     output_tokens_a = models.PositiveIntegerField(null=True, blank=True)
     output_tokens_b = models.PositiveIntegerField(null=True, blank=True)
     energy_source_a = models.CharField(max_length=20, blank=True)

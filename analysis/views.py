@@ -24,14 +24,14 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 def _filters(request: HttpRequest) -> Filters:
     return filters_parse(
         kind=request.GET.get("kind"), since=request.GET.get("since"), until=request.GET.get("until"),
-        retired=request.GET.get("retired"),
+        retired=request.GET.get("retired"), category=request.GET.get("category"),
     )
 
 
 def _snapshot(filters: Filters):
     """The latest snapshot; the very first page view computes one (later, votes trigger refits)."""
     snapshot = snapshot_latest()
-    if snapshot is None and not filters.has_dates:
+    if snapshot is None and not filters.from_sums:
         snapshot = leaderboard_refit(push=False)
     return snapshot
 

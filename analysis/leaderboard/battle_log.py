@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ class BattleRecord:
     bold_a: int | None = None
     bold_b: int | None = None
     reveal: str = JOULES  # what the reveal before the final vote showed (arena.reveal)
+    categories: tuple[str, ...] = ()  # what its prompts are about (arena.categories)
 
     def gea_vote(self) -> gea.GeaVote:
         return gea.GeaVote(
@@ -85,6 +87,7 @@ class BattleRecord:
             "energy_source_a": self.energy_source_a,
             "energy_source_b": self.energy_source_b,
             "reveal": self.reveal,
+            "categories": list(self.categories),
             **({"conv_metadata": meta} if (meta := self.conv_metadata()) else {}),
         }
 
@@ -237,6 +240,7 @@ def record_from_json(obj: object, *, default_kind: str = DEFAULT_KIND) -> Battle
         bold_a=style["bold_a"],
         bold_b=style["bold_b"],
         reveal=_reveal(obj),
+        categories=_categories(obj),
     )
 
 
@@ -329,3 +333,18 @@ def _reveal(obj: dict) -> str:
     if value not in CONDITIONS:
         raise ValueError(f'"reveal" must be one of {", ".join(CONDITIONS)}, not {value!r}')
     return value
+
+
+_CATEGORY = re.compile(r"^[a-z][a-z_]{1,19}$")
+
+
+def _categories(obj: dict) -> tuple[str, ...]:
+    """The battle's categories: a list of short lower-case names (absent: none)."""
+    value = obj.get("categories")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 10 or not all(
+        isinstance(name, str) and _CATEGORY.match(name) for name in value
+    ):
+        raise ValueError(f'"categories" must be a list of up to 10 short lower-case names, not {value!r}')
+    return tuple(sorted(set(value)))

@@ -38,6 +38,7 @@ from analysis.leaderboard.selectors.fit_settings import bootstrap_rounds, fit_op
 from analysis.leaderboard.summary import board_summary
 from analysis.models import (
     BattleContext,
+    CategoryPairCount,
     Competitor,
     EloRating,
     EnergyStat,
@@ -53,7 +54,7 @@ SNAPSHOT_VERSION = 3  # bump when the layout of a snapshot changes: older ones a
 # Shown with a date-filtered board, whose rows carry no Elo.
 ELO_NOTE = (
     "Online Elo moves vote by vote in the order of every vote since the first, so it cannot be cut to a "
-    "date range: a date-filtered board shows Bradley-Terry ratings only."
+    "date range or a category: such a board shows Bradley-Terry ratings only."
 )
 
 
@@ -68,6 +69,7 @@ def _days(rows: QuerySet, since: dt.date | None, until: dt.date | None) -> Query
 
 def board_inputs_from_tables(
     *, kind: str | None = None, since: dt.date | None = None, until: dt.date | None = None, contexts: bool = True,
+    category: str | None = None,
 ) -> dict[str, BoardInputs]:
     """The running aggregates, by kind: the daily sums of [since, until] (each bound when given; none:
     all time) added up in the database, O(days × contenders²) rows, and ``contexts`` (one row per
@@ -88,7 +90,9 @@ def board_inputs_from_tables(
             inp.families[name] = family
         return inp
 
-    rows = _days(PairCount.objects.filter(count__gt=0), since, until).values_list(
+    # one category's ladder: its own pair counts, and nothing else (no Elo, energy, switches or contexts)
+    counts = CategoryPairCount.objects.filter(category=category) if category else PairCount.objects
+    rows = _days(counts.filter(count__gt=0), since, until).values_list(
         "ladder", "competitor_a_id", "competitor_b_id", "outcome"
     ).annotate(total=Sum("count"))
     seen: set[int] = set()
@@ -104,6 +108,8 @@ def board_inputs_from_tables(
             seen.add(b)
     for cid in seen:
         of(cid)
+    if category:
+        return inputs
     if since is None and until is None:
         for ladder, cid, rating in EloRating.objects.values_list("ladder", "competitor_id", "rating"):
             if cid in competitors:
@@ -248,7 +254,9 @@ def board_of_dates(*, filters: Filters, snapshot: LeaderboardSnapshot | None, fi
         key = f"analysis:dated-board:{digest.hexdigest()}"
         if (board := cache.get(key)) is not None:
             return board
-    inputs = board_inputs_from_tables(kind=filters.kind, since=filters.since, until=filters.until, contexts=False)
+    inputs = board_inputs_from_tables(
+        kind=filters.kind, since=filters.since, until=filters.until, contexts=False, category=filters.category
+    )
     board = board_compute(inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, figures=figures,
                           **options)
     if key is not None:
@@ -302,7 +310,7 @@ def battles_unmeasured(*, kind: str) -> dict:
 def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, figures: bool = True) -> dict:
     """The board a page or the API shows: from the snapshot, or from the daily sums when dates are set
     (then without Elo: ``elo_note`` says why)."""
-    if filters.has_dates:
+    if filters.from_sums:
         board = board_of_dates(filters=filters, snapshot=snapshot, figures=figures)
         computed_at, kinds = None, None
     else:
@@ -332,10 +340,20 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
     }
     return {
         "computed_at": computed_at.isoformat() if computed_at else None,
-        "live": not filters.has_dates,
-        "elo_note": ELO_NOTE if filters.has_dates else None,
+        "live": not filters.from_sums,
+        "elo_note": ELO_NOTE if filters.from_sums else None,
         "filters": filters.as_dict(),
         "kinds": kinds or [filters.kind],
         **board,
         "unmeasured": battles_unmeasured(kind=filters.kind),
+        "categories": category_counts(kind=filters.kind),
     }
+
+
+def category_counts(*, kind: str) -> list[dict]:
+    """Each category with battles of this kind, and its blind votes (from the daily sums), most first."""
+    rows = (
+        CategoryPairCount.objects.filter(ladder=BLIND, competitor_a__kind=kind)
+        .values("category").annotate(votes=Sum("count")).order_by("-votes", "category")
+    )
+    return [{"name": row["category"], "votes": row["votes"]} for row in rows]

@@ -17,10 +17,16 @@ class Filters:
     since: dt.date | None = None
     until: dt.date | None = None
     retired: str = "show"  # "hide": leave out the rows of retired (disabled) contenders
+    category: str | None = None  # one category's ladder (arena.categories), from its daily sums
 
     @property
     def has_dates(self) -> bool:
         return self.since is not None or self.until is not None
+
+    @property
+    def from_sums(self) -> bool:
+        """A board fitted for the request from the daily sums (a date range, a category), not the live one."""
+        return self.has_dates or self.category is not None
 
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """[start, end) in UTC; ``until`` is inclusive."""
@@ -38,6 +44,7 @@ class Filters:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "retired": self.retired,
+            "category": self.category,
         }
 
 
@@ -53,7 +60,8 @@ RETIRED_CHOICES = ("show", "hide")
 
 
 def filters_parse(
-    *, kind: str | None = None, since: str | None = None, until: str | None = None, retired: str | None = None
+    *, kind: str | None = None, since: str | None = None, until: str | None = None, retired: str | None = None,
+    category: str | None = None,
 ) -> Filters:
     """Filters from query strings; ValueError with a message for a person."""
     from modelhub.models import Model
@@ -82,7 +90,19 @@ def filters_parse(
     retired = (retired or "show").strip()
     if retired not in RETIRED_CHOICES:
         raise ValueError(f"retired must be show or hide, not {retired!r}.")
-    return Filters(kind, dates[0], dates[1], retired)
+    category = (category or "").strip() or None
+    if category is not None and category not in (known := category_names()):
+        raise ValueError(f"Unknown category {category!r}: use one of {', '.join(known)}.")
+    return Filters(kind, dates[0], dates[1], retired, category)
+
+
+def category_names() -> list[str]:
+    """The categories a ladder can be asked for: the tagger's topical ones and every one with votes."""
+    from analysis.models import CategoryPairCount
+    from arena.categories import CODING, LONG_QUERY, MATH, MULTI_TURN
+
+    counted = CategoryPairCount.objects.values_list("category", flat=True).distinct()
+    return sorted({CODING, MATH, LONG_QUERY, MULTI_TURN, *counted})
 
 
 def filtered_cache_s() -> int:

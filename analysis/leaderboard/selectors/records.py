@@ -60,10 +60,10 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
         "battle__contender_a_id", "battle__contender_b_id",
         "ra__joules", "rb__joules", "ra__output_tokens", "rb__output_tokens",
         "ra__energy_source", "rb__energy_source", "ra__header_count", "rb__header_count", "ra__list_count",
-        "rb__list_count", "ra__bold_count", "rb__bold_count", "battle__reveal",
+        "rb__list_count", "ra__bold_count", "rb__bold_count", "battle__reveal", "battle__categories",
     )
     for (bid, blind, final, blind_at, final_at, ca, cb, ja, jb, ta, tb, sa, sb, ha, hb, la, lb, ba,
-         bb, reveal) in votes.iterator(chunk_size=5000):
+         bb, reveal, categories) in votes.iterator(chunk_size=5000):
         name_a, family_a, kind_a = contenders[ca]
         name_b, family_b, _ = contenders[cb]
         yield BattleRecord(
@@ -72,6 +72,7 @@ def _own_records(*, kind, start, end, now: dt.datetime | None = None) -> Iterato
             tstamp_after=final_at.timestamp() if final and final_at else None, energy_a_j=ja, energy_b_j=jb,
             output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa or "", energy_source_b=sb or "",
             headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb, reveal=reveal,
+            categories=tuple(categories or ()),
         )
 
 
@@ -81,15 +82,16 @@ def _imported_records(*, kind, start, end) -> Iterator[BattleRecord]:
         "source_key", "kind", "competitor_a__name", "competitor_b__name", "competitor_a__family",
         "competitor_b__family", "winner", "tstamp", "winner_after", "tstamp_after", "energy_a_j", "energy_b_j",
         "output_tokens_a", "output_tokens_b", "energy_source_a", "energy_source_b", "headers_a", "headers_b",
-        "lists_a", "lists_b", "bold_a", "bold_b", "reveal",
+        "lists_a", "lists_b", "bold_a", "bold_b", "reveal", "categories",
     )
     for (key, k, a, b, fa, fb, w, ts, wa, tsa, ea, eb, ta, tb, sa, sb, ha, hb, la, lb, ba,
-         bb, reveal) in rows.iterator(chunk_size=5000):
+         bb, reveal, categories) in rows.iterator(chunk_size=5000):
         yield BattleRecord(
             key=key, kind=k, model_a=a, model_b=b, family_a=fa, family_b=fb, winner=w, tstamp=ts.timestamp(),
             winner_after=wa or None, tstamp_after=tsa.timestamp() if wa and tsa else None, energy_a_j=ea,
             energy_b_j=eb, output_tokens_a=ta, output_tokens_b=tb, energy_source_a=sa, energy_source_b=sb,
             headers_a=ha, headers_b=hb, lists_a=la, lists_b=lb, bold_a=ba, bold_b=bb, reveal=reveal,
+            categories=tuple(categories or ()),
         )
 
 

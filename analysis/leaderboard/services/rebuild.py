@@ -20,6 +20,7 @@ from analysis.leaderboard.services.schedule import leaderboard_refit_schedule
 from analysis.leaderboard.services.votes import fold_lock, pending_public, utc_day
 from analysis.models import (
     BattleContext,
+    CategoryPairCount,
     Competitor,
     EloRating,
     EnergyStat,
@@ -30,7 +31,8 @@ from analysis.models import (
 )
 from arena.choices import BLIND, LADDERS, RANKED_KINDS
 
-_TABLES = (PairCount, EloRating, EnergyStat, GeaCount, BattleContext)  # PendingVote is cleared separately
+# PendingVote is cleared separately
+_TABLES = (PairCount, CategoryPairCount, EloRating, EnergyStat, GeaCount, BattleContext)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,13 @@ def aggregates_rebuild(*, refit: bool = True) -> RebuildResult:
         nonlocal pair_rows
         for inputs in board_inputs_from_records(records).values():
             pair_rows += _aggregates_create(inputs, competitors, day=day)
+        for category in sorted({name for r in records for name in r.categories}):
+            of_category = [r for r in records if category in r.categories]
+            for inputs in board_inputs_from_records(of_category).values():  # the same rules as the ladders
+                _rows_write(CategoryPairCount, ("category", *_PAIR_FIELDS), (
+                    (category, ladder, competitors[a], competitors[b], outcome, day, count)
+                    for ladder in LADDERS for a, b, outcome, count in inputs.pairs[ladder]
+                ))
         _rows_write(BattleContext, _CONTEXT_FIELDS, (_context_of(r, competitors) for r in records))
 
     # One scan: the sums of each day as its battles pass, Elo over them all in time order.
@@ -129,6 +138,7 @@ def _rows_write(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
 _ENERGY_FIELDS = tuple(vars(EnergySums()))
 
 
+_PAIR_FIELDS = ("ladder", "competitor_a", "competitor_b", "outcome", "day", "count")
 _CONTEXT_FIELDS = (
     "kind", "tstamp", "competitor_a", "competitor_b", "winner", "winner_after", "tokens_a", "tokens_b", "headers_a",
     "headers_b", "lists_a", "lists_b", "bold_a", "bold_b", "energy_a_j", "energy_b_j", "reveal",
@@ -142,7 +152,7 @@ def _aggregates_create(inputs: BoardInputs, competitors: dict[str, int], *, day:
         for ladder in LADDERS
         for a, b, outcome, count in inputs.pairs[ladder]
     ]
-    _rows_write(PairCount, ("ladder", "competitor_a", "competitor_b", "outcome", "day", "count"), pair_counts)
+    _rows_write(PairCount, _PAIR_FIELDS, pair_counts)
     _rows_write(EnergyStat, ("competitor", "day", *_ENERGY_FIELDS), (
         (competitors[name], day, *(getattr(sums, f) for f in _ENERGY_FIELDS)) for name, sums in inputs.energy.items()
     ))
@@ -258,6 +268,7 @@ def _imported_battle(record: BattleRecord, a: Competitor, b: Competitor) -> Impo
         energy_source_a=record.energy_source_a,
         energy_source_b=record.energy_source_b,
         reveal=record.reveal,
+        categories=list(record.categories),
         headers_a=record.headers_a,
         headers_b=record.headers_b,
         lists_a=record.lists_a,

@@ -29,6 +29,7 @@ from analysis.leaderboard.services.competitors import competitor_for_contender
 from analysis.leaderboard.services.schedule import leaderboard_refit_schedule
 from analysis.models import (
     BattleContext,
+    CategoryPairCount,
     Competitor,
     EloRating,
     EnergyStat,
@@ -140,6 +141,7 @@ class _FoldSums:
     """What a batch of votes adds to the aggregates (keys with the day of the battle's blind vote)."""
 
     pairs: dict = field(default_factory=dict)  # (ladder, a id, b id, outcome, day) -> {"count": n}
+    category_pairs: dict = field(default_factory=dict)  # (category, ladder, a id, b id, outcome, day) -> {"count": n}
     elo: dict = field(default_factory=dict)  # (ladder, competitor id) -> [rating, battles]: the new values
     energy: dict = field(default_factory=dict)  # (competitor id, day) -> EnergySums deltas
     gea: dict = field(default_factory=dict)  # (lo id, hi id, day) -> GEA deltas
@@ -182,6 +184,8 @@ def _fold_sums(votes: list[PendingVote], competitors: dict[int, Competitor]) -> 
         energy_aware = energy_shown(ja, jb) and shows_energy(battle.reveal)
         if vote.ladder == BLIND or energy_aware:
             _sum_into(sums.pairs, (vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
+            for category in battle.categories or ():
+                _sum_into(sums.category_pairs, (category, vote.ladder, a.id, b.id, vote.choice, day), {"count": 1})
             ra = sums.elo.setdefault((vote.ladder, a.id), [ELO_INIT, 0])
             rb = sums.elo.setdefault((vote.ladder, b.id), [ELO_INIT, 0])
             step = elo_step(ra[0], rb[0], vote.choice)
@@ -210,6 +214,9 @@ def _aggregates_add(sums: _FoldSums) -> None:
     for (ladder, a_id, b_id, outcome, day), deltas in sums.pairs.items():
         _increment(PairCount, {"ladder": ladder, "competitor_a_id": a_id, "competitor_b_id": b_id,
                                "outcome": outcome, "day": day}, deltas)
+    for (category, ladder, a_id, b_id, outcome, day), deltas in sums.category_pairs.items():
+        _increment(CategoryPairCount, {"category": category, "ladder": ladder, "competitor_a_id": a_id,
+                                       "competitor_b_id": b_id, "outcome": outcome, "day": day}, deltas)
     for (ladder, competitor_id), (rating, battles) in sums.elo.items():
         EloRating.objects.update_or_create(ladder=ladder, competitor_id=competitor_id,
                                            defaults={"rating": rating, "battles": battles})

@@ -57,6 +57,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--since", help="Only battles from this date (YYYY-MM-DD, UTC).")
         parser.add_argument("--until", help="Only battles up to this date, inclusive.")
+        parser.add_argument("--category", help="One category's ladder (coding, math, long_query, a language code…).")
 
     def handle(self, *args, **options) -> None:
         rounds = options["rounds"]
@@ -65,7 +66,9 @@ class Command(BaseCommand):
         rounds = bootstrap_rounds() if rounds is None else rounds
         options["fit"] = self._fit_options(options["prior"], options["provisional"])
         try:
-            filters = filters_parse(kind=options["kind"], since=options["since"], until=options["until"])
+            filters = filters_parse(
+                kind=options["kind"], since=options["since"], until=options["until"], category=options["category"]
+            )
         except ValueError as error:
             raise CommandError(str(error)) from None
         style = options["style_control"]
@@ -126,6 +129,14 @@ class Command(BaseCommand):
     def _from_database(self, filters, rounds, seed, fit, *, contexts=False):
         """From the aggregates; from a scan of the votes when dates are set, or when style control is
         wanted and the aggregates do not carry the battles' contexts."""
+        if filters.category:  # the category's daily sums (in the date range when one is given)
+            inputs = board_inputs_from_tables(
+                kind=filters.kind, since=filters.since, until=filters.until, contexts=False, category=filters.category
+            )
+            board = board_compute(
+                inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, seed=seed, figures=False, **fit
+            )
+            return board, f"database (pair-outcome counts of the category {filters.category})"
         inputs = {} if filters.has_dates else board_inputs_from_tables(kind=filters.kind)
         source = "database (pair-outcome counts)"
         tables = inputs.get(filters.kind)

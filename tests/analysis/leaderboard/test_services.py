@@ -613,3 +613,60 @@ def test_the_battle_log_carries_the_condition_and_an_import_reproduces_the_analy
     records = list(BattleLogReader(write_log(tmp_path / "log.jsonl", lines)))
     from_file = board_compute(board_inputs_from_records(records)["chat"], rounds=0)["reveal_conditions"]
     assert from_file == live
+
+
+def category_rows() -> list[tuple]:
+    from analysis.models import CategoryPairCount
+
+    return sorted(CategoryPairCount.objects.values_list(
+        "category", "ladder", "competitor_a__name", "competitor_b__name", "outcome", "count"))
+
+
+def test_category_ladders_come_from_their_own_daily_sums(trio, make_battle, vote, client, tmp_path):
+    """A battle counts in each of its categories; a category's ladder is the board of its battles alone,
+    fitted from CategoryPairCount (no scan); a rebuild writes the same sums; the battle log carries them."""
+    from django.core.management import call_command
+
+    from analysis.leaderboard.board import board_compute, board_inputs_from_records
+    from analysis.leaderboard.selectors.records import battle_records
+
+    rng = random.Random(11)
+    tags = [["coding", "en"], ["math", "en"], ["coding", "math"], ["en"]]
+    for number in range(40):
+        a, b = rng.sample(trio, 2)
+        battle = make_battle(a, b, session_key=f"c{number}")
+        Battle.objects.filter(id=battle.id).update(categories=tags[number % 4])
+        battle.refresh_from_db()
+        vote(battle, rng.choice(["a", "b", "tie"]), rng.choice(["a", "b"]))
+    folded = category_rows()
+    assert {row[0] for row in folded} == {"coding", "math", "en"}
+    assert sum(row[5] for row in folded if row[:2] == ("coding", "blind")) == 20
+    aggregates_rebuild()
+    assert category_rows() == folded  # the rebuild's sums are the fold's
+
+    answer = client.get("/api/leaderboard.json?category=coding")
+    assert answer.status_code == 200
+    board = answer.json()
+    coding = [r for r in battle_records() if "coding" in r.categories]
+    assert len(coding) == 20 and {line["categories"][0] for line in (r.to_json() for r in coding)} == {"coding"}
+    from analysis.leaderboard.selectors.fit_settings import fit_options
+
+    expected = board_compute(board_inputs_from_records(coding)["chat"], rounds=3, figures=False, **fit_options())
+    for ladder in ("blind", "energy"):
+        got = {row["name"]: (row["battles"], row["rating"]) for row in board["ladders"][ladder]["rows"]}
+        want = {row["name"]: (row["battles"], row["rating"]) for row in expected["ladders"][ladder]["rows"]}
+        assert got.keys() == want.keys()
+        for name in got:
+            assert got[name][0] == want[name][0] and got[name][1] == pytest.approx(want[name][1], abs=0.01)
+    assert board["elo_note"] and board["filters"]["category"] == "coding"
+    assert {c["name"]: c["votes"] for c in board["categories"]} == {"coding": 20, "math": 20, "en": 30}
+
+    refused = client.get("/api/leaderboard.json?category=poetry")
+    assert refused.status_code == 400
+    assert "Unknown category 'poetry': use one of coding, en, long_query, math, multi_turn" in refused.json()["error"]
+    page = client.get("/leaderboard/?category=math").content.decode()
+    assert "tagged “math”" in page and 'value="math" selected' in page
+    out = tmp_path / "out.txt"
+    with out.open("w") as stream:
+        call_command("leaderboard", "--category", "math", "--rounds", "0", stdout=stream)
+    assert "pair-outcome counts of the category math" in out.read_text()
