@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from arena.corpora import CorpusError, parse_corpus
 from arena.corpus_services import corpus_documents_set, corpus_embeddings_queue_missing
-from arena.models import Battle, Corpus, CorpusEmbedding, Response, Vote
+from arena.models import Battle, Corpus, CorpusEmbedding, PromptGroup, Response, Vote
 from workers.admin import DescribedAdmin, measured, progress_meter, titled_filter
 
 
@@ -116,15 +116,16 @@ class BattleAdmin(DescribedAdmin):
                    "sampling policy, counted on the leaderboard unless a flag excludes it) or named (never counted).")
     list_display = ["id", "created_at", "mode", "policy", "contender_a", "contender_b", "energies", "has_error",
                     "identity_leak", "repeated_prompt", "vote_summary"]
-    list_filter = ["mode", "policy", "reveal", "has_error", "identity_leak", "repeated_prompt"]
+    list_filter = ["mode", "policy", "reveal", "has_error", "identity_leak", "repeated_prompt", "duplicate_downsampled"]
     list_select_related = ["contender_a", "contender_b", "vote"]
     search_fields = ["prompt"]
     readonly_fields = ["prompt", "kind", "corpus", "contender_a", "contender_b", "policy", "mode", "reveal",
-                       "categories", "created_at", "session_key", "client_ip", "prompt_hash"]
+                       "categories", "prompt_group", "created_at", "session_key", "client_ip", "prompt_hash"]
     fieldsets = [
         (None, {"fields": ["prompt", "kind", "corpus", "mode", "policy", "reveal", "categories", "contender_a",
                            "contender_b", "created_at"]}),
-        ("Exclusion flags", {"fields": ["has_error", "identity_leak", "repeated_prompt"],
+        ("Exclusion flags", {"fields": ["has_error", "identity_leak", "repeated_prompt", "duplicate_downsampled",
+                                        "prompt_group"],
                              "description": "Any ticked flag keeps the battle out of the leaderboard."}),
         ("Who asked", {"fields": ["session_key", "client_ip", "prompt_hash"], "classes": ["collapse"],
                        "description": "Read-only: the session, address and prompt fingerprint behind the limits."}),
@@ -182,4 +183,18 @@ class VoteAdmin(DescribedAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PromptGroup)
+class PromptGroupAdmin(DescribedAdmin):
+    description = ("Near-duplicate prompts asked by several sessions (cosine of the bundled encoder's embeddings at "
+                   "least ARENA_DUPLICATE_THRESHOLD), largest first. Past ARENA_DUPLICATE_CAP battles, a group's "
+                   "battles count one in ARENA_DUPLICATE_KEEP_EVERY in the ratings; the rest are down-sampled.")
+    list_display = ["example", "size", "created_at"]
+    search_fields = ["example"]
+    readonly_fields = ["example", "size", "first_session_key", "created_at"]
+    exclude = ["vector"]
+
+    def has_add_permission(self, request) -> bool:
         return False

@@ -90,6 +90,23 @@ def battle_group(battle_id: int) -> str:
     return f"battle.{battle_id}"
 
 
+class PromptGroup(models.Model):
+    """Prompts of several sessions within a cosine threshold of each other (the bundled encoder's
+    embeddings): the first one's vector stands for the group (arena.prompt_groups)."""
+
+    example = models.TextField()
+    vector = models.BinaryField()  # float32, L2-normalised
+    first_session_key = models.CharField(max_length=64)
+    size = models.PositiveIntegerField(default=1)  # battles in the group
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-size"]
+
+    def __str__(self) -> str:
+        return f"{self.example[:60]} ×{self.size}"
+
+
 class Battle(models.Model):
     class Mode(models.TextChoices):
         ANONYMOUS = "anonymous"
@@ -111,6 +128,11 @@ class Battle(models.Model):
     reveal = models.CharField(max_length=10, choices=[(name, name) for name in CONDITIONS], default=JOULES)
     # What its prompts are about (arena.categories: coding, math, long_query, multi_turn, a language code)
     categories = models.JSONField(default=list, blank=True)
+    # Near-duplicate prompts of several sessions form a group (arena.prompt_groups); past its cap, most of a
+    # group's battles are left out of the ratings ("down-sampled"), as Chatbot Arena does.
+    prompt_group = models.ForeignKey("PromptGroup", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="battles")
+    duplicate_downsampled = models.BooleanField(default=False)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Exclusion flags (FastChat filters the same): any of them keeps the battle out of rankings.
@@ -123,7 +145,10 @@ class Battle(models.Model):
     # The one rule of what counts for ranking, as data: the value each field has in a counted battle
     # (anonymous mode, no exclusion flag). Read by counts_for_ranking and, as a query, by
     # arena.selectors.battles_counted_q.
-    COUNTED = {"mode": Mode.ANONYMOUS, "has_error": False, "identity_leak": False, "repeated_prompt": False}
+    COUNTED = {
+        "mode": Mode.ANONYMOUS, "has_error": False, "identity_leak": False, "repeated_prompt": False,
+        "duplicate_downsampled": False,
+    }
 
     class Meta:
         ordering = ["-created_at"]

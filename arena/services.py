@@ -181,6 +181,8 @@ def battle_create(
             session_key=session_key, prompt_hash=fingerprint, seconds=settings.ARENA_REPEAT_WINDOW_S
         ),
     )
+    if not chosen_corpus:
+        _prompt_grouping_queue(battle)
     for side, contender in (("a", first), ("b", second)):
         response = Response.objects.create(battle=battle, side=side, contender=contender)
         # If Redis refuses it, the side fails visibly instead of waiting for its timeout.
@@ -189,6 +191,25 @@ def battle_create(
             on_refused=_response_refused,
         )
     return battle
+
+
+def _prompt_grouping_queue(battle: Battle) -> None:
+    """Group the prompt with its near-duplicates in the worker that holds the encoder, after commit; best
+    effort: a prompt that cannot be grouped simply counts (arena.prompt_groups)."""
+    from arena.prompt_groups import duplicate_encoder
+    from arena.tasks import group_prompt
+
+    encoder = duplicate_encoder()
+    if encoder is None:
+        return
+
+    def send() -> None:
+        try:
+            group_prompt.apply_async(args=[battle.id], queue=encoder.queue_name)
+        except Exception:  # noqa: BLE001 - kombu raises several kinds of connection errors
+            logger.warning("Could not queue the grouping of battle %s", battle.id, exc_info=True)
+
+    transaction.on_commit(send)
 
 
 def reveal_condition_of_session(*, session_key: str, rng: random.Random | None = None) -> str:

@@ -35,6 +35,13 @@ def retrieve_response(response_id: int) -> None:
     response_retrieve(response_id=response_id, worker=retrieve_response.request.hostname or "")
 
 
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def group_prompt(battle_id: int) -> None:
+    from arena.prompt_groups import prompt_group_assign
+
+    prompt_group_assign(battle_id=battle_id)
+
+
 def expire_lost_jobs() -> None:
     """Sides and corpus embeddings that a dead or hung worker never finished are given up."""
     from arena.answering import responses_expire_overdue

@@ -295,6 +295,12 @@ ARENA_SAMPLING_POLICY = os.environ.get("ARENA_SAMPLING_POLICY", "same-family")
 # joules, relative, carbon, control); a malformed mix is a system check error (arena/checks.py). carbon
 # needs the grid's intensity in grams of CO2e per kWh.
 ARENA_REVEAL_CONDITIONS = os.environ.get("ARENA_REVEAL_CONDITIONS", "joules=1")
+# Near-duplicate prompts (arena/prompt_groups.py): embedded by this bundled encoder, grouped above this cosine;
+# a group's first ARENA_DUPLICATE_CAP battles count, then one in ARENA_DUPLICATE_KEEP_EVERY.
+ARENA_DUPLICATE_ENCODER = os.environ.get("ARENA_DUPLICATE_ENCODER", "all-minilm-l6-v2")
+ARENA_DUPLICATE_THRESHOLD = env_float("ARENA_DUPLICATE_THRESHOLD", 0.85)
+ARENA_DUPLICATE_CAP = env_int("ARENA_DUPLICATE_CAP", 20)
+ARENA_DUPLICATE_KEEP_EVERY = env_int("ARENA_DUPLICATE_KEEP_EVERY", 10)
 ARENA_GRID_INTENSITY_G_PER_KWH = env_float("ARENA_GRID_INTENSITY_G_PER_KWH", 0.0)
 # active: pairs whose next vote most lowers the expected number of misordered pairs, from the leaderboard's
 # ratings (the Chatbot Arena rule while there are none; docs/sampling.md). Its floor is the share of draws
