@@ -33,6 +33,9 @@ Timed, in the same run and on the same battles:
 * date-filtered boards (what ``/leaderboard/?since=..&until=..`` shows, figures included), from the
   daily sums of their days, cold (cache cleared) and cached, for a few ranges; one of them is
   compared with the board of a scan of its votes (ratings, intervals, ranks: checked).
+* category ladders (``/leaderboard/?category=..``, figures included) from the category's daily sums,
+  cold and cached: each battle carries one of the tag sets ["coding", "en"] (30 %), ["math", "en"]
+  (20 %), ["en"] (50 %); one is compared with the board of a scan of its battles (checked).
 
 It prints the figures and their ratio; it asserts nothing about timings.
 """
@@ -145,7 +148,47 @@ def battles_generate(n_battles: int, ids, strength, jpt, rng: np.random.Generato
         "a": np.asarray(ids)[a], "b": np.asarray(ids)[b], "blind": CHOICES[blind], "final": CHOICES[final],
         "has_final": has_final, "tokens_a": tokens_a, "tokens_b": tokens_b, "joules_a": joules_a,
         "joules_b": joules_b, "t": t, "style_a": style_a, "style_b": style_b,
+        "tags": rng.choice(len(TAGS), n_battles, p=TAG_SHARES),
     }
+
+
+# the categories a battle carries (JSON as COPY writes it) and how often
+TAGS = ['["coding", "en"]', '["math", "en"]', '["en"]']
+TAG_SHARES = [0.3, 0.2, 0.5]
+
+
+def category_boards(rounds: int, prior: float) -> None:
+    """Category ladders as the page shows them (figures included): cold, then cached; one against a scan."""
+    from django.core.cache import cache
+    from django.test.utils import override_settings
+
+    from analysis.leaderboard.board import board_compute, board_inputs_from_records
+    from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
+    from analysis.leaderboard.selectors.filters import Filters
+    from analysis.leaderboard.selectors.fit_settings import fit_options
+    from analysis.leaderboard.selectors.records import battle_records
+
+    snapshot = snapshot_latest()
+    title = f"category ladder (page, figures; {rounds} rounds, prior {prior:g})"
+    print(f"\n{title:<60}cold (s)  cached (s)  battles")
+    with override_settings(ANALYSIS_PRIOR_SCALE=prior, ANALYSIS_BOOTSTRAP_ROUNDS=rounds):
+        for category in ("coding", "math", "en"):
+            filters = Filters("chat", category=category)
+            cache.clear()
+            board, t_cold = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
+            _, t_cached = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
+            print(f"  {category:<58}{t_cold:9.3f}{t_cached:12.4f}  {board['ladders']['blind']['battles']:>9,}")
+            if category == "math":
+                math = board
+        scan, t_scan = timed(lambda: board_compute(board_inputs_from_records(
+            r for r in battle_records(kind="chat") if "math" in r.categories)["chat"], rounds=rounds, figures=True,
+            **fit_options()))
+
+    def key(board, ladder):
+        return [(r["name"], r["rating"], r["lower"], r["upper"], r["rank"]) for r in board["ladders"][ladder]["rows"]]
+
+    same = all(key(math, ladder) == key(scan, ladder) for ladder in ("blind", "energy"))
+    print(f"  math from a scan of its battles instead: {t_scan:.3f} s; same ratings, intervals and ranks: {same}")
 
 
 def _day(ts: float):
@@ -190,7 +233,7 @@ def rows_copy(data, chunk: int = 100_000) -> None:
 
     m = len(data["a"])
     battle_cols = ("id, prompt, contender_a_id, contender_b_id, policy, mode, session_key, created_at, has_error, "
-                   "identity_leak")
+                   "identity_leak, categories")
     response_cols = ("battle_id, side, contender_id, status, text, output_tokens, duration_s, finish_reason, joules, "
                      "energy_source, energy_method, device, worker, error, header_count, list_count, bold_count")
     vote_cols = "battle_id, blind_choice, final_choice, changed, blind_at, final_at"
@@ -201,9 +244,9 @@ def rows_copy(data, chunk: int = 100_000) -> None:
             for s in range(0, m, chunk):
                 e = min(m, s + chunk)
                 copy.write("".join(
-                    f"{i + 1}\tbench\t{ca}\t{cb}\tuniform\tanonymous\tbench\t{_iso(t)}\tf\tf{bv}\n"
-                    for i, ca, cb, t in zip(range(s, e), data["a"][s:e].tolist(), data["b"][s:e].tolist(),
-                                            data["t"][s:e].tolist(), strict=True)
+                    f"{i + 1}\tbench\t{ca}\t{cb}\tuniform\tanonymous\tbench\t{_iso(t)}\tf\tf\t{TAGS[tag]}{bv}\n"
+                    for i, ca, cb, t, tag in zip(range(s, e), data["a"][s:e].tolist(), data["b"][s:e].tolist(),
+                                                 data["t"][s:e].tolist(), data["tags"][s:e].tolist(), strict=True)
                 ))
         with cursor.copy(f"COPY arena_response ({response_cols}{rx}) FROM STDIN") as copy:
             for s in range(0, m, chunk):
@@ -489,6 +532,7 @@ def run(args) -> None:
     print(f"{'ours: refit computation with prior ' + format(args.prior, 'g') + ' and contexts, with figures':<72}"
           f"{t_prior:9.3f}")
     dated_boards(args.rounds, args.prior, _day(float(data["t"][0])))
+    category_boards(args.rounds, args.prior)
 
     # the steady state: each refit follows new votes and reuses what they did not change
     vote_rng = np.random.default_rng(args.seed + 1)
