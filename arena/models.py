@@ -214,6 +214,10 @@ class Response(Job):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["battle", "side"], name="one_response_per_side")]
         ordering = ["battle_id", "side"]
+        # the few answers not measured (the leaderboard counts their battles on every view: no table scan)
+        indexes = [
+            models.Index(fields=["battle"], condition=models.Q(energy_source=UNMEASURED), name="response_unmeasured")
+        ]
 
     def __str__(self) -> str:
         return f"Battle {self.battle_id} side {self.side}"
