@@ -38,7 +38,14 @@ from typing import Any, TypeVar
 import torch
 
 from workers.energy import EnergyMeter, EnergyReading, split_by_tokens
-from workers.generation import DecodingConfig, GenerationResult, TextStream, build_prompt_ids, eos_token_ids
+from workers.generation import (
+    DecodingConfig,
+    GenerationResult,
+    Prompt,
+    TextStream,
+    build_prompt_ids,
+    eos_token_ids,
+)
 from workers.loading import LoadedLM
 
 T = TypeVar("T")
@@ -167,7 +174,7 @@ class AdmittedEngine:
 
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         decoding: DecodingConfig,
         *,
         on_token: Callable[[str], None] | None = None,

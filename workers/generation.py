@@ -86,19 +86,36 @@ class GenerationResult:
         return asdict(self)
 
 
-def build_prompt_ids(lm: LoadedLM, prompt: str) -> torch.Tensor:
-    """Token ids (1, L) on ``lm.device``: the chat template with one user turn for chat models, the
-    raw text (plus BOS when the tokenizer adds one) for completion models."""
+# A prompt: one user turn, or a conversation (messages with "role" user/assistant and "content", ending
+# with the user's turn) that a chat model continues through its chat template.
+Prompt = str | list[dict[str, str]]
+
+
+def conversation_of(prompt: Prompt) -> list[dict[str, str]]:
+    """The prompt as chat messages; a conversation must alternate user and assistant, user first and last."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    roles = [message.get("role") for message in prompt]
+    expected = ["user" if index % 2 == 0 else "assistant" for index in range(len(roles))]
+    if not prompt or roles != expected or roles[-1] != "user":
+        raise ValueError("A conversation alternates user and assistant turns, from the user's to the user's.")
+    return [{"role": message["role"], "content": str(message.get("content", ""))} for message in prompt]
+
+
+def build_prompt_ids(lm: LoadedLM, prompt: Prompt) -> torch.Tensor:
+    """Token ids (1, L) on ``lm.device``: the chat template of the conversation (one user turn for a
+    plain prompt) for chat models, the raw text (plus BOS when the tokenizer adds one) for completion
+    models, which take no conversation."""
     tok = lm.tokenizer
     if lm.has_chat_template:
         # Render to text, then tokenize without adding specials: the template already holds them,
         # and apply_chat_template's tokenized return type changed across transformers versions.
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        text = tok.apply_chat_template(conversation_of(prompt), tokenize=False, add_generation_prompt=True)
         ids = tok(text, add_special_tokens=False)["input_ids"]
-    else:
+    elif isinstance(prompt, str):
         ids = tok(prompt)["input_ids"]
+    else:
+        raise ValueError("A completion model (no chat template) continues a text, not a conversation.")
     if not ids:  # empty prompt on a tokenizer without BOS: the model needs one token to start from
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         if start is None:
@@ -192,7 +209,7 @@ def returned_cache(out: Any) -> Any:
 
 def generate(
     lm: LoadedLM,
-    prompt: str,
+    prompt: Prompt,
     decoding: DecodingConfig,
     on_token: Callable[[str], None] | None = None,
     deadline: float | None = None,

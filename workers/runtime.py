@@ -173,7 +173,7 @@ def generate(
     path: str | Path,
     precision: str,
     decoding: generation.DecodingConfig,
-    prompt: str,
+    prompt: generation.Prompt,
     on_token: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     timeout_s: float | None = None,
@@ -313,7 +313,7 @@ def endpoint_generate(
     *,
     endpoint: engine_client.Endpoint,
     meter: str,
-    prompt: str,
+    prompt: generation.Prompt,
     decoding: generation.DecodingConfig,
     on_token: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -341,7 +341,7 @@ def endpoint_generate(
 
     try:
         result = engine_client.endpoint_stream(
-            endpoint, [{"role": "user", "content": prompt}], decoding,
+            endpoint, generation.conversation_of(prompt), decoding,
             deadline=time.monotonic() + timeout_s, on_token=counted, should_stop=should_stop,
         )
     finally:

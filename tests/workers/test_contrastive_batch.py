@@ -134,9 +134,17 @@ def test_a_step_that_runs_out_of_memory_fails_the_newest_request_alone(tiny_lm):
     lm = LoadedLM(**{**tiny_lm.__dict__, "model": crowded})
     engine, _ = make_engine(lm)
     try:
+        def after_both_run() -> None:
+            """Step 6, and the second request in the loop: the third is then the newest (on a busy machine the
+            second's thread may not have been scheduled by step 6)."""
+            after_steps(engine, 6)()
+            limit = time.monotonic() + 60
+            while len(engine._running) < 2 and time.monotonic() < limit:
+                time.sleep(0.005)
+
         results = run_together(
             [lambda p=p: engine.generate(p, contrastive(25)) for p in PROMPTS[1:]],
-            starts={1: after_steps(engine, 2), 2: after_steps(engine, 6)},
+            starts={1: after_steps(engine, 2), 2: after_both_run},
         )
         assert crowded.failures >= 1
         assert isinstance(results[2], BatchRequestFailed) and "ran out of memory" in str(results[2])

@@ -192,3 +192,40 @@ def test_real_smollm2_answers_in_english(smollm2_dir, capsys):
     letters = sum(c in string.ascii_letters for c in result.text)
     assert letters / len(result.text.replace(" ", "")) > 0.8
     assert long.output_tokens == 64 and long.finish_reason == "length"
+
+
+CONVERSATION = [
+    {"role": "user", "content": "Name a colour."},
+    {"role": "assistant", "content": "Blue."},
+    {"role": "user", "content": "And another one?"},
+]
+
+
+def test_a_conversation_is_rendered_through_the_chat_template(tiny_lm):
+    """A follow-up: the model reads its earlier answer in its own chat template, then the new question."""
+    ids = build_prompt_ids(tiny_lm, CONVERSATION)[0].tolist()
+    text = tiny_lm.tokenizer.apply_chat_template(CONVERSATION, tokenize=False, add_generation_prompt=True)
+    assert ids == tiny_lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    first = build_prompt_ids(tiny_lm, "Name a colour.")[0].tolist()
+    assert len(ids) > len(first)
+    assert build_prompt_ids(tiny_lm, CONVERSATION[:1]).tolist() == build_prompt_ids(tiny_lm, "Name a colour.").tolist()
+    result = generate(tiny_lm, CONVERSATION, DecodingConfig(method="greedy", max_new_tokens=5))
+    assert result.prompt_tokens == len(ids) and result.output_tokens == 5
+
+
+@pytest.mark.parametrize("conversation", [
+    [],
+    [{"role": "assistant", "content": "Hi"}],
+    [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+    [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+    [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}],
+])
+def test_a_malformed_conversation_is_refused(tiny_lm, conversation):
+    with pytest.raises(ValueError, match="alternates user and assistant"):
+        build_prompt_ids(tiny_lm, conversation)
+
+
+def test_a_completion_model_takes_no_conversation(tiny_completion_dir):
+    lm = load_causal_lm(tiny_completion_dir, "cpu", "float32")
+    with pytest.raises(ValueError, match="continues a text, not a conversation"):
+        build_prompt_ids(lm, CONVERSATION)
