@@ -445,7 +445,16 @@ def one_slot_per_model(settings):
     runtime.model_cache.clear()
 
 
-def test_a_side_waiting_for_its_models_batch_shows_its_place_in_line(smollm2_contenders, one_slot_per_model,
+@pytest.fixture
+def long_answers(smollm2_contenders):
+    """Answers long enough (seconds) that the waiting side is still in line when the page's socket joins:
+    with 40 tokens the first side could finish before the page saw the second one queued (seen once in CI)."""
+    from modelhub.models import Contender
+
+    Contender.objects.filter(model__source="smollm2-135m-instruct").update(max_new_tokens=150)
+
+
+def test_a_side_waiting_for_its_models_batch_shows_its_place_in_line(long_answers, one_slot_per_model,
                                                                      live_arena, page):
     page.goto(f"{live_arena}/arena/compare/")
     # Everything the waiting notes say, as the page shows it (the wait may be short).
