@@ -158,37 +158,46 @@ TAG_SHARES = [0.3, 0.2, 0.5]
 
 
 def category_boards(rounds: int, prior: float) -> None:
-    """Category ladders as the page shows them (figures included): cold, then cached; one against a scan."""
+    """Category ladders as the page shows them (figures included): cold, then cached; math against a scan."""
+    from analysis.leaderboard.selectors.filters import Filters
+    from analysis.leaderboard.selectors.records import battle_records
+
+    boards_timed(
+        f"category ladder (page, figures; {rounds} rounds, prior {prior:g})",
+        {category: Filters("chat", category=category) for category in ("coding", "math", "en")},
+        "math", lambda: (r for r in battle_records(kind="chat") if "math" in r.categories), rounds, prior,
+    )
+
+
+def boards_timed(title: str, boards: dict, compared: str, scan_records, rounds: int, prior: float) -> None:
+    """Each filtered board as the page shows it (figures included), cold (cache cleared) then cached; the
+    ``compared`` one against the board of a scan of ``scan_records()`` (ratings, intervals, ranks)."""
     from django.core.cache import cache
     from django.test.utils import override_settings
 
     from analysis.leaderboard.board import board_compute, board_inputs_from_records
     from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
-    from analysis.leaderboard.selectors.filters import Filters
     from analysis.leaderboard.selectors.fit_settings import fit_options
-    from analysis.leaderboard.selectors.records import battle_records
 
     snapshot = snapshot_latest()
-    title = f"category ladder (page, figures; {rounds} rounds, prior {prior:g})"
     print(f"\n{title:<60}cold (s)  cached (s)  battles")
     with override_settings(ANALYSIS_PRIOR_SCALE=prior, ANALYSIS_BOOTSTRAP_ROUNDS=rounds):
-        for category in ("coding", "math", "en"):
-            filters = Filters("chat", category=category)
+        for label, filters in boards.items():
             cache.clear()
             board, t_cold = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
             _, t_cached = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
-            print(f"  {category:<58}{t_cold:9.3f}{t_cached:12.4f}  {board['ladders']['blind']['battles']:>9,}")
-            if category == "math":
-                math = board
-        scan, t_scan = timed(lambda: board_compute(board_inputs_from_records(
-            r for r in battle_records(kind="chat") if "math" in r.categories)["chat"], rounds=rounds, figures=True,
-            **fit_options()))
+            print(f"  {label:<58}{t_cold:9.3f}{t_cached:12.4f}  {board['ladders']['blind']['battles']:>9,}")
+            if label == compared:
+                shown = board
+        scan, t_scan = timed(lambda: board_compute(
+            board_inputs_from_records(scan_records())["chat"], rounds=rounds, figures=True, **fit_options()
+        ))
 
     def key(board, ladder):
         return [(r["name"], r["rating"], r["lower"], r["upper"], r["rank"]) for r in board["ladders"][ladder]["rows"]]
 
-    same = all(key(math, ladder) == key(scan, ladder) for ladder in ("blind", "energy"))
-    print(f"  math from a scan of its battles instead: {t_scan:.3f} s; same ratings, intervals and ranks: {same}")
+    same = all(key(shown, ladder) == key(scan, ladder) for ladder in ("blind", "energy"))
+    print(f"  {compared} from a scan of its votes instead: {t_scan:.3f} s; same ratings, intervals and ranks: {same}")
 
 
 def _day(ts: float):
@@ -382,16 +391,11 @@ def refit_parts(rounds: int, prior: float) -> tuple[float, float, int, float]:
 
 
 def dated_boards(rounds: int, prior: float, first_day) -> None:
-    """Date-filtered boards as the page shows them (figures included): cold, then cached."""
+    """Date-filtered boards as the page shows them (figures included): cold, then cached; 7 days against a
+    scan of its votes (the path before the daily sums)."""
     import datetime as dt
 
-    from django.core.cache import cache
-    from django.test.utils import override_settings
-
-    from analysis.leaderboard.board import board_compute, board_inputs_from_records
-    from analysis.leaderboard.selectors.boards import leaderboard_view, snapshot_latest
     from analysis.leaderboard.selectors.filters import Filters
-    from analysis.leaderboard.selectors.fit_settings import fit_options
     from analysis.leaderboard.selectors.records import battle_records
 
     day = dt.timedelta(days=1)
@@ -401,30 +405,12 @@ def dated_boards(rounds: int, prior: float, first_day) -> None:
         "30 days": (first_day, first_day + 29 * day),
         "since the first day (all 60)": (first_day, None),
     }
-    snapshot = snapshot_latest()
-    print(f"\ndate-filtered board (page, figures; {rounds} rounds, prior {prior:g})   cold (s)  cached (s)  battles")
-    with override_settings(ANALYSIS_PRIOR_SCALE=prior, ANALYSIS_BOOTSTRAP_ROUNDS=rounds):
-        for label, (since, until) in ranges.items():
-            filters = Filters("chat", since, until)
-            cache.clear()
-            board, t_cold = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
-            _, t_cached = timed(leaderboard_view, filters=filters, snapshot=snapshot, figures=True)
-            print(f"  {label:<58}{t_cold:9.3f}{t_cached:12.4f}  {board['ladders']['blind']['battles']:>9,}")
-            if label == "7 days":
-                seven = board
-        since, until = ranges["7 days"]
-        start, end = Filters("chat", since, until).bounds()
-        scan, t_scan = timed(
-            lambda: board_compute(board_inputs_from_records(battle_records(kind="chat", start=start, end=end))["chat"],
-                                  rounds=rounds, figures=True, **fit_options())
-        )
-
-    def key(board, ladder):
-        return [(r["name"], r["rating"], r["lower"], r["upper"], r["rank"]) for r in board["ladders"][ladder]["rows"]]
-
-    same = all(key(seven, ladder) == key(scan, ladder) for ladder in ("blind", "energy"))
-    print(f"  7 days from a scan of its votes instead (the path before the daily sums): {t_scan:.3f} s; "
-          f"same ratings, intervals and ranks: {same}")
+    start, end = Filters("chat", *ranges["7 days"]).bounds()
+    boards_timed(
+        f"date-filtered board (page, figures; {rounds} rounds, prior {prior:g})",
+        {label: Filters("chat", since, until) for label, (since, until) in ranges.items()},
+        "7 days", lambda: battle_records(kind="chat", start=start, end=end), rounds, prior,
+    )
 
 
 def main(argv=None) -> None:
