@@ -182,7 +182,6 @@ def test_the_joules_and_carbon_conditions_show_the_figures(owner, pair, settings
 def test_the_websocket_sends_no_joules_in_the_relative_condition(pair, redis_services, transactional_db):
     import asyncio
 
-    from asgiref.sync import sync_to_async
     from channels.testing import WebsocketCommunicator
 
     from config.asgi import application
@@ -206,4 +205,3 @@ def test_the_websocket_sends_no_joules_in_the_relative_condition(pair, redis_ser
     message = asyncio.run(snapshot())
     assert message["type"] == "snapshot" and message["battle"]["reveal"] == "relative"
     assert not FIGURES.search(json.dumps(message)), message
-    assert sync_to_async  # imported for symmetry with the consumer tests

@@ -191,6 +191,7 @@ def leaderboard_compute(
             board |= {key: before[k][key] for key in CONTEXTUAL_KEYS if key in before.get(k, {})}
         elif board.get("contextual") and board["contextual"] != (before.get(k) or {}).get("contextual"):
             board["contextual"]["seconds"] += read_s / len(boards)  # new fits: reading their rows is part of the cost
+        board["categories"] = category_counts(kind=k)  # read once per refit, not on every page view
     return {"version": SNAPSHOT_VERSION, "rounds": rounds, "kinds": sorted(inputs), "boards": boards}
 
 
@@ -259,6 +260,7 @@ def board_of_dates(*, filters: Filters, snapshot: LeaderboardSnapshot | None, fi
     )
     board = board_compute(inputs.get(filters.kind) or BoardInputs(filters.kind), rounds=rounds, figures=figures,
                           **options)
+    board["categories"] = category_counts(kind=filters.kind)  # cached with the board
     if key is not None:
         cache.set(key, board, filtered_cache_s())
     return board
@@ -346,7 +348,8 @@ def leaderboard_view(*, filters: Filters, snapshot: LeaderboardSnapshot | None, 
         "kinds": kinds or [filters.kind],
         **board,
         "unmeasured": battles_unmeasured(kind=filters.kind),
-        "categories": category_counts(kind=filters.kind),
+        # stored with the snapshot or the cached board; a snapshot from before categories reads them now
+        "categories": board["categories"] if "categories" in board else category_counts(kind=filters.kind),
     }
 
 

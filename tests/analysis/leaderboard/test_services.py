@@ -660,6 +660,9 @@ def test_category_ladders_come_from_their_own_daily_sums(trio, make_battle, vote
             assert got[name][0] == want[name][0] and got[name][1] == pytest.approx(want[name][1], abs=0.01)
     assert board["elo_note"] and board["filters"]["category"] == "coding"
     assert {c["name"]: c["votes"] for c in board["categories"]} == {"coding": 20, "math": 20, "en": 30}
+    leaderboard_refit(push=False, rounds=0)  # the live board carries the list from its snapshot
+    live = client.get("/api/leaderboard.json").json()
+    assert live["categories"] == board["categories"]
 
     refused = client.get("/api/leaderboard.json?category=poetry")
     assert refused.status_code == 400
